@@ -1,0 +1,301 @@
+"""The embedded event log: SQLite (WAL) tables as append-only topic partitions.
+
+Layout: one table per (topic, partition), ``log__<topic>__<p>`` with an AUTOINCREMENT rowid as the
+offset (never reused, even after retention deletes rows). A consumer's position is the last offset
+it has fully processed; the Bytewax source keeps it as its resume state and mirrors it into
+``consumer_offsets`` so retention knows what may go.
+
+Producers append in batches (one transaction per batch). A record's partition is a stable hash of
+its key (the charger id), so one charger's records keep their order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import threading
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from chargegrid.events import Topic
+
+SCHEMA_VERSION = "1"
+
+
+class EventLogError(Exception):
+    """The event log cannot do what was asked (bad topic, partition count changed, ...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    offset: int
+    key: str
+    appended_at_ms: int
+    payload: bytes
+
+
+def table_name(topic: Topic | str, partition: int) -> str:
+    return f"log__{Topic(topic).value}__{partition}"
+
+
+def partition_for(key: str, partitions: int) -> int:
+    """Stable partition of a key (crc32, identical in every process and run)."""
+    return zlib.crc32(key.encode()) % partitions
+
+
+class EventLog:
+    """Append-only partitioned topics in one SQLite file. Safe to share between threads."""
+
+    def __init__(self, path: Path, partitions: int = 1, *, busy_timeout_s: float = 30.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(
+            self.path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self.partitions = self._init_schema(partitions)
+
+    def _init_schema(self, partitions: int) -> int:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT)")
+                row = self._db.execute("SELECT v FROM meta WHERE k='partitions'").fetchone()
+                if row is None:
+                    self._db.executemany(
+                        "INSERT INTO meta VALUES (?, ?)",
+                        [("partitions", str(partitions)), ("schema", SCHEMA_VERSION)],
+                    )
+                else:
+                    partitions = int(row[0])
+                for topic in Topic:
+                    for p in range(partitions):
+                        self._db.execute(
+                            f"CREATE TABLE IF NOT EXISTS {table_name(topic, p)} ("
+                            "offset INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, "
+                            "appended_at_ms INTEGER NOT NULL, payload BLOB NOT NULL)"
+                        )
+                self._db.execute(
+                    "CREATE TABLE IF NOT EXISTS consumer_offsets (group_id TEXT, topic TEXT, "
+                    "partition INTEGER, committed_offset INTEGER NOT NULL, "
+                    "PRIMARY KEY (group_id, topic, partition))"
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return partitions
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> EventLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- producing -------------------------------------------------------------------------
+
+    def append(
+        self, topic: Topic | str, records: Iterable[tuple[str, bytes]], *, now_ms: int
+    ) -> int:
+        """Append ``(key, payload)`` records in one transaction; returns how many."""
+        by_part: dict[int, list[tuple[str, int, bytes]]] = {}
+        for key, payload in records:
+            by_part.setdefault(partition_for(key, self.partitions), []).append(
+                (key, now_ms, payload)
+            )
+        count = sum(len(rows) for rows in by_part.values())
+        if not count:
+            return 0
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for p, rows in by_part.items():
+                    self._db.executemany(
+                        f"INSERT INTO {table_name(topic, p)} (key, appended_at_ms, payload) "
+                        "VALUES (?, ?, ?)",
+                        rows,
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return count
+
+    # -- consuming -------------------------------------------------------------------------
+
+    def read(
+        self, topic: Topic | str, partition: int, after_offset: int, limit: int
+    ) -> list[LogRecord]:
+        """Up to ``limit`` records with offset > ``after_offset``, in offset order."""
+        self._check_partition(partition)
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT offset, key, appended_at_ms, payload FROM {table_name(topic, partition)} "
+                "WHERE offset > ? ORDER BY offset LIMIT ?",
+                (after_offset, limit),
+            ).fetchall()
+        return [LogRecord(o, k, t, bytes(p)) for o, k, t, p in rows]
+
+    def read_columns(
+        self, topic: Topic | str, partition: int, after_offset: int, limit: int
+    ) -> tuple[list[int], list[bytes]]:
+        """Like :meth:`read` but only offsets and payloads, as two lists (the fast path)."""
+        self._check_partition(partition)
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT offset, payload FROM {table_name(topic, partition)} "
+                "WHERE offset > ? ORDER BY offset LIMIT ?",
+                (after_offset, limit),
+            ).fetchall()
+        if not rows:
+            return [], []
+        offsets, payloads = zip(*rows, strict=True)
+        return list(offsets), list(payloads)
+
+    def end_offset(self, topic: Topic | str, partition: int) -> int:
+        """Highest offset ever appended to the partition (0 when empty), retention included."""
+        self._check_partition(partition)
+        with self._lock:
+            row = self._db.execute(
+                "SELECT seq FROM sqlite_sequence WHERE name = ?", (table_name(topic, partition),)
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def commit(self, group_id: str, topic: Topic | str, partition: int, offset: int) -> None:
+        """Record that ``group_id`` has durably processed everything up to ``offset``."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO consumer_offsets VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (group_id, topic, partition) DO UPDATE SET "
+                "committed_offset = MAX(committed_offset, excluded.committed_offset)",
+                (group_id, Topic(topic).value, partition, offset),
+            )
+
+    def committed(self, group_id: str, topic: Topic | str, partition: int) -> int:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT committed_offset FROM consumer_offsets "
+                "WHERE group_id=? AND topic=? AND partition=?",
+                (group_id, Topic(topic).value, partition),
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def lag(self, group_id: str) -> int:
+        """Records appended but not yet committed by ``group_id``, over all topics."""
+        return sum(
+            self.end_offset(t, p) - self.committed(group_id, t, p)
+            for t in Topic
+            for p in range(self.partitions)
+        )
+
+    def retain(self, *, now_ms: int, retention_s: float) -> int:
+        """Delete records every consumer group has committed and that are older than retention.
+
+        Returns the number of rows deleted. With no consumer group registered nothing goes.
+        """
+        cutoff_ms = now_ms - int(retention_s * 1000)
+        deleted = 0
+        with self._lock:
+            for topic in Topic:
+                for p in range(self.partitions):
+                    row = self._db.execute(
+                        "SELECT MIN(committed_offset) FROM consumer_offsets "
+                        "WHERE topic=? AND partition=?",
+                        (topic.value, p),
+                    ).fetchone()
+                    if row is None or row[0] is None:
+                        continue
+                    cur = self._db.execute(
+                        f"DELETE FROM {table_name(topic, p)} "
+                        "WHERE offset <= ? AND appended_at_ms <= ?",
+                        (int(row[0]), cutoff_ms),
+                    )
+                    deleted += cur.rowcount
+        return deleted
+
+    def _check_partition(self, partition: int) -> None:
+        if not 0 <= partition < self.partitions:
+            msg = f"partition {partition} out of range 0..{self.partitions - 1}"
+            raise EventLogError(msg)
+
+
+class BatchingProducer:
+    """Collects records from asyncio code and appends them in batches from a worker thread.
+
+    ``flush_interval_s`` bounds the latency a record waits; ``max_batch`` bounds a transaction.
+    ``now_ms`` is the clock used for ``appended_at_ms``.
+    """
+
+    def __init__(
+        self,
+        log: EventLog,
+        now_ms: Callable[[], int],
+        *,
+        flush_interval_s: float = 0.05,
+        max_batch: int = 5000,
+    ) -> None:
+        self._log = log
+        self._now_ms = now_ms
+        self._interval = flush_interval_s
+        self._max = max_batch
+        self._pending: dict[Topic, list[tuple[str, bytes]]] = {}
+        self._count = 0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.appended = 0
+
+    def put(self, topic: Topic, key: str, payload: bytes) -> None:
+        self._pending.setdefault(topic, []).append((key, payload))
+        self._count += 1
+        if self._count >= self._max:
+            self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while not self._closing:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._interval)
+            self._wake.clear()
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Append everything pending now (in a thread, so the event loop keeps serving)."""
+        if not self._count:
+            return
+        pending, self._pending, self._count = self._pending, {}, 0
+        now_ms = self._now_ms()
+        for topic, rows in pending.items():
+            self.appended += await asyncio.to_thread(
+                self._log.append, topic, rows, now_ms=now_ms
+            )
+
+    async def close(self) -> None:
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        await self.flush()
+
+
+def append_jsonl(
+    log: EventLog,
+    topic: Topic,
+    lines: Sequence[bytes],
+    key_of: Callable[[bytes], str],
+    *,
+    now_ms: int,
+) -> int:
+    """Append raw JSON lines as they are (the pipeline judges them); key by ``key_of(line)``."""
+    return log.append(topic, ((key_of(line), line) for line in lines), now_ms=now_ms)

@@ -1,0 +1,1 @@
+"""Parquet lake written by the pipeline and the DuckDB catalog of views over it."""
