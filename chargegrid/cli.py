@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from chargegrid.errors import ChargegridError
 from chargegrid.settings import Settings, load_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -28,10 +29,6 @@ DataDir = Annotated[
     Path | None,
     typer.Option("--data-dir", help="state root (default $CHARGEGRID_DATA_DIR or ./var)"),
 ]
-
-
-class CliError(Exception):
-    """A user-facing failure: printed as one clear line, exit code 2."""
 
 
 def _settings(data_dir: Path | None, **overrides: object) -> Settings:
@@ -185,7 +182,7 @@ def _parse_speed(text: str) -> float | None:
 def main() -> None:
     try:
         app()
-    except CliError as exc:
+    except ChargegridError as exc:
         err.print(f"[red]error:[/red] {exc}")
         sys.exit(2)
 

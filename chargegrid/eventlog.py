@@ -20,12 +20,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from chargegrid.errors import ChargegridError
 from chargegrid.events import Topic
 
 SCHEMA_VERSION = "1"
 
 
-class EventLogError(Exception):
+class EventLogError(ChargegridError):
     """The event log cannot do what was asked (bad topic, partition count changed, ...)."""
 
 

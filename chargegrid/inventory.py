@@ -13,10 +13,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from chargegrid.errors import ChargegridError
+
 CurrentType = Literal["AC", "DC"]
 
 
-class InventoryError(Exception):
+class InventoryError(ChargegridError):
     """The inventory file is missing or invalid."""
 
 
