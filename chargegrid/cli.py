@@ -57,7 +57,7 @@ def sql(
 
 @app.command()
 def publish(
-    topic: Annotated[str, typer.Argument(help="meter_readings|connector_status|order_events|dead_letter")],
+    topic: Annotated[str, typer.Argument(help="a topic, e.g. meter_readings")],
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
     data_dir: DataDir = None,
 ) -> None:

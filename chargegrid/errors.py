@@ -1,4 +1,4 @@
-"""Base of every user-facing error. The CLI prints its message (naming file/row/field) and exits 2."""
+"""Base of every user-facing error; the CLI prints its message and exits 2."""
 
 
 class ChargegridError(Exception):

@@ -278,9 +278,7 @@ class BatchingProducer:
         pending, self._pending, self._count = self._pending, {}, 0
         now_ms = self._now_ms()
         for topic, rows in pending.items():
-            self.appended += await asyncio.to_thread(
-                self._log.append, topic, rows, now_ms=now_ms
-            )
+            self.appended += await asyncio.to_thread(self._log.append, topic, rows, now_ms=now_ms)
 
     async def close(self) -> None:
         self._closing = True
