@@ -45,6 +45,7 @@ class Reason(StrEnum):
     unknown_charger = "unknown_charger"
     sentinel_date = "sentinel_date"
     unparseable_row = "unparseable_row"
+    overlapping_session = "overlapping_session"
     test_site = "test_site"
 
 
