@@ -82,9 +82,7 @@ def plan_for(row: SessionRow) -> PlannedSession:
 
 
 def _rejection(row: SessionRow, reason: Reason, detail: str) -> Rejected:
-    raw = f"{row.event_id},{row.cp_id},{row.connector_id},{row.start.isoformat()},"
-    raw += f"{row.end.isoformat()},{row.energy_wh / 1000},{row.model}"
-    return Rejected(row.ref, reason, detail, raw, row.cp_id)
+    return Rejected(row.ref, reason, detail, row.raw, row.cp_id)
 
 
 def plan_rows(rows: Iterable[SessionRow | Rejected]) -> tuple[list[PlannedSession], list[Rejected]]:
@@ -93,6 +91,7 @@ def plan_rows(rows: Iterable[SessionRow | Rejected]) -> tuple[list[PlannedSessio
 
     rejected: list[Rejected] = []
     by_connector: dict[tuple[str, int], list[PlannedSession]] = defaultdict(list)
+    source_rows: dict[str, SessionRow] = {}
     for row in rows:
         if isinstance(row, Rejected):
             rejected.append(row)
@@ -106,6 +105,7 @@ def plan_rows(rows: Iterable[SessionRow | Rejected]) -> tuple[list[PlannedSessio
             rejected.append(_rejection(row, Reason.energy_exceeds_outlet, detail))
             continue
         by_connector[(plan.charger_id, plan.connector_id)].append(plan)
+        source_rows[plan.ref] = row
     plans: list[PlannedSession] = []
     for connector_plans in by_connector.values():
         connector_plans.sort(key=lambda p: (p.plug_in, p.plug_out))

@@ -54,6 +54,7 @@ class SessionRow:
     site: str
     model: str
     user_id: str | None
+    raw: str  # the CSV row as read
 
     @property
     def outlet(self) -> OutletModel:
@@ -141,6 +142,7 @@ def _judge(row: dict[str, str], ref: str, raw: str, seen: set[str]) -> SessionRo
         site=(row.get("Site") or "").strip(),
         model=(row.get("Model") or "").strip(),
         user_id=(row.get("User ID") or "").strip() or None,
+        raw=raw,
     )
 
 
