@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from chargegrid.eventlog import EventLog, EventLogError, partition_for
+from chargegrid.events import Topic
+
+
+def test_offsets_are_ordered_per_partition_and_keys_keep_their_partition(tmp_path: Path) -> None:
+    log = EventLog(tmp_path / "log.sqlite", partitions=4)
+    records = [(f"CP{i % 7}", f"{i}".encode()) for i in range(100)]
+    assert log.append(Topic.meter_readings, records, now_ms=1) == 100
+    seen = 0
+    for p in range(4):
+        got = log.read(Topic.meter_readings, p, 0, 1000)
+        assert [r.offset for r in got] == sorted(r.offset for r in got)
+        assert all(partition_for(r.key, 4) == p for r in got)
+        # one charger's records stay in append order
+        for key in {r.key for r in got}:
+            values = [int(r.payload) for r in got if r.key == key]
+            assert values == sorted(values)
+        seen += len(got)
+    assert seen == 100
+
+
+def test_read_after_offset_and_limit(tmp_path: Path) -> None:
+    log = EventLog(tmp_path / "log.sqlite")
+    log.append(Topic.connector_status, [("a", b"1"), ("a", b"2"), ("a", b"3")], now_ms=1)
+    assert [r.payload for r in log.read(Topic.connector_status, 0, 1, 1)] == [b"2"]
+    offsets, payloads = log.read_columns(Topic.connector_status, 0, 0, 10)
+    assert offsets == [1, 2, 3] and payloads == [b"1", b"2", b"3"]
+    assert log.end_offset(Topic.connector_status, 0) == 3
+    assert log.end_offset(Topic.meter_readings, 0) == 0
+
+
+def test_partition_count_is_fixed_at_creation(tmp_path: Path) -> None:
+    EventLog(tmp_path / "log.sqlite", partitions=3).close()
+    assert EventLog(tmp_path / "log.sqlite", partitions=8).partitions == 3
+    with pytest.raises(EventLogError):
+        EventLog(tmp_path / "log.sqlite").read(Topic.meter_readings, 3, 0, 1)
+
+
+def test_retention_deletes_only_committed_and_old_rows_and_never_reuses_offsets(
+    tmp_path: Path,
+) -> None:
+    log = EventLog(tmp_path / "log.sqlite")
+    log.append(Topic.meter_readings, [("k", b"old")] * 5, now_ms=1_000)
+    log.append(Topic.meter_readings, [("k", b"new")] * 5, now_ms=100_000)
+    assert log.retain(now_ms=200_000, retention_s=10) == 0  # no consumer: nothing may go
+    log.commit("pipeline", Topic.meter_readings, 0, 7)
+    assert log.lag("pipeline") == 3
+    # rows 1..5 are old and committed; 6..7 committed but too recent
+    assert log.retain(now_ms=150_000, retention_s=60) == 5
+    log.append(Topic.meter_readings, [("k", b"more")], now_ms=200_000)
+    assert [r.offset for r in log.read(Topic.meter_readings, 0, 0, 100)] == list(range(6, 12))
+    log.commit("pipeline", Topic.meter_readings, 0, 3)  # commits never move backwards
+    assert log.committed("pipeline", Topic.meter_readings, 0) == 7
+
+
+def test_concurrent_producers_lose_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "log.sqlite"
+
+    def produce(name: str) -> None:
+        with EventLog(path) as log:
+            for i in range(20):
+                log.append(Topic.meter_readings, [(name, f"{i}".encode())] * 50, now_ms=i)
+
+    threads = [threading.Thread(target=produce, args=(f"p{n}",)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert EventLog(path).end_offset(Topic.meter_readings, 0) == 4 * 20 * 50
