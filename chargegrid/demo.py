@@ -1,0 +1,149 @@
+"""``chargegrid demo``: the whole system, embedded, on a synthetic city at accelerated time.
+
+Set-up: a city calibrated from real charging data (``models.city``) → inventory → a day of planned
+sessions from a busy local hour. Then: pipeline and dashboard as child processes, the central system
+and the simulator fleet in this process, all on loopback. Runs until the plans are done, the
+``--duration`` has passed or Ctrl-C; then stops the fleet, flushes the central system, lets the
+pipeline drain and stops every child.
+
+The demo keeps its state in ``<data_dir>/demo`` and starts it afresh each run (simulated time
+restarts, so old transactions would collide with new ones).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from rich.console import Console
+
+from chargegrid.clock import Clock, SystemClock
+from chargegrid.errors import ChargegridError
+from chargegrid.eventlog import EventLog
+from chargegrid.inventory import Inventory, save_inventory
+from chargegrid.orchestrate import Child, drain_pipeline, start_pipeline, wait_for_port
+from chargegrid.plans import PlannedSession
+from chargegrid.settings import Settings
+
+MARKER = ".chargegrid-demo"
+CITY_TZ = ZoneInfo("Europe/London")
+BUSY_LOCAL_TIME = time(17, 0)  # the evening peak of the calibrated arrival profile
+
+
+class DemoError(ChargegridError):
+    """The demo cannot start (port taken, data dir not ours, ...)."""
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    speed: float = 60.0
+    stations: int = 12
+    seed: int = 7
+    duration_s: float | None = None
+    simulated_hours: float = 24.0
+
+
+def demo_settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"data_dir": settings.data_dir / "demo"})
+
+
+def fresh_data_dir(settings: Settings) -> None:
+    """Empty the demo's own folder; refuse to touch a folder the demo did not create."""
+    root = settings.data_dir
+    if root.exists() and any(root.iterdir()) and not (root / MARKER).exists():
+        msg = f"{root} exists and was not made by the demo; move it or pick another --data-dir"
+        raise DemoError(msg)
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    (root / MARKER).write_text("state of `chargegrid demo`; wiped at every demo start\n")
+
+
+def demo_origin(clock: Clock) -> datetime:
+    """Simulated start: today's busy local hour in the city's time zone, as UTC."""
+    local_today = clock.now().astimezone(CITY_TZ).date()
+    return datetime.combine(local_today, BUSY_LOCAL_TIME, tzinfo=CITY_TZ).astimezone(UTC)
+
+
+def city(options: DemoOptions, origin: datetime) -> tuple[Inventory, list[PlannedSession]]:
+    from models.city import build_city, load_params, plan_sessions
+
+    params = load_params()
+    inventory = build_city(params, stations=options.stations, seed=options.seed)
+    end = origin + timedelta(hours=options.simulated_hours)
+    plans = plan_sessions(params, inventory, start=origin, end=end, seed=options.seed)
+    return inventory, plans
+
+
+def run_demo(settings: Settings, options: DemoOptions, clock: Clock | None = None) -> None:
+    clock = clock or SystemClock()
+    out = Console()
+    settings = demo_settings(settings)
+    fresh_data_dir(settings)
+    origin = demo_origin(clock)
+    inventory, plans = city(options, origin)
+    save_inventory(inventory, settings.inventory_path)
+    connectors = sum(len(c.connectors) for c in inventory.chargers)
+    out.print(
+        f"synthetic city: {len(inventory.stations)} stations, {len(inventory.chargers)} chargers, "
+        f"{connectors} connectors, {len(plans)} sessions planned from {origin:%Y-%m-%d %H:%M} UTC"
+    )
+    pipeline = start_pipeline(settings)
+    dashboard = Child(
+        "dashboard", ["serve", "dashboard", "--port", str(settings.dashboard_port)], settings
+    ).start()
+    try:
+        wait_for_port(settings.host, settings.dashboard_port, 60.0, dashboard)
+        with EventLog(settings.eventlog_path, settings.log_partitions) as log:
+            with contextlib.suppress(KeyboardInterrupt):
+                asyncio.run(_run(settings, options, log, inventory, plans, origin, clock, out))
+            out.print("stopping: draining the pipeline ...")
+            drain_pipeline(settings, pipeline, timeout_s=120.0)
+    finally:
+        pipeline.stop()
+        dashboard.stop()
+    out.print(f'stopped. Query the demo: chargegrid sql --data-dir {settings.data_dir} "..."')
+
+
+async def _run(
+    settings: Settings,
+    options: DemoOptions,
+    log: EventLog,
+    inventory: Inventory,
+    plans: list[PlannedSession],
+    origin: datetime,
+    clock: Clock,
+    out: Console,
+) -> None:
+    from chargers.fleet import run_fleet
+    from chargers.server import start_csms
+
+    csms = await start_csms(settings, log, inventory, clock)
+    out.print(f"dashboard      http://{settings.host}:{settings.dashboard_port}/")
+    out.print(f"central system {csms.url}/<charger_id>  (OCPP 1.6J and 2.0.1)")
+    out.print(f"data           {settings.data_dir}  (event log, Parquet lake, DuckDB catalog)")
+    out.print(f"speed          {options.speed:g}x simulated time. Ctrl-C stops everything.")
+    fleet = asyncio.ensure_future(
+        run_fleet(
+            csms.url,
+            inventory,
+            plans,
+            speed=options.speed,
+            meter_interval_s=settings.meter_interval_s,
+            protocol_of=lambda charger_id: "ocpp2.0.1" if charger_id.endswith("2") else "ocpp1.6",
+            clock_origin=origin,
+        )
+    )
+    try:
+        report = await asyncio.wait_for(fleet, options.duration_s)
+        out.print(f"all planned sessions played: {report}")
+    except TimeoutError:
+        out.print(f"--duration {options.duration_s:g} s reached")
+    finally:
+        fleet.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await fleet
+        await csms.close()
