@@ -1,0 +1,1 @@
+"""Operator dashboards (Dash): one module per page under ``dashboards.pages``."""

@@ -1,0 +1,1 @@
+"""Dashboard pages; each module exposes ``register(app, context)``."""
