@@ -1,0 +1,1 @@
+"""OCPP central system, charge-point simulator and fleet runner."""
