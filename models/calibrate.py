@@ -389,7 +389,9 @@ def class_stats(sessions: list[Session], days: dict[str, int]) -> dict[str, obje
             "quantiles": quantiles(durations, 1),
             "by_period": {
                 name: quantiles(
-                    [s.duration_min for s in sessions if lo <= s.start_local.hour < hi], 1
+                    [s.duration_min for s in sessions if lo <= s.start_local.hour < hi]
+                    or durations,
+                    1,
                 )
                 for name, lo, hi in PERIODS
             },
@@ -405,12 +407,17 @@ def class_stats(sessions: list[Session], days: dict[str, int]) -> dict[str, obje
 
 
 def energy_by_duration(sessions: list[Session], edges: list[float]) -> dict[str, object]:
-    """Energy quantiles per plug-in duration bin ``[edges[i], edges[i+1])``."""
+    """Energy quantiles per plug-in duration bin ``[edges[i], edges[i+1])`` (an empty bin —
+    only in tiny inputs — takes the class's overall energies)."""
     bins: list[list[float]] = [[] for _ in range(len(edges) - 1)]
     for s in sessions:
         index = sum(1 for edge in edges[1:-1] if s.duration_min >= edge)
         bins[index].append(s.energy_kwh)
-    return {"duration_edges_min": edges, "energy_quantiles": [quantiles(b) for b in bins]}
+    everything = [s.energy_kwh for s in sessions]
+    return {
+        "duration_edges_min": edges,
+        "energy_quantiles": [quantiles(b or everything) for b in bins],
+    }
 
 
 def connector_counts(sessions: list[Session]) -> dict[str, dict[str, int]]:
@@ -493,8 +500,10 @@ def calibrate(data_dir: Path) -> dict[str, object]:
     for s in sessions:
         by_class[s.cls].append(s)
     return {
-        "schema": 1,
+        "schema_version": 1,
         "generated_by": "python -m models.calibrate <shared/data>",
+        "quantile_knots": list(QUANTILE_KNOTS),
+        "duration_periods": {name: [lo, hi] for name, lo, hi in PERIODS},
         "rules": _rules_doc(),
         "provenance": provenance,
         "sessions_used": len(sessions),
