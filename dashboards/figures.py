@@ -39,18 +39,15 @@ def status_colour(status: str) -> str:
     return STATUS_COLOURS.get(status, STATUS_COLOURS[UNKNOWN_STATUS])
 
 
-def station_name(charger_id: str, inventory: Inventory) -> str:
-    """The station's name (its id when unnamed); empty when the charger is not in the inventory."""
-    charger = inventory.charger(charger_id)
-    if charger is None:
-        return ""
-    station = next((s for s in inventory.stations if s.station_id == charger.station_id), None)
-    return station.name if station is not None else charger.station_id
+def station_names(inventory: Inventory) -> dict[str, str]:
+    """charger_id -> its station's name (the station id when the station is not listed)."""
+    names = {s.station_id: s.name for s in inventory.stations}
+    return {c.charger_id: names.get(c.station_id, c.station_id) for c in inventory.chargers}
 
 
-def connector_label(key: str, inventory: Inventory) -> str:
-    """``Station name · charger/connector`` when the inventory knows the charger, else the key."""
-    station = station_name(key.rsplit("/", 1)[0], inventory)
+def connector_label(key: str, stations: Mapping[str, str]) -> str:
+    """``Station name · charger/connector`` when the charger's station is known, else the key."""
+    station = stations.get(key.rsplit("/", 1)[0], "")
     return f"{station} · {key}" if station else key
 
 
@@ -112,6 +109,7 @@ class StatusTile:
 
 def status_tiles(connectors: Sequence[ConnectorLive], inventory: Inventory) -> list[StatusTile]:
     """Board tiles, grouped by station name then charger and connector."""
+    stations = station_names(inventory)
     tiles = []
     for c in connectors:
         key = connector_key(c.charger_id, c.connector_id)
@@ -119,7 +117,7 @@ def status_tiles(connectors: Sequence[ConnectorLive], inventory: Inventory) -> l
             StatusTile(
                 key=key,
                 label=key,
-                station=station_name(c.charger_id, inventory),
+                station=stations.get(c.charger_id, ""),
                 status=c.status,
                 colour=status_colour(c.status),
                 power_kw=c.power_w / 1000.0,
@@ -154,6 +152,7 @@ def session_rows(
     connectors: Sequence[ConnectorLive], inventory: Inventory, *, event_time: datetime | None
 ) -> list[SessionRow]:
     """Connectors with a transaction, longest-running first; durations in event time."""
+    stations = station_names(inventory)
     rows = []
     for c in connectors:
         if not c.transaction_id:
@@ -165,7 +164,7 @@ def session_rows(
         rows.append(
             SessionRow(
                 connector=key,
-                station=station_name(c.charger_id, inventory),
+                station=stations.get(c.charger_id, ""),
                 transaction_id=c.transaction_id,
                 energy_kwh=c.session_energy_wh / 1000.0,
                 power_kw=c.power_w / 1000.0,

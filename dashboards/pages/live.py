@@ -30,6 +30,7 @@ from dashboards.figures import (
     headlines,
     power_figure,
     session_rows,
+    station_names,
     status_counts,
     status_tiles,
 )
@@ -77,11 +78,12 @@ def build_view(ctx: AppContext, snapshot: LiveSnapshot | None) -> LiveView:
     else:
         readings = data.lake_row_count(settings, "readings")
         dead = data.lake_row_count(settings, "dead_letter")
+    stations = station_names(inventory)
     figure = power_figure(
         series,
         end=end,
         window_s=settings.live_history_s,
-        labels={key: connector_label(key, inventory) for key in series},
+        labels={key: connector_label(key, stations) for key in series},
     )
     return LiveView(
         version=snapshot.generated_at.isoformat() if snapshot is not None else None,

@@ -6,7 +6,6 @@ testing plugin asks for webdriver options through the ``pytest_setup_options`` h
 
 from __future__ import annotations
 
-import shutil
 import socket
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -20,35 +19,19 @@ import pytest
 from chargegrid.inventory import Charger, Connector, Inventory, Station, save_inventory
 from chargegrid.live import ConnectorLive, LiveSnapshot, PowerPoint, write_snapshot
 from chargegrid.settings import Settings
+from tests.dashboards.browser import browser_available, chrome_options
 from warehouse.schema import PARTITION_TIME_COLUMN, TABLES
 
 # Simulated event time, deliberately far from the wall clock.
 T0 = datetime(2023, 3, 14, 9, 30, tzinfo=UTC)
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 
 
 def pytest_setup_options() -> Any:
-    from selenium.webdriver.chrome.options import Options
-
-    options = Options()
-    if CHROMIUM:
-        options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-extensions",
-        "--window-size=1400,1100",
-    ):
-        options.add_argument(flag)
-    return options
+    return chrome_options()
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if item.get_closest_marker("browser") and not (CHROMIUM and CHROMEDRIVER):
+    if item.get_closest_marker("browser") and not browser_available():
         pytest.skip("chromium and chromedriver are needed for browser tests")
 
 

@@ -2,10 +2,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pyarrow.parquet as pq
+
 from chargegrid.live import LiveSnapshot
 from chargegrid.settings import Settings
 from dashboards import data
 from tests.dashboards.conftest import T0, make_snapshot, reading, write_table
+from warehouse.schema import TABLES
 
 
 def test_empty_lake_gives_empty_typed_frames(settings: Settings) -> None:
@@ -79,3 +82,15 @@ def test_temporary_files_are_not_read(settings: Settings, lake: object) -> None:
     partial = settings.lake_dir / "readings" / "date=2023-03-14" / ".part-1.parquet.tmp"
     partial.write_bytes(b"half a file")
     assert data.lake_row_count(settings, "readings") == 16
+
+
+def test_lake_with_only_zero_row_schema_files(settings: Settings) -> None:
+    """The pipeline seeds each table with an empty ``date=1970-01-01/_schema.parquet``."""
+    for table, schema in TABLES.items():
+        folder = settings.lake_dir / table / "date=1970-01-01"
+        folder.mkdir(parents=True)
+        pq.write_table(schema.empty_table(), folder / "_schema.parquet")
+    assert data.recent_readings(settings, end=None, window_s=600).num_rows == 0
+    assert data.recent_readings(settings, end=T0, window_s=600).num_rows == 0
+    assert data.lake_row_count(settings, "readings") == 0
+    assert data.energy_today_wh(settings, None, now=T0) == 0.0

@@ -13,6 +13,7 @@ from dashboards.figures import (
     headlines,
     power_figure,
     session_rows,
+    station_names,
     status_colour,
     status_counts,
     status_tiles,
@@ -153,5 +154,6 @@ def test_headlines_with_nothing_yet() -> None:
 
 
 def test_connector_label() -> None:
-    assert connector_label("CP-2/1", estate()) == "Station Road · CP-2/1"
-    assert connector_label("ZZ/1", estate()) == "ZZ/1"
+    stations = station_names(estate())
+    assert connector_label("CP-2/1", stations) == "Station Road · CP-2/1"
+    assert connector_label("ZZ/1", stations) == "ZZ/1"
