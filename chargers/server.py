@@ -56,13 +56,17 @@ class CsmsHandle:
     port: int
     ctx: CsmsContext
     _server: Server
+    _closed: bool = False
 
     @property
     def stats(self) -> CsmsStats:
         return self.ctx.stats
 
     async def close(self) -> None:
-        """Stop listening, close every connection, flush the producer."""
+        """Stop listening, close every connection, flush the producer (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
         self._server.close()
         await self._server.wait_closed()
         await self.ctx.producer.close()
