@@ -85,3 +85,28 @@ PARTITION_TIME_COLUMN = {
     "connector_status": "ts",
     "dead_letter": "ts",
 }
+
+# Reference tables built from the inventory (``Settings.inventory_path``) by the catalog.
+STATIONS = pa.schema(
+    [
+        ("station_id", pa.string()),
+        ("name", pa.string()),
+        ("lat", pa.float64()),
+        ("lon", pa.float64()),
+        ("operator", pa.string()),
+    ]
+)
+
+CONNECTORS = pa.schema(
+    [
+        ("charger_id", pa.string()),
+        ("station_id", pa.string()),
+        ("model", pa.string()),
+        ("connector_id", pa.int32()),
+        ("standard", pa.string()),
+        ("current", pa.string()),
+        ("max_power_w", pa.float64()),
+    ]
+)
+
+REFERENCE_TABLES: dict[str, pa.Schema] = {"stations": STATIONS, "connectors": CONNECTORS}

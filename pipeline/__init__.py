@@ -1,0 +1,1 @@
+"""The Bytewax stream: event log -> validate -> sessions -> Parquet lake + live snapshot."""

@@ -1,0 +1,405 @@
+"""Raw log payloads -> columnar good records + dead letters with a precise reason.
+
+Two paths, one verdict:
+
+* **Fast path** (the bulk): the batch's payloads are decoded together by polars' NDJSON reader
+  against the topic's union schema, then every rule of the event models is checked as a vectorised
+  expression. It only ever *accepts*: a row that breaks any rule, and every row of a chunk the
+  reader refuses, goes to the slow path. Chunks the reader refuses are bisected so one bad record
+  costs ``O(log n)`` fast parses, not a slow pass over the whole batch.
+* **Slow path** (the suspects): ``orjson`` (then ``json``, which accepts ``NaN``) and the typed
+  models of :mod:`chargegrid.events` give the :class:`~chargegrid.events.Reason`. A record the
+  models accept is re-encoded canonically and decoded by the fast path, so good records have one
+  columnar form whichever path they took.
+
+Extra fields are refused by the models (``extra="forbid"``); the NDJSON reader ignores them, so the
+fast path checks that the raw text has exactly as many ``:`` as the decoded row accounts for (one
+per non-null field plus those inside string values) and sends any mismatch (an extra key, an
+explicit ``null``, a duplicate key, an escaped colon) to the slow path.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import reduce
+from typing import Any
+
+import orjson
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from chargegrid.events import (
+    METER_RECORD,
+    STATUS_RECORD,
+    ConnectorStatus,
+    MeterValue,
+    Reason,
+    TransactionEnded,
+    TransactionStarted,
+    encode,
+)
+
+INT32_MAX = 2**31 - 1
+_SMALLEST_BISECT = 16
+TS_DTYPE = pl.Datetime("us", "UTC")
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """One record for the dead-letter table: the untouched payload and why."""
+
+    offset: int
+    reason: Reason
+    detail: str
+    raw: bytes
+    charger_id: str | None = None
+    source: str = "pipeline"
+    ts: datetime | None = None  # the record's own time (producer rejections); else judged-at
+
+
+@dataclass(slots=True)
+class Parsed:
+    """Good records (one row each, offset order, ``ts`` as UTC Datetime) and rejections."""
+
+    good: pl.DataFrame
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """What a valid record of one topic looks like, for both paths."""
+
+    schema: dict[str, pl.DataType]  # union of every kind's fields (``ts`` as String)
+    fields_of_kind: dict[str, frozenset[str]]  # fields a kind may carry besides kind/charger/ts
+    required: dict[str, tuple[str, ...]]  # fields a kind must carry (non-null)
+    adapter: TypeAdapter[Any]
+    rules: Callable[[], pl.Expr]  # extra vectorised rules (True = fine)
+    implausible: Callable[[Any], str | None]  # slow-path plausibility: detail, or None
+
+    @property
+    def kinds(self) -> frozenset[str]:
+        return frozenset(self.fields_of_kind)
+
+
+def _len_between(column: str, low: int, high: int) -> pl.Expr:
+    length = pl.col(column).str.len_chars()
+    return (length >= low) & (length <= high)
+
+
+def _nonneg(column: str) -> pl.Expr:
+    return pl.col(column).is_null() | (pl.col(column).is_finite() & (pl.col(column) >= 0))
+
+
+def _meter_rules() -> pl.Expr:
+    kind = pl.col("kind")
+    txn_ok = (
+        pl.when(kind == "meter_value").then(True).otherwise(_len_between("transaction_id", 1, 64))
+    )
+    soc = pl.col("soc_pct")
+    return reduce(
+        lambda a, b: a & b,
+        [
+            txn_ok,
+            pl.col("connector_id") <= INT32_MAX,
+            pl.col("protocol").is_null() | pl.col("protocol").is_in(["ocpp1.6", "ocpp2.0.1"]),
+            *(_nonneg(c) for c in ("meter_start_wh", "meter_stop_wh", "energy_register_wh")),
+            *(_nonneg(c) for c in ("power_w", "current_a", "voltage_v")),
+            soc.is_null() | (soc.is_finite() & (soc >= 0) & (soc <= 100)),
+        ],
+    )
+
+
+def _meter_implausible(record: Any) -> str | None:
+    if isinstance(record, MeterValue):
+        for name in ("energy_register_wh", "power_w", "current_a", "voltage_v"):
+            value = getattr(record, name)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                return f"{name}={value!r} is not a finite value >= 0"
+        if record.soc_pct is not None and not (
+            math.isfinite(record.soc_pct) and 0 <= record.soc_pct <= 100
+        ):
+            return f"soc_pct={record.soc_pct!r} is outside 0..100"
+    if isinstance(record, MeterValue | TransactionStarted | TransactionEnded) and (
+        record.connector_id > INT32_MAX
+    ):
+        return f"connector_id={record.connector_id} is out of range"
+    return None
+
+
+def _status_rules() -> pl.Expr:
+    statuses = [
+        "Available",
+        "Preparing",
+        "Charging",
+        "SuspendedEV",
+        "SuspendedEVSE",
+        "Finishing",
+        "Reserved",
+        "Unavailable",
+        "Faulted",
+        "Occupied",
+    ]
+    return (
+        (pl.col("connector_id").is_null() | (pl.col("connector_id") <= INT32_MAX))
+        & (pl.col("status").is_null() | pl.col("status").is_in(statuses))
+        & (pl.col("protocol").is_null() | pl.col("protocol").is_in(["ocpp1.6", "ocpp2.0.1"]))
+    )
+
+
+def _status_implausible(record: Any) -> str | None:
+    if isinstance(record, ConnectorStatus) and record.connector_id > INT32_MAX:
+        return f"connector_id={record.connector_id} is out of range"
+    return None
+
+
+_COMMON: dict[str, pl.DataType] = {
+    "kind": pl.String(),
+    "charger_id": pl.String(),
+    "ts": pl.String(),
+}
+
+METER_SPEC = TopicSpec(
+    schema={
+        **_COMMON,
+        "connector_id": pl.Int64(),
+        "transaction_id": pl.String(),
+        "meter_start_wh": pl.Float64(),
+        "id_tag": pl.String(),
+        "protocol": pl.String(),
+        "energy_register_wh": pl.Float64(),
+        "power_w": pl.Float64(),
+        "current_a": pl.Float64(),
+        "voltage_v": pl.Float64(),
+        "soc_pct": pl.Float64(),
+        "context": pl.String(),
+        "meter_stop_wh": pl.Float64(),
+        "reason": pl.String(),
+    },
+    fields_of_kind={
+        "transaction_started": frozenset(
+            {"connector_id", "transaction_id", "meter_start_wh", "id_tag", "protocol"}
+        ),
+        "meter_value": frozenset(
+            {
+                "connector_id",
+                "transaction_id",
+                "energy_register_wh",
+                "power_w",
+                "current_a",
+                "voltage_v",
+                "soc_pct",
+                "context",
+            }
+        ),
+        "transaction_ended": frozenset(
+            {"connector_id", "transaction_id", "meter_stop_wh", "reason"}
+        ),
+    },
+    required={
+        "transaction_started": ("connector_id", "transaction_id", "meter_start_wh"),
+        "meter_value": ("connector_id",),
+        "transaction_ended": ("connector_id", "transaction_id", "meter_stop_wh"),
+    },
+    adapter=METER_RECORD,
+    rules=_meter_rules,
+    implausible=_meter_implausible,
+)
+
+STATUS_SPEC = TopicSpec(
+    schema={
+        **_COMMON,
+        "connector_id": pl.Int64(),
+        "status": pl.String(),
+        "error_code": pl.String(),
+        "vendor": pl.String(),
+        "model": pl.String(),
+        "protocol": pl.String(),
+        "accepted": pl.Boolean(),
+    },
+    fields_of_kind={
+        "status": frozenset({"connector_id", "status", "error_code"}),
+        "boot": frozenset({"vendor", "model", "protocol", "accepted"}),
+        "heartbeat": frozenset(),
+    },
+    required={"status": ("connector_id", "status"), "boot": (), "heartbeat": ()},
+    adapter=STATUS_RECORD,
+    rules=_status_rules,
+    implausible=_status_implausible,
+)
+
+
+_VALID_EXPR: dict[int, pl.Expr] = {}
+
+
+def _valid_expr(spec: TopicSpec) -> pl.Expr:
+    """True where a decoded row satisfies every rule of its kind (built once per spec)."""
+    expr = _VALID_EXPR.get(id(spec))
+    if expr is None:
+        expr = _VALID_EXPR[id(spec)] = _build_valid_expr(spec)
+    return expr
+
+
+def _build_valid_expr(spec: TopicSpec) -> pl.Expr:
+    checks = [
+        pl.col("kind").is_in(sorted(spec.kinds)),
+        _len_between("charger_id", 1, 64),
+        pl.col("_ts").is_not_null(),
+        pl.col("connector_id").is_null() | (pl.col("connector_id") >= 0),
+        spec.rules(),
+    ]
+    optional = [c for c in spec.schema if c not in _COMMON]
+    for kind, allowed in spec.fields_of_kind.items():
+        present = [pl.col(c).is_not_null() for c in spec.required[kind]]
+        absent = [pl.col(c).is_null() for c in optional if c not in allowed]
+        rule = reduce(lambda a, b: a & b, [*present, *absent], pl.lit(True))
+        checks.append((pl.col("kind") != kind) | rule)
+    non_null = pl.sum_horizontal([pl.col(c).is_not_null().cast(pl.Int32) for c in spec.schema])
+    in_values = pl.sum_horizontal(
+        [
+            pl.col(c).str.count_matches(":", literal=True).fill_null(0)
+            for c, t in spec.schema.items()
+            if t == pl.String()
+        ]
+    )
+    checks.append(pl.col("_colons") == non_null + in_values)
+    return reduce(lambda a, b: a & b, checks).fill_null(False)
+
+
+def _decode_chunk(payloads: Sequence[bytes], spec: TopicSpec) -> pl.DataFrame | None:
+    """Decode with the NDJSON reader; None if it refuses or the row count does not match."""
+    try:
+        frame = pl.read_ndjson(b"\n".join(payloads), schema=spec.schema)
+    except pl.exceptions.PolarsError:
+        return None
+    return frame if frame.height == len(payloads) else None
+
+
+def _fast(
+    payloads: Sequence[bytes], index: Sequence[int], spec: TopicSpec
+) -> tuple[list[pl.DataFrame], list[int]]:
+    """Accepted frames (with ``_i`` = position in the batch) and positions of suspects."""
+    frame = _decode_chunk(payloads, spec)
+    if frame is None:
+        if len(payloads) <= _SMALLEST_BISECT:
+            return [], list(index)
+        mid = len(payloads) // 2
+        left_frames, left_bad = _fast(payloads[:mid], index[:mid], spec)
+        right_frames, right_bad = _fast(payloads[mid:], index[mid:], spec)
+        return left_frames + right_frames, left_bad + right_bad
+    raw = pl.Series("_raw", payloads, dtype=pl.Binary).cast(pl.String, strict=False)
+    frame = frame.with_columns(
+        pl.Series("_i", index, dtype=pl.Int64),
+        raw.str.count_matches(":", literal=True).alias("_colons"),
+        _parse_ts(frame.get_column("ts")).alias("_ts"),
+    ).with_columns(_valid_expr(spec).alias("_ok"))
+    good = frame.filter(pl.col("_ok"))
+    suspects = frame.filter(~pl.col("_ok")).get_column("_i").to_list()
+    return [good], suspects
+
+
+def _parse_ts(text: pl.Series) -> pl.Series:
+    """ISO-8601 with a zone offset -> UTC microseconds; null where it is not one.
+
+    Arrow's cast is several times faster than polars' strptime but refuses the whole column on
+    one bad value; then polars decides row by row.
+    """
+    try:
+        parsed = pc.cast(text.to_arrow(), pa.timestamp("us", tz="UTC"))
+    except pa.ArrowInvalid:
+        return text.str.to_datetime(
+            format="%Y-%m-%dT%H:%M:%S%.f%#z", time_unit="us", time_zone="UTC", strict=False
+        )
+    return pl.Series(text.name, parsed)
+
+
+def _loads(payload: bytes) -> object:
+    """orjson, then the standard library (which accepts NaN/Infinity, for a precise reason)."""
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return json.loads(payload.decode("utf-8"))
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = [
+        f"{'.'.join(str(p) for p in e['loc']) or '<record>'}: {e['msg']}" for e in exc.errors()
+    ]
+    return "; ".join(parts[:4])
+
+
+def judge(payload: bytes, spec: TopicSpec) -> BaseModel | tuple[Reason, str, str | None]:
+    """The typed verdict on one record: its model, or ``(reason, detail, charger_id)``."""
+    try:
+        obj = _loads(payload)
+    except (UnicodeDecodeError, ValueError) as exc:
+        return Reason.undecodable, f"not UTF-8 JSON: {exc}", None
+    if not isinstance(obj, dict):
+        return Reason.schema_invalid, f"a JSON {type(obj).__name__}, not an object", None
+    charger = obj.get("charger_id")
+    charger_id = charger if isinstance(charger, str) else None
+    kind = obj.get("kind")
+    if isinstance(kind, str) and kind not in spec.kinds:
+        return Reason.unknown_kind, f"kind {kind!r} is not one of {sorted(spec.kinds)}", charger_id
+    try:
+        record: BaseModel = spec.adapter.validate_python(obj)
+    except ValidationError as exc:
+        return Reason.schema_invalid, _describe(exc), charger_id
+    detail = spec.implausible(record)
+    if detail is not None:
+        return Reason.implausible_value, detail, charger_id
+    return record
+
+
+def parse_batch(offsets: Sequence[int], payloads: Sequence[bytes], spec: TopicSpec) -> Parsed:
+    """Split a batch into good rows (``offset`` column added, offset order) and rejections."""
+    frames, suspects = _fast(payloads, range(len(payloads)), spec)
+    rejected: list[Rejection] = []
+    canonical: list[bytes] = []
+    canonical_index: list[int] = []
+    for i in suspects:
+        verdict = judge(payloads[i], spec)
+        if isinstance(verdict, BaseModel):
+            canonical.append(encode(verdict))
+            canonical_index.append(i)
+        else:
+            reason, detail, charger_id = verdict
+            rejected.append(Rejection(offsets[i], reason, detail, payloads[i], charger_id))
+    if canonical:
+        again, still_bad = _fast(canonical, canonical_index, spec)
+        frames.extend(again)
+        rejected.extend(
+            Rejection(
+                offsets[i],
+                Reason.schema_invalid,
+                "refused after canonical re-encoding",
+                payloads[i],
+            )
+            for i in still_bad
+        )
+    return Parsed(_assemble(frames, offsets, spec), sorted(rejected, key=lambda r: r.offset))
+
+
+def _assemble(frames: list[pl.DataFrame], offsets: Sequence[int], spec: TopicSpec) -> pl.DataFrame:
+    columns = [c for c in spec.schema if c != "ts"]
+    if not frames:
+        return empty_frame(spec)
+    good = pl.concat(frames).sort("_i")
+    offset_of = pl.Series("offsets", offsets, dtype=pl.Int64)
+    return good.select(
+        offset_of.gather(good.get_column("_i")).alias("offset"),
+        pl.col("_ts").alias("ts"),
+        *columns,
+    )
+
+
+def empty_frame(spec: TopicSpec) -> pl.DataFrame:
+    """A zero-row frame with the good-records layout of ``spec``."""
+    schema: dict[str, pl.DataType] = {"offset": pl.Int64(), "ts": TS_DTYPE}
+    schema.update({c: t for c, t in spec.schema.items() if c != "ts"})
+    return pl.DataFrame(schema=schema)

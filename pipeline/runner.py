@@ -1,0 +1,143 @@
+"""Run the stream: event log -> validate -> sessions -> Parquet lake + live snapshot.
+
+One Bytewax worker (DESIGN.md: more workers were measured slower on 2 cores), recovery always on.
+Ctrl-C and SIGTERM stop it between batches; files in the lake are only ever renamed into place and
+the sinks are idempotent across resume, so any stop (even ``kill -9``) leaves a consistent lake and
+the next run carries on from the last committed epoch.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from types import FrameType
+
+import bytewax.operators as op
+from bytewax.dataflow import Dataflow
+from bytewax.recovery import RecoveryConfig, init_db_dir
+from bytewax.run import cli_main
+
+from chargegrid.clock import Clock, SystemClock
+from chargegrid.errors import ChargegridError
+from chargegrid.settings import Settings
+from pipeline.live import LiveSink
+from pipeline.sinks import LakeSink, SinkConfig
+from pipeline.source import LogSource, SourceConfig
+from pipeline.step import StepOut, make_step
+from warehouse import lake
+from warehouse.catalog import refresh_catalog
+from warehouse.schema import TABLES
+
+_EMPTY = {name: schema.empty_table() for name, schema in TABLES.items()}
+
+
+class RecoveryStateMissing(ChargegridError):
+    """The lake has pipeline output but the recovery state that makes it resumable is gone."""
+
+
+def _lake_items(item: tuple[str, StepOut]) -> list[tuple[str, object]]:
+    tables = item[1].tables
+    # An empty batch (a tick) still reaches every table's sink, so age-based flushes run.
+    return list((tables or _EMPTY).items())
+
+
+def build_flow(
+    settings: Settings,
+    *,
+    until_drained: bool | Callable[[], bool],
+    clock: Clock | None = None,
+    batch_rows: int = 20_000,
+    sink: SinkConfig | None = None,
+    on_live_write: Callable[[datetime], None] | None = None,
+) -> Dataflow:
+    """The dataflow; ``until_drained`` may be a callable polled whenever the log is empty."""
+    clock = clock or SystemClock()
+    drained = until_drained if callable(until_drained) else _drain_check(settings, until_drained)
+    source = LogSource(
+        SourceConfig(
+            log_path=settings.eventlog_path,
+            partitions=settings.log_partitions,
+            until_drained=drained,
+            batch_rows=batch_rows,
+            retention_s=settings.log_retention_s,
+            tick_s=min(0.25, settings.live_interval_s / 2),
+            clock=clock,
+        )
+    )
+    flow = Dataflow("chargegrid")
+    batches = op.input("log", flow, source)
+    keyed = op.key_on("by_partition", batches, lambda batch: str(batch.partition))
+    outs = op.stateful_map("transactions", keyed, make_step(clock))
+    op.output(
+        "lake",
+        op.flat_map("to_lake", outs, _lake_items),
+        LakeSink(sink or SinkConfig(settings.lake_dir, clock)),
+    )
+    live = LiveSink(
+        settings.live_dir,
+        clock,
+        interval_s=settings.live_interval_s,
+        history_s=settings.live_history_s,
+        on_write=on_live_write or (lambda _at: None),
+    )
+    op.output("live", op.map("to_live", outs, lambda item: ("live", item[1].live)), live)
+    return flow
+
+
+def _drain_check(settings: Settings, until_drained: bool) -> Callable[[], bool]:
+    flag = settings.drain_flag
+    return lambda: until_drained or flag.exists()
+
+
+def prepare(settings: Settings) -> None:
+    """Lake directories, schema files, catalog and (once) the recovery store."""
+    lake.ensure_lake(settings.lake_dir)
+    refresh_catalog(settings)
+    recovery = settings.recovery_dir
+    if not recovery.exists():
+        if any(lake.pipeline_files(settings.lake_dir, t) for t in TABLES):
+            msg = (
+                f"{settings.lake_dir} holds pipeline output but {recovery} is missing; restore it, "
+                f"or delete {settings.lake_dir} to rebuild the lake from the event log"
+            )
+            raise RecoveryStateMissing(msg)
+        recovery.mkdir(parents=True)
+        init_db_dir(recovery, 1)
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may install handlers; the caller owns signals then
+        return
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def execute(settings: Settings, flow: Dataflow) -> None:
+    """Run ``flow`` on one worker with recovery; returns on drain, Ctrl-C or SIGTERM."""
+    prepare(settings)
+    try:
+        with _sigterm_as_interrupt():
+            cli_main(
+                flow,
+                workers_per_process=1,
+                epoch_interval=timedelta(seconds=settings.epoch_interval_s),
+                recovery_config=RecoveryConfig(settings.recovery_dir),
+            )
+    except KeyboardInterrupt:
+        return
+
+
+def run(settings: Settings, *, until_drained: bool) -> None:
+    """``chargegrid pipeline run``: stream until drained (or, without it, until stopped)."""
+    execute(settings, build_flow(settings, until_drained=until_drained))

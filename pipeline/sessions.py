@@ -1,0 +1,311 @@
+"""Transaction state of one log partition: readings matched to open transactions, sessions out.
+
+One :class:`TxnBook` per log partition (a charger's records always share a partition, so its
+transactions are all here, in order). Per batch, the rare start/stop records are walked in
+Python; the readings are matched to transactions with one join and their energy folded by the
+Numba kernel in one call (:func:`pipeline.kernels.energy.register_energy`).
+
+Rules:
+* ``transaction_started`` for a transaction already open or already closed -> ``duplicate``.
+* ``transaction_ended`` for a transaction already closed -> ``duplicate``; never opened ->
+  ``unknown_transaction``.
+* a reading naming a transaction that is not open at that point of the log (never started,
+  started later, already ended) -> ``unknown_transaction``; a reading without a transaction id is
+  a plain reading (idle meter values are legitimate).
+* a reading whose register steps back a little -> ``register_backwards`` (see the kernel for
+  glitch vs reset).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from chargegrid.events import Reason, session_id
+from pipeline.kernels.energy import FLAG_GLITCH, register_energy
+from pipeline.parse import Rejection
+
+RESET_FRACTION = 0.5  # a register below half its last value restarted (see kernels.energy)
+CLOSED_MEMORY = 200_000  # closed transaction keys remembered for duplicate detection
+_INF = np.iinfo(np.int64).max
+
+
+@dataclass(slots=True)
+class OpenTxn:
+    """A transaction in progress and its energy state (see :mod:`pipeline.kernels.energy`)."""
+
+    charger_id: str
+    connector_id: int
+    transaction_id: str
+    id_tag: str | None
+    started_at_us: int
+    meter_start_wh: float
+    last_wh: float
+    seg_start_wh: float
+    closed_wh: float = 0.0
+    max_power_w: float = math.nan
+    readings: int = 0
+    resets: int = 0
+    glitches: int = 0
+
+    @property
+    def energy_wh(self) -> float:
+        return self.closed_wh + (self.last_wh - self.seg_start_wh)
+
+    @property
+    def quality(self) -> str:
+        if self.resets:
+            return "reset"
+        if self.glitches:
+            return "backwards"
+        return "ok" if self.readings else "no_readings"
+
+
+@dataclass(slots=True)
+class TxnBook:
+    """Open transactions by ``charger_id/transaction_id``, plus recently closed keys."""
+
+    open: dict[str, OpenTxn] = field(default_factory=dict)
+    closed: dict[str, None] = field(default_factory=dict)
+
+    def close(self, key: str) -> OpenTxn:
+        txn = self.open.pop(key)
+        self.closed[key] = None
+        if len(self.closed) > CLOSED_MEMORY:
+            del self.closed[next(iter(self.closed))]
+        return txn
+
+
+@dataclass(slots=True)
+class MeterResult:
+    readings: pl.DataFrame  # accepted readings (good-frame layout)
+    sessions: list[dict[str, Any]]  # SESSIONS rows
+    rejected: list[Rejection]
+    touched: dict[str, OpenTxn]  # transactions whose state changed (still open)
+    ended: list[OpenTxn]
+
+
+def _reject(
+    offsets: Sequence[int],
+    payloads: Sequence[bytes],
+    offset: int,
+    reason: Reason,
+    detail: str,
+    charger: str | None,
+) -> Rejection:
+    raw = payloads[bisect.bisect_left(offsets, offset)]
+    return Rejection(offset, reason, detail, raw, charger)
+
+
+@dataclass(slots=True)
+class _Walk:
+    """What the start/stop walk found: validity interval per key, ends, rejections."""
+
+    lo: dict[str, int] = field(default_factory=dict)  # reading offset must be > lo
+    hi: dict[str, int] = field(default_factory=dict)  # ... and < hi
+    ends: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+def _walk_events(
+    book: TxnBook, events: pl.DataFrame, offsets: Sequence[int], payloads: Sequence[bytes]
+) -> _Walk:
+    walk = _Walk()
+    for key in book.open:
+        walk.lo[key] = -1
+    for row in events.iter_rows(named=True):
+        key = session_id(row["charger_id"], row["transaction_id"])
+        if row["kind"] == "transaction_started":
+            if key in book.open or key in book.closed or key in walk.ends:
+                walk.rejected.append(
+                    _reject(
+                        offsets,
+                        payloads,
+                        row["offset"],
+                        Reason.duplicate,
+                        f"transaction {key} already started",
+                        row["charger_id"],
+                    )
+                )
+                continue
+            ts_us = _us(row["ts"])
+            book.open[key] = OpenTxn(
+                row["charger_id"],
+                row["connector_id"],
+                row["transaction_id"],
+                row["id_tag"],
+                ts_us,
+                row["meter_start_wh"],
+                last_wh=row["meter_start_wh"],
+                seg_start_wh=row["meter_start_wh"],
+            )
+            walk.lo[key] = row["offset"]
+        elif key in book.open and key not in walk.ends:
+            walk.hi[key] = row["offset"]
+            walk.ends[key] = row
+        else:
+            reason = (
+                Reason.duplicate
+                if key in book.closed or key in walk.ends
+                else Reason.unknown_transaction
+            )
+            walk.rejected.append(
+                _reject(
+                    offsets,
+                    payloads,
+                    row["offset"],
+                    reason,
+                    f"stop for transaction {key} not open",
+                    row["charger_id"],
+                )
+            )
+    return walk
+
+
+def _us(ts: Any) -> int:
+    return int(ts.timestamp() * 1_000_000) if ts is not None else 0
+
+
+def process_meter(
+    book: TxnBook, good: pl.DataFrame, offsets: Sequence[int], payloads: Sequence[bytes]
+) -> MeterResult:
+    """Apply one batch of good meter records (offset order) to ``book``."""
+    is_reading = pl.col("kind") == "meter_value"
+    events = good.filter(~is_reading)
+    walk = _walk_events(book, events, offsets, payloads)
+    keys = sorted(walk.lo)
+    intervals = pl.DataFrame(
+        {
+            "_key": keys,
+            "_g": np.arange(len(keys), dtype=np.int64),
+            "_lo": [walk.lo[k] for k in keys],
+            "_hi": [walk.hi.get(k, _INF) for k in keys],
+        },
+        schema={"_key": pl.String, "_g": pl.Int64, "_lo": pl.Int64, "_hi": pl.Int64},
+    )
+    readings = (
+        good.filter(is_reading)
+        .with_columns(pl.concat_str(["charger_id", "transaction_id"], separator="/").alias("_key"))
+        .join(intervals, on="_key", how="left", maintain_order="left")
+    )
+    no_txn = pl.col("transaction_id").is_null()
+    in_txn = (pl.col("offset") > pl.col("_lo")) & (pl.col("offset") < pl.col("_hi"))
+    unknown = readings.filter(~no_txn & ~in_txn.fill_null(False))
+    rejected = walk.rejected + [
+        _reject(offsets, payloads, o, Reason.unknown_transaction, f"no open transaction {k}", c)
+        for o, k, c in unknown.select("offset", "_key", "charger_id").iter_rows()
+    ]
+    matched = readings.filter(~no_txn & in_txn.fill_null(False))
+    glitch_offsets = _fold_energy(book, keys, matched, walk)
+    if glitch_offsets:
+        glitched = matched.filter(pl.col("offset").is_in(glitch_offsets))
+        rejected.extend(
+            _reject(
+                offsets,
+                payloads,
+                o,
+                Reason.register_backwards,
+                f"energy register stepped back to {r} Wh",
+                c,
+            )
+            for o, r, c in glitched.select("offset", "energy_register_wh", "charger_id").iter_rows()
+        )
+    accepted = readings.filter(
+        no_txn | (in_txn.fill_null(False) & ~pl.col("offset").is_in(glitch_offsets))
+    )
+    ended = [book.close(k) for k in walk.ends]
+    sessions = [
+        _session_row(txn, walk.ends[session_id(txn.charger_id, txn.transaction_id)])
+        for txn in ended
+    ]
+    touched = {k: book.open[k] for k in keys if k in book.open}
+    return MeterResult(
+        accepted.drop("_key", "_g", "_lo", "_hi"),
+        sessions,
+        sorted(rejected, key=lambda r: r.offset),
+        touched,
+        ended,
+    )
+
+
+def _fold_energy(book: TxnBook, keys: list[str], matched: pl.DataFrame, walk: _Walk) -> list[int]:
+    """Run the energy kernel over the matched readings + stop values; returns glitch offsets."""
+    if not keys:
+        return []
+    end_keys = list(walk.ends)
+    key_index = {k: i for i, k in enumerate(keys)}
+    groups = np.concatenate(
+        [matched.get_column("_g").to_numpy(), np.array([key_index[k] for k in end_keys], np.int64)]
+    )
+    order_col = np.concatenate(
+        [
+            matched.get_column("offset").to_numpy(),
+            np.array([walk.hi[k] for k in end_keys], np.int64),
+        ]
+    )
+    registers = np.concatenate(
+        [
+            matched.get_column("energy_register_wh").fill_null(math.nan).to_numpy(),
+            np.array([walk.ends[k]["meter_stop_wh"] for k in end_keys], np.float64),
+        ]
+    )
+    power = np.concatenate(
+        [
+            matched.get_column("power_w").fill_null(math.nan).to_numpy(),
+            np.full(len(end_keys), math.nan),
+        ]
+    )
+    is_reading = np.concatenate([np.ones(matched.height, bool), np.zeros(len(end_keys), bool)])
+    order = np.lexsort((order_col, groups))
+    groups, order_col, registers, power, is_reading = (
+        a[order] for a in (groups, order_col, registers, power, is_reading)
+    )
+    starts = np.searchsorted(groups, np.arange(len(keys) + 1)).astype(np.int64)
+    txns = [book.open[k] for k in keys]
+    last, seg, closed, pmax, resets, glitches, flags = register_energy(
+        starts,
+        np.ascontiguousarray(registers, np.float64),
+        np.ascontiguousarray(power, np.float64),
+        np.array([t.last_wh for t in txns], np.float64),
+        np.array([t.seg_start_wh for t in txns], np.float64),
+        np.array([t.closed_wh for t in txns], np.float64),
+        np.array([t.max_power_w for t in txns], np.float64),
+        RESET_FRACTION,
+    )
+    counted = np.bincount(groups[is_reading & (flags != FLAG_GLITCH)], minlength=len(keys))
+    for g, txn in enumerate(txns):
+        txn.last_wh, txn.seg_start_wh, txn.closed_wh = (
+            float(last[g]),
+            float(seg[g]),
+            float(closed[g]),
+        )
+        txn.max_power_w = float(pmax[g])
+        txn.resets += int(resets[g])
+        txn.glitches += int(glitches[g])
+        txn.readings += int(counted[g])
+    return order_col[is_reading & (flags == FLAG_GLITCH)].tolist()
+
+
+def _session_row(txn: OpenTxn, end: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "session_id": session_id(txn.charger_id, txn.transaction_id),
+        "charger_id": txn.charger_id,
+        "connector_id": txn.connector_id,
+        "transaction_id": txn.transaction_id,
+        "id_tag": txn.id_tag,
+        "started_at": txn.started_at_us,
+        "ended_at": _us(end["ts"]),
+        "meter_start_wh": txn.meter_start_wh,
+        "meter_stop_wh": end["meter_stop_wh"],
+        "energy_wh": txn.energy_wh,
+        "energy_quality": txn.quality,
+        "readings": txn.readings,
+        "max_power_w": None if math.isnan(txn.max_power_w) else txn.max_power_w,
+        "stop_reason": end["reason"],
+    }

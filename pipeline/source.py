@@ -1,0 +1,125 @@
+"""Bytewax source over the embedded event log: one partition per (topic, log partition).
+
+Each ``next_batch`` reads up to ``batch_rows`` records with
+:meth:`~chargegrid.eventlog.EventLog.read_columns` and emits ONE :class:`LogBatch` (Python costs
+about 1 µs per item per operator, so items are micro-batches, not records). When the log is empty
+it emits an empty batch (a *tick*) at most every ``tick_s`` so time-driven steps downstream (sink
+flushes, the live snapshot) run while nothing arrives, and sleeps ``idle_s`` between polls.
+
+Resume state is the last consumed offset. The same offset is mirrored into the log's
+``consumer_offsets`` (group ``pipeline``) for retention, two snapshots late: a snapshot is only
+durable once Bytewax commits its epoch, and retention must never delete a record a resumed run may
+re-read.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+
+from chargegrid.clock import Clock, SystemClock
+from chargegrid.eventlog import EventLog
+from chargegrid.events import Topic
+
+GROUP_ID = "pipeline"
+TOPICS = (Topic.meter_readings, Topic.connector_status, Topic.dead_letter)
+
+
+@dataclass(slots=True)
+class LogBatch:
+    """Consecutive records of one (topic, log partition); empty = a tick."""
+
+    topic: str
+    partition: int
+    offsets: list[int] = field(default_factory=list)
+    payloads: list[bytes] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    log_path: Path  # the SQLite event log
+    partitions: int  # used only if the log does not exist yet
+    until_drained: Callable[[], bool]  # True once the source may stop at the end of the log
+    batch_rows: int = 20_000
+    idle_s: float = 0.05
+    tick_s: float = 0.25
+    retention_s: float = 3600.0
+    retain_every_s: float = 30.0
+    clock: Clock = field(default_factory=SystemClock)
+
+
+def part_name(topic: Topic, partition: int) -> str:
+    return f"{topic.value}:{partition}"
+
+
+class LogPartition(StatefulSourcePartition[LogBatch, int]):
+    def __init__(self, config: SourceConfig, topic: Topic, partition: int, after: int) -> None:
+        self._config = config
+        self._log = EventLog(config.log_path, config.partitions)
+        self._topic = topic
+        self._partition = partition
+        self._offset = after
+        self._awake: datetime | None = None
+        self._last_emit = time.monotonic()
+        self._pending_commits: deque[int] = deque(maxlen=3)
+        self._retains = topic is TOPICS[0] and partition == 0
+        self._last_retain = time.monotonic()
+
+    def next_batch(self) -> list[LogBatch]:
+        offsets, payloads = self._log.read_columns(
+            self._topic, self._partition, self._offset, self._config.batch_rows
+        )
+        now = time.monotonic()
+        if offsets:
+            self._offset = offsets[-1]
+            self._awake = None
+            self._last_emit = now
+            return [LogBatch(self._topic.value, self._partition, offsets, payloads)]
+        if self._offset >= self._log.end_offset(self._topic, self._partition) and (
+            self._config.until_drained()
+        ):
+            raise StopIteration
+        self._awake = self._config.clock.now() + timedelta(seconds=self._config.idle_s)
+        if now - self._last_emit >= self._config.tick_s:
+            self._last_emit = now
+            return [LogBatch(self._topic.value, self._partition)]
+        return []
+
+    def next_awake(self) -> datetime | None:
+        return self._awake
+
+    def snapshot(self) -> int:
+        self._pending_commits.append(self._offset)
+        if len(self._pending_commits) == self._pending_commits.maxlen:
+            self._log.commit(GROUP_ID, self._topic, self._partition, self._pending_commits[0])
+        if self._retains and time.monotonic() - self._last_retain >= self._config.retain_every_s:
+            self._last_retain = time.monotonic()
+            now_ms = int(self._config.clock.now().timestamp() * 1000)
+            self._log.retain(now_ms=now_ms, retention_s=self._config.retention_s)
+        return self._offset
+
+    def close(self) -> None:
+        self._log.close()
+
+
+class LogSource(FixedPartitionedSource[LogBatch, int]):
+    """Every (topic, partition) of the event log, resumed from the last consumed offset."""
+
+    def __init__(self, config: SourceConfig, topics: tuple[Topic, ...] = TOPICS) -> None:
+        self._config = config
+        self._topics = topics
+
+    def list_parts(self) -> list[str]:
+        with EventLog(self._config.log_path, self._config.partitions) as log:
+            partitions = log.partitions
+        return [part_name(t, p) for t in self._topics for p in range(partitions)]
+
+    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> LogPartition:
+        topic, partition = for_part.rsplit(":", 1)
+        return LogPartition(self._config, Topic(topic), int(partition), resume_state or 0)

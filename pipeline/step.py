@@ -1,0 +1,198 @@
+"""The stateful step: one log batch in, lake rows and a live delta out.
+
+Keyed by log partition (records of one charger share a partition, across topics), so the
+transaction book of a partition sees its chargers' records in log order.
+
+Data shape: ``LogBatch(topic, partition, offsets, payloads)`` -> :class:`StepOut` with Arrow
+tables in the warehouse schemas (``readings``, ``sessions``, ``connector_status``,
+``dead_letter``; absent when empty) and a :class:`~pipeline.live.LiveDelta`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+from pydantic import ValidationError
+
+from chargegrid.clock import Clock
+from chargegrid.events import DeadLetter, Reason, Topic
+from pipeline.live import LiveDelta
+from pipeline.parse import METER_SPEC, STATUS_SPEC, Rejection, parse_batch
+from pipeline.sessions import MeterResult, TxnBook, process_meter
+from pipeline.source import LogBatch
+from warehouse.schema import CONNECTOR_STATUS, DEAD_LETTER, READINGS, SESSIONS
+
+
+@dataclass(slots=True)
+class PartitionState:
+    """Recovery state of one log partition's step (pickled by Bytewax at each epoch)."""
+
+    book: TxnBook = field(default_factory=TxnBook)
+
+
+@dataclass(slots=True)
+class StepOut:
+    tables: dict[str, pa.Table] = field(default_factory=dict)
+    live: LiveDelta = field(default_factory=LiveDelta)
+
+
+def _us(ts: datetime) -> int:
+    return int(ts.timestamp() * 1_000_000)
+
+
+def _table(frame: pl.DataFrame, schema: pa.Schema) -> pa.Table:
+    return frame.select(schema.names).to_arrow().cast(schema)
+
+
+def readings_table(readings: pl.DataFrame, partition: int) -> pa.Table:
+    frame = readings.with_columns(
+        pl.col("context").fill_null("Sample.Periodic"),
+        pl.lit(partition, pl.Int32).alias("log_partition"),
+        pl.col("offset").alias("log_offset"),
+    )
+    return _table(frame, READINGS)
+
+
+def dead_letter_table(
+    rejected: Sequence[Rejection], topic: str, partition: int, judged_at: datetime
+) -> pa.Table:
+    """Rows for the dead-letter table; ``raw`` keeps undecodable bytes as backslash escapes."""
+    rows = [
+        {
+            "ts": r.ts or judged_at,
+            "topic": topic,
+            "log_partition": partition,
+            "log_offset": r.offset,
+            "source": r.source,
+            "reason": r.reason.value,
+            "detail": r.detail,
+            "charger_id": r.charger_id,
+            "raw": r.raw.decode("utf-8", errors="backslashreplace"),
+        }
+        for r in rejected
+    ]
+    return pa.Table.from_pylist(rows, schema=DEAD_LETTER)
+
+
+def _meter_live(result: MeterResult, live: LiveDelta) -> None:
+    frame = result.readings
+    if frame.height:
+        last = frame.group_by("charger_id", "connector_id", maintain_order=True).last()
+        for row in last.iter_rows(named=True):
+            fields: dict[str, Any] = {
+                "power_w": row["power_w"] or 0.0,
+                "last_reading_at": _us(row["ts"]),
+            }
+            if row["soc_pct"] is not None:
+                fields["soc_pct"] = row["soc_pct"]
+            live.connectors[f"{row['charger_id']}/{row['connector_id']}"] = fields
+        points = frame.filter(pl.col("power_w").is_not_null()).select(
+            pl.concat_str(
+                [pl.col("charger_id"), pl.col("connector_id").cast(pl.String)], separator="/"
+            ),
+            pl.col("ts").dt.epoch("us"),
+            "power_w",
+        )
+        live.points.extend(points.iter_rows())
+        live.event_time_us = _us(frame.get_column("ts").max())  # type: ignore[arg-type]
+    for txn in result.touched.values():
+        live.connectors.setdefault(f"{txn.charger_id}/{txn.connector_id}", {}).update(
+            transaction_id=txn.transaction_id,
+            session_started_at=txn.started_at_us,
+            session_energy_wh=txn.energy_wh,
+        )
+    for txn in result.ended:
+        live.connectors.setdefault(f"{txn.charger_id}/{txn.connector_id}", {}).update(
+            transaction_id=None, session_started_at=None, session_energy_wh=0.0, power_w=0.0
+        )
+    live.readings += frame.height
+
+
+def _meter(state: PartitionState, batch: LogBatch, out: StepOut) -> list[Rejection]:
+    parsed = parse_batch(batch.offsets, batch.payloads, METER_SPEC)
+    result = process_meter(state.book, parsed.good, batch.offsets, batch.payloads)
+    if result.readings.height:
+        out.tables["readings"] = readings_table(result.readings, batch.partition)
+    if result.sessions:
+        out.tables["sessions"] = pa.Table.from_pylist(result.sessions, schema=SESSIONS)
+    _meter_live(result, out.live)
+    return parsed.rejected + result.rejected
+
+
+def _status(batch: LogBatch, out: StepOut) -> list[Rejection]:
+    parsed = parse_batch(batch.offsets, batch.payloads, STATUS_SPEC)
+    good = parsed.good.with_columns(pl.col("error_code").fill_null("NoError"))
+    if good.height:
+        out.tables["connector_status"] = _table(good, CONNECTOR_STATUS)
+        statuses = good.filter(pl.col("kind") == "status")
+        last = statuses.group_by("charger_id", "connector_id", maintain_order=True).last()
+        for row in last.iter_rows(named=True):
+            out.live.connectors[f"{row['charger_id']}/{row['connector_id']}"] = {
+                "status": row["status"],
+                "status_at": _us(row["ts"]),
+            }
+    return parsed.rejected
+
+
+def _producer_rejections(batch: LogBatch) -> list[Rejection]:
+    """Records producers dead-lettered keep their reason; a malformed one is judged here."""
+    rejected = []
+    for offset, payload in zip(batch.offsets, batch.payloads, strict=True):
+        try:
+            letter = DeadLetter.model_validate_json(payload)
+        except ValidationError as exc:
+            reason = (
+                Reason.undecodable
+                if exc.errors()[0]["type"] == "json_invalid"
+                else Reason.schema_invalid
+            )
+            rejected.append(
+                Rejection(
+                    offset, reason, f"bad dead-letter record: {exc.errors()[0]['msg']}", payload
+                )
+            )
+            continue
+        rejected.append(
+            Rejection(
+                offset,
+                letter.reason,
+                letter.detail,
+                letter.raw.encode(),
+                letter.charger_id,
+                source=letter.source,
+                ts=letter.ts,
+            )
+        )
+    return rejected
+
+
+Step = Callable[[PartitionState | None, LogBatch], tuple[PartitionState, StepOut]]
+
+
+def make_step(clock: Clock) -> Step:
+    """The ``stateful_map`` mapper; ``clock`` stamps when the pipeline judged a record."""
+
+    def step(state: PartitionState | None, batch: LogBatch) -> tuple[PartitionState, StepOut]:
+        state = state or PartitionState()
+        out = StepOut()
+        if not batch.offsets:
+            return state, out
+        if batch.topic == Topic.meter_readings:
+            rejected = _meter(state, batch, out)
+        elif batch.topic == Topic.connector_status:
+            rejected = _status(batch, out)
+        else:
+            rejected = _producer_rejections(batch)
+        if rejected:
+            out.tables["dead_letter"] = dead_letter_table(
+                rejected, batch.topic, batch.partition, clock.now()
+            )
+            out.live.dead_letters += len(rejected)
+        return state, out
+
+    return step

@@ -1,0 +1,102 @@
+"""The DuckDB catalog: a small database file holding only VIEWS over the Parquet lake.
+
+Readers (dashboards, ``chargegrid sql``, the ``duckdb`` CLI) open it ``read_only=True`` while the
+pipeline writes Parquet; the pipeline never holds it open. It is rebuilt in a temporary file and
+renamed over the old one, so a reader that has it open keeps its (still valid) copy and nobody
+waits on DuckDB's file lock.
+
+Paths in the views are **absolute** (resolved when the catalog is built): DuckDB resolves relative
+paths against the reader's working directory, not the catalog's, so relative paths would work from
+one directory only. The runner rebuilds the catalog at every start, so a moved data directory is
+picked up by the next run (or by deleting the catalog: :func:`ensure_catalog` recreates it).
+
+``stations`` and ``connectors`` come from the inventory (``Settings.inventory_path``), written as
+Parquet under ``<lake>/_reference/`` when the catalog is built (empty, typed, if there is none).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from chargegrid.inventory import Inventory, load_inventory
+from chargegrid.settings import Settings
+from warehouse import lake
+from warehouse.schema import CONNECTORS, REFERENCE_TABLES, STATIONS, TABLES
+
+REFERENCE_DIR = "_reference"
+
+
+def _quote(path: Path | str) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def lake_view_sql(lake_dir: Path, table: str) -> str:
+    glob = lake.table_glob(lake_dir.resolve(), table)
+    return (
+        f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet({_quote(glob)}, "
+        "hive_partitioning = true, hive_types = {'date': DATE}, union_by_name = true)"
+    )
+
+
+def reference_tables(inventory: Inventory) -> dict[str, pa.Table]:
+    stations = [s.model_dump() for s in inventory.stations]
+    connectors = [
+        {
+            "charger_id": charger.charger_id,
+            "station_id": charger.station_id,
+            "model": charger.model,
+            "connector_id": c.connector_id,
+            "standard": c.standard,
+            "current": c.current,
+            "max_power_w": c.max_power_w,
+        }
+        for charger in inventory.chargers
+        for c in charger.connectors
+    ]
+    return {
+        "stations": pa.Table.from_pylist(stations, schema=STATIONS),
+        "connectors": pa.Table.from_pylist(connectors, schema=CONNECTORS),
+    }
+
+
+def _write_reference(settings: Settings) -> dict[str, Path]:
+    directory = settings.lake_dir / REFERENCE_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, table in reference_tables(load_inventory(settings.inventory_path)).items():
+        paths[name] = directory / f"{name}.parquet"
+        lake.write_atomic(table, paths[name])
+    return paths
+
+
+def refresh_catalog(settings: Settings) -> Path:
+    """(Re)build the catalog file atomically; returns its path."""
+    lake.ensure_lake(settings.lake_dir)
+    reference = _write_reference(settings)
+    target = settings.catalog_path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    con = duckdb.connect(str(tmp))
+    try:
+        for table in TABLES:
+            con.execute(lake_view_sql(settings.lake_dir, table))
+        for name in REFERENCE_TABLES:
+            path = _quote(reference[name].resolve())
+            con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet({path})")
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    os.replace(tmp, target)
+    return target
+
+
+def ensure_catalog(settings: Settings) -> Path:
+    """The catalog path, building it first if it does not exist yet."""
+    if not settings.catalog_path.exists():
+        return refresh_catalog(settings)
+    return settings.catalog_path

@@ -1,0 +1,103 @@
+"""The Parquet lake on disk: ``<lake>/<table>/date=YYYY-MM-DD/<file>.parquet``.
+
+* The pipeline's files are ``pipeline-<seq>.parquet`` (``seq`` zero-padded, one sequence per
+  table); every file is written as ``.<name>.tmp`` and renamed, so a reader's glob
+  (``*/*.parquet``) only ever sees complete files.
+* Each table has a zero-row file ``date=1970-01-01/_schema.parquet`` carrying its schema, so
+  DuckDB views bind (with the right column types) before the first row arrives.
+* The ``date`` column lives in the directory name only (hive partitioning), never in the file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from warehouse.schema import PARTITION_TIME_COLUMN, TABLES
+
+SCHEMA_DATE = "1970-01-01"
+SCHEMA_FILE = "_schema.parquet"
+PIPELINE_PREFIX = "pipeline-"
+_PIPELINE_FILE = re.compile(r"^pipeline-(\d+)\.parquet$")
+
+
+def table_dir(lake_dir: Path, table: str) -> Path:
+    return lake_dir / table
+
+
+def table_glob(lake_dir: Path, table: str) -> str:
+    """Glob of every data file of ``table`` (what the DuckDB views read)."""
+    return str(table_dir(lake_dir, table) / "date=*" / "*.parquet")
+
+
+def ensure_lake(lake_dir: Path) -> None:
+    """Create each table's directory and its zero-row schema file (idempotent)."""
+    for table, schema in TABLES.items():
+        part = table_dir(lake_dir, table) / f"date={SCHEMA_DATE}"
+        part.mkdir(parents=True, exist_ok=True)
+        target = part / SCHEMA_FILE
+        if not target.exists():
+            write_atomic(schema.empty_table(), target)
+
+
+def write_atomic(table: pa.Table, target: Path) -> None:
+    """Write ``table`` to ``target`` via a temporary sibling and :func:`os.replace`."""
+    tmp = target.with_name(f".{target.name}.tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, target)
+
+
+def pipeline_file_name(seq: int) -> str:
+    return f"{PIPELINE_PREFIX}{seq:012d}.parquet"
+
+
+def split_by_date(table_name: str, rows: pa.Table) -> Iterator[tuple[str, pa.Table]]:
+    """``(YYYY-MM-DD, rows of that UTC day)`` for each day present in the partition column."""
+    column = rows.column(PARTITION_TIME_COLUMN[table_name])
+    days = pc.strftime(column, format="%Y-%m-%d").fill_null(SCHEMA_DATE)
+    distinct = pc.unique(days).to_pylist()
+    if len(distinct) == 1:
+        yield distinct[0], rows
+        return
+    for day in distinct:
+        yield day, rows.filter(pc.equal(days, day))
+
+
+def write_pipeline_files(lake_dir: Path, table_name: str, rows: pa.Table, seq: int) -> list[Path]:
+    """Write ``rows`` as file number ``seq`` in each date partition it touches."""
+    written = []
+    for day, part in split_by_date(table_name, rows):
+        directory = table_dir(lake_dir, table_name) / f"date={day}"
+        directory.mkdir(parents=True, exist_ok=True)
+        target = directory / pipeline_file_name(seq)
+        write_atomic(part, target)
+        written.append(target)
+    return written
+
+
+def pipeline_files(lake_dir: Path, table_name: str) -> list[tuple[int, Path]]:
+    """``(seq, path)`` of every pipeline file of a table."""
+    found = []
+    for path in table_dir(lake_dir, table_name).glob(f"date=*/{PIPELINE_PREFIX}*.parquet"):
+        match = _PIPELINE_FILE.match(path.name)
+        if match:
+            found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def discard_from(lake_dir: Path, table_name: str, seq: int) -> int:
+    """Delete pipeline files numbered ``>= seq`` and stray temporaries; returns how many."""
+    removed = 0
+    for file_seq, path in pipeline_files(lake_dir, table_name):
+        if file_seq >= seq:
+            path.unlink()
+            removed += 1
+    for tmp in table_dir(lake_dir, table_name).glob(f"date=*/.{PIPELINE_PREFIX}*.tmp"):
+        tmp.unlink()
+    return removed
