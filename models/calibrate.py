@@ -33,6 +33,8 @@ from enum import StrEnum
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from chargegrid.errors import ChargegridError
+
 LONDON = ZoneInfo("Europe/London")
 PACKAGED_COPY = Path(__file__).with_name("city_params.json")
 
@@ -55,6 +57,10 @@ MAX_DURATION_H = 48.0  # longer ones: abandoned vehicles or a missed stop
 MIN_ENERGY_KWH = 0.1  # less: a failed start, nothing was charged
 ENERGY_TOLERANCE = 1.05  # energy may exceed rated power x (duration + 1 min) by this factor
 TEST_SITE_MARK = "TEST SITE"
+
+
+class CalibrationError(ChargegridError):
+    """An input file is missing, or a dataset leaves no usable sessions."""
 
 
 class ChargerClass(StrEnum):
@@ -269,6 +275,9 @@ def _energy_rule(kwh: float, minutes: float, rated_w: float) -> Rule | None:
 
 def read_rows(path: Path) -> Iterator[dict[str, str]]:
     """Rows of one export as ``{header: value}`` (BOM stripped, CRLF and quoting handled)."""
+    if not path.is_file():
+        msg = f"{path}: input file not found (expected the shared/data layout, see SOURCES.md)"
+        raise CalibrationError(msg)
     with path.open(newline="", encoding="utf-8-sig") as fh:
         yield from csv.DictReader(fh)
 
@@ -528,6 +537,9 @@ def _provenance(ds: Dataset, reports: list[FileReport], kept: list[Session]) -> 
     for r in reports:
         excluded.update(r.excluded)
     starts = [s.start_local for s in kept]
+    if not starts:
+        msg = f"{ds.folder}: no usable sessions in {', '.join(ds.files)} ({dict(excluded)})"
+        raise CalibrationError(msg)
     return {
         "dataset": ds.name,
         "publisher": ds.publisher,
@@ -593,7 +605,10 @@ def main(argv: list[str] | None = None) -> None:
         help=f"do not also refresh {PACKAGED_COPY.name} inside the package",
     )
     args = parser.parse_args(argv)
-    params = calibrate(args.data_dir)
+    try:
+        params = calibrate(args.data_dir)
+    except CalibrationError as exc:
+        parser.exit(2, f"error: {exc}\n")
     targets = [args.output] if args.no_package_copy else [args.output, PACKAGED_COPY]
     write(params, targets)
     print(f"{params['sessions_used']} sessions -> {', '.join(map(str, targets))}")

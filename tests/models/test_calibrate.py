@@ -222,3 +222,22 @@ def test_real_exclusions_match_the_documented_quirks(shared_data: Path) -> None:
     for source in committed["provenance"]:
         for entry in source["files"]:
             assert (shared_data / entry["file"]).is_file()
+
+
+def test_a_missing_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shared = _fake_shared(tmp_path / "shared")
+    (shared / "dundee" / "cpdata.csv").unlink()
+    with pytest.raises(SystemExit) as exit_info:
+        calibrate.main([str(shared), "-o", str(tmp_path / "p.json"), "--no-package-copy"])
+    assert exit_info.value.code == 2
+    assert "cpdata.csv: input file not found" in capsys.readouterr().err
+
+
+def test_a_dataset_with_nothing_usable_is_an_error(tmp_path: Path) -> None:
+    shared = _fake_shared(tmp_path / "shared")
+    for name in calibrate.DATASETS[1].files:
+        write_csv(shared / "perth_kinross", PERTH_HEADER, []).rename(
+            shared / "perth_kinross" / name
+        )
+    with pytest.raises(calibrate.CalibrationError, match="perth_kinross: no usable sessions"):
+        calibrate.calibrate(shared)
