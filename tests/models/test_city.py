@@ -303,3 +303,12 @@ def test_bad_windows_are_refused(params: CityParams, city: Inventory) -> None:
         )
     with pytest.raises(ValueError, match="id_tags"):
         plan_sessions(params, city, start=start, end=start + timedelta(1), seed=1, id_tags=0)
+
+
+def test_the_simulator_accepts_every_plan(params: CityParams) -> None:
+    """Cross-check with the simulator's own charging curve (taper above 80 % SoC)."""
+    curve = pytest.importorskip("chargers.curve")
+    start = datetime(2026, 10, 24, 16, tzinfo=UTC)
+    city = build_city(params, stations=30, seed=2)
+    plans = plan_sessions(params, city, start=start, end=start + timedelta(days=2), seed=2)
+    assert [p.ref for p in plans if not curve.feasible(p)] == []
