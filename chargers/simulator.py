@@ -1,0 +1,499 @@
+"""A simulated charge point (OCPP 1.6J or 2.0.1 client, on the same ``ocpp`` library).
+
+A charger runs the planned sessions of its connectors as one time-ordered list of steps (sessions
+on different connectors may overlap; the connection has one outstanding CALL at a time). Each
+session: plug-in (status Preparing/Occupied, Authorize, StartTransaction or TransactionEvent
+Started with a Transaction.Begin reading, status Charging), a reading every ``meter_interval_s``
+of simulated time (energy register Wh, power W, current A, voltage V, SoC %), SuspendedEV once the
+planned energy is delivered, and plug-out (a Transaction.End reading with the exact register,
+StopTransaction / TransactionEvent Ended, Finishing, Available).
+
+Time is simulated: message timestamps are plan times. :class:`Pace` decides how long to wait
+before each step: with a speed, until a shared :class:`~chargegrid.clock.ScaledClock` reaches the
+step's time (heartbeats are sent while idle); with ``None``, not at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import itertools
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import IntEnum
+from typing import Any, Literal, Protocol
+
+from ocpp import exceptions as ox
+from ocpp.v16 import ChargePoint as Client16
+from ocpp.v16 import call as call16
+from ocpp.v16.datatypes import MeterValue, SampledValue
+from ocpp.v16.enums import Reason as Reason16
+from ocpp.v201 import ChargePoint as Client201
+from ocpp.v201 import call as call201
+from ocpp.v201.datatypes import (
+    ChargingStationType,
+    EVSEType,
+    IdTokenType,
+    MeterValueType,
+    SampledValueType,
+    TransactionType,
+    UnitOfMeasureType,
+)
+
+from chargegrid.clock import ScaledClock
+from chargegrid.events import iso
+from chargegrid.inventory import CurrentType
+from chargegrid.plans import PlannedSession
+from chargers.curve import ChargeCurve
+
+ProtocolName = Literal["ocpp1.6", "ocpp2.0.1"]
+VENDOR = "chargegrid"
+AC_VOLTAGE_V = 230.0
+DC_VOLTAGE_V = 400.0
+SINGLE_PHASE_MAX_W = 7_400.0
+MAX_TX_ID = 36  # OCPP 2.0.1 transactionId is an identifierString[36]
+
+
+class ConnectionLost(Exception):
+    """The WebSocket closed while the charger still had work."""
+
+
+class StepKind(IntEnum):
+    """Order of steps at the same instant: a car leaves before the next one arrives."""
+
+    plug_out = 0
+    sample = 1
+    full = 2
+    plug_in = 3
+
+
+@dataclass
+class SessionRun:
+    """One planned session while it runs: its curve, transaction id and outcome."""
+
+    plan: PlannedSession
+    curve: ChargeCurve
+    current: CurrentType = "AC"
+    transaction_id: str | None = None
+    seq_no: int = 0
+    done: bool = False
+    failure: str | None = None
+
+    def at(self, t_s: float) -> datetime:
+        return self.plan.plug_in + timedelta(seconds=t_s)
+
+    @property
+    def connector_id(self) -> int:
+        return self.plan.connector_id
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    at: datetime
+    kind: StepKind
+    order: int
+    session: SessionRun
+    t_s: float
+
+    def key(self) -> tuple[datetime, int, int]:
+        return (self.at, int(self.kind), self.order)
+
+
+def session_steps(run: SessionRun, meter_interval_s: float, order: Iterable[int]) -> list[Step]:
+    """The steps of one session, in time order."""
+    ids = iter(order)
+    duration_s = run.plan.duration_s
+    steps = [Step(run.plan.plug_in, StepKind.plug_in, next(ids), run, 0.0)]
+    for k in itertools.count(1):
+        t_s = k * meter_interval_s
+        if t_s >= duration_s:
+            break
+        steps.append(Step(run.at(t_s), StepKind.sample, next(ids), run, t_s))
+    done_s = run.curve.done_s
+    if run.curve.energy_wh > 0 and done_s < duration_s:
+        steps.append(Step(run.at(done_s), StepKind.full, next(ids), run, done_s))
+    steps.append(Step(run.plan.plug_out, StepKind.plug_out, next(ids), run, duration_s))
+    return sorted(steps, key=Step.key)
+
+
+@dataclass(frozen=True, slots=True)
+class Electrical:
+    """What the meter shows at one instant."""
+
+    register_wh: float
+    power_w: float
+    current_a: float
+    voltage_v: float
+    soc_pct: float
+
+
+def electrical(run: SessionRun, t_s: float, *, final: bool = False) -> Electrical:
+    curve = run.curve
+    power_w = curve.power_w(t_s)
+    if run.current == "DC":
+        voltage_v, phases = DC_VOLTAGE_V, 1
+    else:
+        voltage_v, phases = AC_VOLTAGE_V, (3 if curve.plateau_w > SINGLE_PHASE_MAX_W else 1)
+    register = float(curve.meter_stop_wh) if final else curve.register_wh(t_s)
+    return Electrical(
+        register_wh=register,
+        power_w=power_w,
+        current_a=power_w / voltage_v / phases,
+        voltage_v=voltage_v,
+        soc_pct=curve.soc_pct(t_s),
+    )
+
+
+def _wh_text(value: float) -> str:
+    return str(int(value)) if value == int(value) else f"{value:.3f}"
+
+
+class Pace(Protocol):
+    """When steps happen in wall time."""
+
+    async def until(self, at: datetime, stop: asyncio.Event) -> bool:
+        """Wait until simulated time ``at``; False if ``stop`` was set meanwhile."""
+        ...
+
+    def idle_gap_s(self, since: datetime, until: datetime) -> float:
+        """Simulated seconds between two instants (for heartbeats)."""
+        ...
+
+    @property
+    def paced(self) -> bool: ...
+
+
+class FastPace:
+    """As fast as possible: never waits."""
+
+    paced = False
+
+    async def until(self, at: datetime, stop: asyncio.Event) -> bool:
+        return not stop.is_set()
+
+    def idle_gap_s(self, since: datetime, until: datetime) -> float:
+        return 0.0
+
+
+@dataclass
+class ScaledPace:
+    """Follows a shared :class:`ScaledClock`."""
+
+    clock: ScaledClock
+    paced = True
+
+    async def until(self, at: datetime, stop: asyncio.Event) -> bool:
+        wait_s = self.clock.wall_seconds_until(at)
+        if wait_s > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), wait_s)
+        return not stop.is_set()
+
+    def idle_gap_s(self, since: datetime, until: datetime) -> float:
+        return (until - since).total_seconds()
+
+
+class _Dialect(Protocol):
+    client: Any
+
+    async def boot(self, model: str) -> tuple[bool, int]: ...
+    async def heartbeat(self) -> None: ...
+    async def status(self, connector_id: int, status: str, at: datetime) -> None: ...
+    async def plug_in(self, run: SessionRun) -> None: ...
+    async def sample(self, run: SessionRun, t_s: float, full: bool) -> None: ...
+    async def plug_out(self, run: SessionRun) -> None: ...
+
+
+class _Base:
+    def __init__(self, client: Any, count: Callable[[], None]) -> None:
+        self.client = client
+        self._count = count
+
+    async def _call(self, payload: Any) -> Any:
+        self._count()
+        return await self.client.call(payload, suppress=False, skip_schema_validation=True)
+
+
+class Dialect16(_Base):
+    """OCPP 1.6J messages of a simulated charge point."""
+
+    async def boot(self, model: str) -> tuple[bool, int]:
+        answer = await self._call(
+            call16.BootNotification(charge_point_model=model, charge_point_vendor=VENDOR)
+        )
+        return answer.status == "Accepted", int(answer.interval)
+
+    async def heartbeat(self) -> None:
+        await self._call(call16.Heartbeat())
+
+    async def status(self, connector_id: int, status: str, at: datetime) -> None:
+        await self._call(
+            call16.StatusNotification(connector_id, "NoError", status, timestamp=iso(at))
+        )
+
+    async def plug_in(self, run: SessionRun) -> None:
+        plan = run.plan
+        at = iso(plan.plug_in)
+        await self.status(plan.connector_id, "Preparing", plan.plug_in)
+        auth = await self._call(call16.Authorize(id_tag=plan.id_tag))
+        if auth.id_tag_info["status"] != "Accepted":
+            msg = f"id tag {plan.id_tag} not accepted: {auth.id_tag_info['status']}"
+            raise SessionRefused(msg)
+        start = await self._call(
+            call16.StartTransaction(plan.connector_id, plan.id_tag, run.curve.meter_start_wh, at)
+        )
+        if start.id_tag_info["status"] != "Accepted":
+            msg = f"transaction refused: {start.id_tag_info['status']}"
+            raise SessionRefused(msg)
+        run.transaction_id = str(start.transaction_id)
+        await self._meter(run, 0.0, "Transaction.Begin")
+        state = "Charging" if run.curve.energy_wh > 0 else "SuspendedEV"
+        await self.status(plan.connector_id, state, plan.plug_in)
+
+    async def sample(self, run: SessionRun, t_s: float, full: bool) -> None:
+        await self._meter(run, t_s, "Sample.Periodic")
+        if full:
+            await self.status(run.connector_id, "SuspendedEV", run.at(t_s))
+
+    async def plug_out(self, run: SessionRun) -> None:
+        plan = run.plan
+        await self._meter(run, plan.duration_s, "Transaction.End", final=True)
+        await self._call(
+            call16.StopTransaction(
+                meter_stop=run.curve.meter_stop_wh,
+                timestamp=iso(plan.plug_out),
+                transaction_id=int(run.transaction_id or 0),
+                reason=Reason16.ev_disconnected,
+                id_tag=plan.id_tag,
+            )
+        )
+        await self.status(plan.connector_id, "Finishing", plan.plug_out)
+        await self.status(plan.connector_id, "Available", plan.plug_out)
+
+    async def _meter(self, run: SessionRun, t_s: float, context: str, final: bool = False) -> None:
+        e = electrical(run, t_s, final=final)
+        values = [
+            (_wh_text(e.register_wh), "Energy.Active.Import.Register", "Wh"),
+            (f"{e.power_w:.1f}", "Power.Active.Import", "W"),
+            (f"{e.current_a:.2f}", "Current.Import", "A"),
+            (f"{e.voltage_v:.1f}", "Voltage", "V"),
+            (f"{e.soc_pct:.1f}", "SoC", "Percent"),
+        ]
+        reading = MeterValue(
+            timestamp=iso(run.at(t_s)),
+            sampled_value=[
+                SampledValue(value=v, context=context, measurand=m, unit=u) for v, m, u in values
+            ],
+        )
+        tx = None if run.transaction_id is None else int(run.transaction_id)
+        await self._call(call16.MeterValues(run.connector_id, [reading], transaction_id=tx))
+
+
+def transaction_id_201(ref: str) -> str:
+    """A charger-chosen 2.0.1 transaction id derived from the plan's ref (<= 36 chars)."""
+    if len(ref) <= MAX_TX_ID:
+        return ref
+    return hashlib.sha1(ref.encode(), usedforsecurity=False).hexdigest()[:MAX_TX_ID]
+
+
+class Dialect201(_Base):
+    """OCPP 2.0.1 messages of a simulated charging station (EVSE id = connector id)."""
+
+    async def boot(self, model: str) -> tuple[bool, int]:
+        answer = await self._call(
+            call201.BootNotification(
+                charging_station=ChargingStationType(vendor_name=VENDOR, model=model),
+                reason="PowerUp",
+            )
+        )
+        return answer.status == "Accepted", int(answer.interval)
+
+    async def heartbeat(self) -> None:
+        await self._call(call201.Heartbeat())
+
+    async def status(self, connector_id: int, status: str, at: datetime) -> None:
+        await self._call(call201.StatusNotification(iso(at), status, connector_id, 1))
+
+    async def plug_in(self, run: SessionRun) -> None:
+        plan = run.plan
+        await self.status(plan.connector_id, "Occupied", plan.plug_in)
+        token = IdTokenType(id_token=plan.id_tag, type="ISO14443")
+        auth = await self._call(call201.Authorize(id_token=token))
+        if auth.id_token_info["status"] != "Accepted":
+            msg = f"id token {plan.id_tag} not accepted: {auth.id_token_info['status']}"
+            raise SessionRefused(msg)
+        run.transaction_id = transaction_id_201(plan.ref)
+        state = "Charging" if run.curve.energy_wh > 0 else "SuspendedEV"
+        await self._event(
+            run,
+            "Started",
+            0.0,
+            "Authorized",
+            "Transaction.Begin",
+            info={"charging_state": state},
+            evse=EVSEType(id=plan.connector_id, connector_id=1),
+            id_token=token,
+        )
+
+    async def sample(self, run: SessionRun, t_s: float, full: bool) -> None:
+        if full:
+            info = {"charging_state": "SuspendedEV"}
+            await self._event(run, "Updated", t_s, "ChargingStateChanged", "Sample.Periodic", info)
+        else:
+            await self._event(run, "Updated", t_s, "MeterValuePeriodic", "Sample.Periodic")
+
+    async def plug_out(self, run: SessionRun) -> None:
+        plan = run.plan
+        info = {"charging_state": "Idle", "stopped_reason": "EVDisconnected"}
+        await self._event(
+            run, "Ended", plan.duration_s, "EVDeparted", "Transaction.End", info, final=True
+        )
+        await self.status(plan.connector_id, "Available", plan.plug_out)
+
+    async def _event(
+        self,
+        run: SessionRun,
+        event_type: str,
+        t_s: float,
+        trigger: str,
+        context: str,
+        info: dict[str, str] | None = None,
+        *,
+        final: bool = False,
+        **extra: Any,
+    ) -> None:
+        e = electrical(run, t_s, final=final)
+        values = [
+            (e.register_wh, "Energy.Active.Import.Register", "Wh"),
+            (round(e.power_w, 1), "Power.Active.Import", "W"),
+            (round(e.current_a, 2), "Current.Import", "A"),
+            (e.voltage_v, "Voltage", "V"),
+            (round(e.soc_pct, 1), "SoC", "Percent"),
+        ]
+        reading = MeterValueType(
+            timestamp=iso(run.at(t_s)),
+            sampled_value=[
+                SampledValueType(
+                    value=v,
+                    context=context,
+                    measurand=m,
+                    unit_of_measure=UnitOfMeasureType(unit=u),
+                )
+                for v, m, u in values
+            ],
+        )
+        await self._call(
+            call201.TransactionEvent(
+                event_type=event_type,
+                timestamp=iso(run.at(t_s)),
+                trigger_reason=trigger,
+                seq_no=run.seq_no,
+                transaction_info=TransactionType(
+                    transaction_id=run.transaction_id or "",
+                    **(info or {}),
+                ),
+                meter_value=[reading],
+                **extra,
+            )
+        )
+        run.seq_no += 1
+
+
+class SessionRefused(Exception):
+    """The central system refused the driver or the transaction."""
+
+
+def client_for(
+    protocol: ProtocolName, charger_id: str, connection: Any, count: Callable[[], None]
+) -> _Dialect:
+    """The dialect object (wrapping an ``ocpp`` client) for a negotiated subprotocol."""
+    if protocol == "ocpp2.0.1":
+        return Dialect201(Client201(charger_id, connection, response_timeout=30), count)
+    return Dialect16(Client16(charger_id, connection, response_timeout=30), count)
+
+
+class SimulatedCharger:
+    """One charger's connection and its sessions; reports outcomes on the :class:`SessionRun`s."""
+
+    def __init__(
+        self, charger_id: str, protocol: ProtocolName, connection: Any, model: str = "sim"
+    ) -> None:
+        self.charger_id = charger_id
+        self.model = model
+        self.messages = 0
+        self.heartbeat_interval_s = 300.0
+        self.dialect = client_for(protocol, charger_id, connection, self.count)
+        self._last_sent: datetime | None = None
+
+    def count(self) -> None:
+        self.messages += 1
+
+    async def boot(self) -> bool:
+        accepted, interval = await self.dialect.boot(self.model)
+        self.heartbeat_interval_s = float(interval) if interval > 0 else self.heartbeat_interval_s
+        return accepted
+
+    async def announce(self, connector_ids: Iterable[int], at: datetime) -> None:
+        for connector_id in connector_ids:
+            await self.dialect.status(connector_id, "Available", at)
+        self._last_sent = at
+
+    async def run(self, steps: list[Step], pace: Pace, stop: asyncio.Event) -> None:
+        """Execute the steps in order; a failing session skips its own remaining steps."""
+        for step in steps:
+            run = step.session
+            if run.failure is not None:
+                continue
+            await self._heartbeats_until(step.at, pace, stop)
+            if not await pace.until(step.at, stop):
+                return
+            await self._step(step)
+            self._last_sent = step.at
+
+    async def _heartbeats_until(self, at: datetime, pace: Pace, stop: asyncio.Event) -> None:
+        if not pace.paced or self._last_sent is None:
+            return
+        interval = timedelta(seconds=self.heartbeat_interval_s)
+        while pace.idle_gap_s(self._last_sent, at) > self.heartbeat_interval_s:
+            beat_at = self._last_sent + interval
+            if not await pace.until(beat_at, stop):
+                return
+            await self.dialect.heartbeat()
+            self._last_sent = beat_at
+
+    async def _step(self, step: Step) -> None:
+        run = step.session
+        try:
+            if step.kind is StepKind.plug_in:
+                await self.dialect.plug_in(run)
+            elif step.kind is StepKind.plug_out:
+                await self.dialect.plug_out(run)
+                run.done = True
+            else:
+                await self.dialect.sample(run, step.t_s, full=step.kind is StepKind.full)
+        except (ox.OCPPError, SessionRefused, TimeoutError) as exc:
+            run.failure = f"{type(exc).__name__}: {exc}"
+
+
+async def guarded(reader: asyncio.Task[Any], work: Awaitable[None]) -> None:
+    """Run ``work``; if the connection's reader task ends first, raise :class:`ConnectionLost`."""
+    me = asyncio.current_task()
+    lost = False
+
+    def on_reader_done(_: asyncio.Task[Any]) -> None:
+        nonlocal lost
+        lost = True
+        if me is not None:
+            me.cancel()
+
+    reader.add_done_callback(on_reader_done)
+    try:
+        await work
+    except asyncio.CancelledError:
+        if lost and me is not None and me.uncancel() == 0:
+            raise ConnectionLost from None
+        raise
+    finally:
+        reader.remove_done_callback(on_reader_done)
