@@ -10,8 +10,11 @@ Times are naive Europe/London wall-clock times at minute resolution. Rules, each
   ambiguous time does not, the second occurrence is taken (the session crossed the fall-back).
 * empty end → ``no_end`` (session open at export); ``01/01/1970`` end → ``sentinel_date``;
   empty kWh → ``energy_missing``; negative kWh → ``energy_negative``; end still before start →
-  ``end_before_start``; empty CP ID → ``unknown_charger``; an unreadable date/number →
-  ``unparseable_row``; an event number seen before → ``duplicate``.
+  ``end_before_start``; empty CP ID → ``unknown_charger``; a ``***TEST SITE***`` row (the
+  operator's own test bench, present in the 2018 exports) → ``test_site``; an unreadable
+  date/number → ``unparseable_row``; an event number seen before → ``duplicate``.
+
+Every rejection keeps the row exactly as it stood in the file.
 
 Whether the energy fits the outlet's power in the time is judged by the replay (it knows the
 charging curve); this module only reads.
@@ -112,6 +115,8 @@ def _judge(row: dict[str, str], ref: str, raw: str, seen: set[str]) -> SessionRo
     seen.add(event_id)
     if not cp_id:
         return reject(Reason.unknown_charger, "empty CP ID")
+    if "TEST SITE" in (row.get("Site") or "").upper():
+        return reject(Reason.test_site, f"test site {row.get('Site', '').strip()!r}")
     end_date, end_time = (row.get("End Date") or "").strip(), (row.get("End Time") or "").strip()
     kwh_text = (row.get("Total kWh") or "").strip()
     if not end_date or not end_time:
@@ -146,6 +151,27 @@ def _judge(row: dict[str, str], ref: str, raw: str, seen: set[str]) -> SessionRo
     )
 
 
+class _LineTap:
+    """Feeds a file to ``csv.reader`` and remembers the text of the row it just read."""
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self._lines = lines
+        self._taken: list[str] = []
+
+    def __iter__(self) -> _LineTap:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self._taken.append(line)
+        return line
+
+    def take(self) -> str:
+        text = "".join(self._taken).rstrip("\r\n")
+        self._taken.clear()
+        return text
+
+
 def read_sessions(
     paths: tuple[Path, ...] | list[Path], limit: int | None = None
 ) -> Iterator[SessionRow | Rejected]:
@@ -154,9 +180,12 @@ def read_sessions(
     count = 0
     for path in paths:
         with path.open(newline="", encoding="utf-8-sig") as src:
-            reader = csv.reader(src)
+            tap = _LineTap(iter(src))
+            reader = csv.reader(tap)
             header = next(reader, [])
+            tap.take()
             for line_no, cells in enumerate(reader, start=2):
+                raw = tap.take()
                 if limit is not None and count >= limit:
                     return
                 if not any(c.strip() for c in cells):
@@ -165,7 +194,7 @@ def read_sessions(
                 row = dict(zip(header, cells, strict=False))
                 event = (row.get("Charging event") or "").strip()
                 ref = f"{SOURCE}:{event}" if event else f"{SOURCE}:{path.name}:{line_no}"
-                yield _judge(row, ref, ",".join(cells), seen)
+                yield _judge(row, ref, raw, seen)
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,6 +69,11 @@ def test_start_in_the_spring_forward_gap_uses_the_offset_before_it(tmp_path: Pat
         ("6,50914,1,01/12/2017,12:09,01/12/2017,13:00,,0,S,G,APT 7kW", Reason.energy_missing),
         ("7,50914,1,01/12/2017,12:09,01/12/2017,13:00,-2,0,S,G,APT 7kW", Reason.energy_negative),
         ("8,,2,01/12/2017,12:09,01/12/2017,13:00,1,0,,G,APT 7kW", Reason.unknown_charger),
+        (
+            '14,51422,1,01/12/2017,12:09,01/12/2017,13:00,1,0,"***TEST SITE*** Charge Your Car HQ",'
+            "G,APT 7kW",
+            Reason.test_site,
+        ),
         ("9,50914,1,01/12/2017,12:09,01/12/2017,11:00,1,0,S,G,APT 7kW", Reason.end_before_start),
         ("10,50914,x,01/12/2017,12:09,01/12/2017,13:00,1,0,S,G,APT 7kW", Reason.unparseable_row),
         ("11,50914,1,31/02/2017,12:09,01/03/2017,13:00,1,0,S,G,APT 7kW", Reason.unparseable_row),
@@ -154,5 +159,6 @@ def test_real_exports_every_row_is_judged(shared_data: Path) -> None:
     assert len(rows) == 67_112  # SOURCES.md
     assert counts[Reason.sentinel_date] == 2
     assert counts[Reason.unknown_charger] == 2
+    assert counts[Reason.test_site] == 464  # CP 51422/51423, not listed in SOURCES.md
     # 329 rows lack an end or energy (SOURCES.md): with the sentinel rows, all are rejected
     assert counts[Reason.no_end] + counts[Reason.energy_missing] >= 327
