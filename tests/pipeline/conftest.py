@@ -30,7 +30,9 @@ def settings(tmp_path: Any) -> Settings:
     return load_settings(data_dir=tmp_path / "var", log_partitions=2, epoch_interval_s=0.2)
 
 
-def publish(settings: Settings, topic: Topic, records: Iterable[BaseModel | tuple[str, bytes]]) -> int:
+def publish(
+    settings: Settings, topic: Topic, records: Iterable[BaseModel | tuple[str, bytes]]
+) -> int:
     rows = []
     for record in records:
         if isinstance(record, tuple):
