@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import shutil
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
@@ -31,7 +31,6 @@ from chargegrid.settings import Settings
 
 MARKER = ".chargegrid-demo"
 CITY_TZ = ZoneInfo("Europe/London")
-BUSY_LOCAL_TIME = time(17, 0)  # the evening peak of the calibrated arrival profile
 
 
 class DemoError(ChargegridError):
@@ -62,20 +61,20 @@ def fresh_data_dir(settings: Settings) -> None:
     (root / MARKER).write_text("state of `chargegrid demo`; wiped at every demo start\n")
 
 
-def demo_origin(clock: Clock) -> datetime:
-    """Simulated start: today's busy local hour in the city's time zone, as UTC."""
-    local_today = clock.now().astimezone(CITY_TZ).date()
-    return datetime.combine(local_today, BUSY_LOCAL_TIME, tzinfo=CITY_TZ).astimezone(UTC)
+def city(options: DemoOptions, clock: Clock) -> tuple[Inventory, list[PlannedSession], datetime]:
+    """The city, its planned sessions and the simulated start: today's busiest local hour.
 
-
-def city(options: DemoOptions, origin: datetime) -> tuple[Inventory, list[PlannedSession]]:
-    from models.city import build_city, load_params, plan_sessions
+    The plans begin with connectors already mid-session (the model's warm start), so live power
+    shows within seconds of starting.
+    """
+    from models.city import build_city, busy_start, load_params, plan_sessions
 
     params = load_params()
+    origin = busy_start(params, clock.now().astimezone(CITY_TZ).date(), tz=CITY_TZ)
     inventory = build_city(params, stations=options.stations, seed=options.seed)
     end = origin + timedelta(hours=options.simulated_hours)
     plans = plan_sessions(params, inventory, start=origin, end=end, seed=options.seed)
-    return inventory, plans
+    return inventory, plans, origin
 
 
 def run_demo(settings: Settings, options: DemoOptions, clock: Clock | None = None) -> None:
@@ -83,8 +82,7 @@ def run_demo(settings: Settings, options: DemoOptions, clock: Clock | None = Non
     out = Console()
     settings = demo_settings(settings)
     fresh_data_dir(settings)
-    origin = demo_origin(clock)
-    inventory, plans = city(options, origin)
+    inventory, plans, origin = city(options, clock)
     save_inventory(inventory, settings.inventory_path)
     connectors = sum(len(c.connectors) for c in inventory.chargers)
     out.print(
