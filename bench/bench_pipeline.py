@@ -1,0 +1,200 @@
+"""Pipeline benchmarks.
+
+(a) ``readings_per_s``: meter readings drained per wall second from a pre-filled event log (1.2M
+    meter_value records over 400 transactions, 2 log partitions) into the Parquet lake, start-up and
+    final flush included. Baseline in the same run: ``json.loads`` of the same payloads alone
+    (what a naive per-record parse would cost), so the ratio survives noisy shared machines.
+(b) ``live_latency_p95_s``: a producer thread appends 1,000 readings/s (50 every 50 ms) for ~20 s,
+    stamping each reading's event time with the wall time of its append. Each time the live
+    snapshot is written, latency = wall time just after the write - the snapshot's newest event
+    time (= append time of the newest reading it reflects). Includes the 1 s write throttle.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+import orjson
+
+from bench._common import emit
+from chargegrid.eventlog import EventLog
+from chargegrid.events import Topic, iso
+from chargegrid.live import read_snapshot
+from chargegrid.settings import Settings, load_settings
+from pipeline.runner import build_flow, execute
+from warehouse.sql import query_rows
+
+BENCH = "pipeline"
+TRANSACTIONS = 400
+READINGS_PER_TXN = 3000
+T0_S = datetime(2025, 3, 1, tzinfo=UTC).timestamp()
+
+
+def _ts(seconds: float) -> str:
+    return iso(datetime.fromtimestamp(seconds, UTC))
+
+
+def _start(charger: str, txn: str, at_s: float) -> bytes:
+    return orjson.dumps(
+        {
+            "charger_id": charger,
+            "ts": _ts(at_s),
+            "kind": "transaction_started",
+            "connector_id": 1,
+            "transaction_id": txn,
+            "meter_start_wh": 1000.0,
+        }
+    )
+
+
+def _reading(charger: str, txn: str | None, at_s: float, register_wh: float) -> bytes:
+    record: dict[str, object] = {
+        "charger_id": charger,
+        "ts": _ts(at_s),
+        "kind": "meter_value",
+        "connector_id": 1,
+        "energy_register_wh": register_wh,
+        "power_w": 7200.0,
+        "soc_pct": 55.0,
+    }
+    if txn is not None:
+        record["transaction_id"] = txn
+    return orjson.dumps(record)
+
+
+def _fill(settings: Settings) -> tuple[int, list[bytes]]:
+    """Starts, interleaved readings (round-robin over transactions), stops."""
+    chargers = [f"CH{i:04d}" for i in range(TRANSACTIONS)]
+    sample: list[bytes] = []
+    with EventLog(settings.eventlog_path, settings.log_partitions) as log:
+        log.append(
+            Topic.meter_readings,
+            [(c, _start(c, "T1", T0_S)) for c in chargers],
+            now_ms=0,
+        )
+        for k in range(1, READINGS_PER_TXN + 1):
+            rows = [(c, _reading(c, "T1", T0_S + 10 * k, 1000.0 + 20.0 * k)) for c in chargers]
+            if k <= 10:
+                sample.extend(p for _, p in rows)
+            log.append(Topic.meter_readings, rows, now_ms=0)
+        stop = {
+            "ts": _ts(T0_S + 10 * READINGS_PER_TXN + 1),
+            "kind": "transaction_ended",
+            "connector_id": 1,
+            "transaction_id": "T1",
+            "meter_stop_wh": 1000.0 + 20.0 * READINGS_PER_TXN,
+        }
+        log.append(
+            Topic.meter_readings,
+            [(c, orjson.dumps({"charger_id": c, **stop})) for c in chargers],
+            now_ms=0,
+        )
+    return TRANSACTIONS * READINGS_PER_TXN, sample
+
+
+def bench_throughput(root: Path) -> None:
+    settings = load_settings(data_dir=root / "throughput", log_partitions=2)
+    readings, sample = _fill(settings)
+    started = time.perf_counter()
+    execute(settings, build_flow(settings, until_drained=True))
+    elapsed = time.perf_counter() - started
+    _, rows = query_rows(
+        settings,
+        "SELECT (SELECT count(*) FROM readings), (SELECT count(*) FROM sessions), "
+        "(SELECT count(*) FROM dead_letter), (SELECT sum(energy_wh) FROM sessions)",
+    )
+    got_readings, sessions, dead, energy_wh = rows[0]
+    assert got_readings == readings and sessions == TRANSACTIONS and dead == 0, rows
+    assert energy_wh == TRANSACTIONS * 20.0 * READINGS_PER_TXN, energy_wh
+    rate = readings / elapsed
+    t = time.perf_counter()
+    for payload in sample:
+        json.loads(payload)
+    baseline = len(sample) / (time.perf_counter() - t)
+    emit(
+        BENCH,
+        "readings_per_s",
+        rate,
+        "1/s",
+        target=">= 500000",
+        meets=rate >= 500_000,
+        readings=readings,
+        seconds=elapsed,
+        json_loads_per_s=baseline,
+        ratio_to_json_loads=rate / baseline,
+    )
+
+
+def bench_live_latency(root: Path, duration_s: float = 20.0, rate_per_s: int = 1000) -> None:
+    settings = load_settings(data_dir=root / "latency", log_partitions=2)
+    chargers = [f"CH{i:03d}" for i in range(100)]
+    latencies: list[float] = []
+
+    def on_write(_at: datetime) -> None:
+        snapshot = read_snapshot(settings.live_dir)
+        if snapshot is not None and snapshot.event_time is not None:
+            latencies.append(time.time() - snapshot.event_time.timestamp())
+
+    stop = threading.Event()
+
+    def produce() -> None:
+        with EventLog(settings.eventlog_path, settings.log_partitions) as log:
+            per_tick = rate_per_s // 20
+            next_at = time.monotonic()
+            register = 0.0
+            while not stop.is_set():
+                now_s = time.time()
+                register += 1.0
+                rows = [
+                    (c, _reading(c, None, now_s, register))
+                    for c in (chargers[i % len(chargers)] for i in range(per_tick))
+                ]
+                log.append(Topic.meter_readings, rows, now_ms=int(now_s * 1000))
+                next_at += 0.05
+                time.sleep(max(0.0, next_at - time.monotonic()))
+
+    done = threading.Event()
+    flow = build_flow(settings, until_drained=done.is_set, on_live_write=on_write)
+    pipeline = threading.Thread(target=execute, args=(settings, flow))
+    producer = threading.Thread(target=produce)
+    pipeline.start()
+    time.sleep(1.0)  # let the first (empty) poll happen: measure steady state
+    producer.start()
+    time.sleep(duration_s)
+    stop.set()
+    producer.join()
+    done.set()
+    pipeline.join()
+    steady = latencies[2:]  # the first writes include start-up
+    p95 = float(np.percentile(steady, 95))
+    emit(
+        BENCH,
+        "live_latency_p95_s",
+        p95,
+        "s",
+        target="<= 2",
+        meets=p95 <= 2.0,
+        p50_s=float(np.percentile(steady, 50)),
+        samples=len(steady),
+        readings_per_s=rate_per_s,
+        live_interval_s=settings.live_interval_s,
+    )
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="bench_pipeline_") as tmp:
+        bench_throughput(Path(tmp))
+        bench_live_latency(Path(tmp))
+
+
+if __name__ == "__main__":
+    main()
