@@ -54,45 +54,88 @@ def _compile(schema: dict[str, Any], root: dict[str, Any]) -> Check:
         if not ref.startswith("#/definitions/") or len(schema) > 1:
             raise UnsupportedSchema(ref)
         return _compile(root["definitions"][ref.removeprefix("#/definitions/")], root)
-    checks: list[Check] = []
-    for key, arg in schema.items():
-        if key in _IGNORED:
-            continue
-        checks.append(_keyword(key, arg, schema, root))
+    checks = [
+        _keyword(key, arg, schema, root) for key, arg in schema.items() if key not in _IGNORED
+    ]
+    checks = [c for c in checks if c is not _always]
+    if not checks:
+        return _always
     if len(checks) == 1:
         return checks[0]
-    return lambda value: all(check(value) for check in checks)
+
+    def every(value: Any) -> bool:
+        for check in checks:  # noqa: SIM110 - no generator on the hot path
+            if not check(value):
+                return False
+        return True
+
+    return every
+
+
+def _always(value: Any) -> bool:
+    return True
+
+
+def _type_check(arg: str | list[str]) -> Check:
+    names = arg if isinstance(arg, list) else [arg]
+    for name in names:
+        _is_type(name, None)  # refuse unknown type names now
+    if names == ["object"]:
+        return lambda v: type(v) is dict
+    if names == ["string"]:
+        return lambda v: type(v) is str
+    if names == ["array"]:
+        return lambda v: type(v) is list
+    return lambda v: any(_is_type(n, v) for n in names)
+
+
+def _object_check(key: str, arg: Any, schema: dict[str, Any], root: dict[str, Any]) -> Check:
+    if key == "properties":
+        props = {name: _compile(sub, root) for name, sub in arg.items()}
+
+        def properties(v: Any) -> bool:
+            if type(v) is dict:
+                for k, x in v.items():
+                    check = props.get(k)
+                    if check is not None and not check(x):
+                        return False
+            return True
+
+        return properties
+    if key == "required":
+        names = list(arg)
+        return lambda v: type(v) is not dict or all(n in v for n in names)
+    if arg is not False:
+        raise UnsupportedSchema(key)
+    known = frozenset(schema.get("properties", {}))
+    return lambda v: type(v) is not dict or known.issuperset(v)
 
 
 def _keyword(key: str, arg: Any, schema: dict[str, Any], root: dict[str, Any]) -> Check:
     if key == "type":
-        names = arg if isinstance(arg, list) else [arg]
-        for name in names:
-            _is_type(name, None)  # refuse unknown type names now
-        return lambda v: any(_is_type(n, v) for n in names)
+        return _type_check(arg)
     if key == "enum":
-        allowed = list(arg)
-        return lambda v: any(v == a and type(v) is type(a) for a in allowed)
-    if key == "properties":
-        props = {name: _compile(sub, root) for name, sub in arg.items()}
-        return lambda v: (
-            not isinstance(v, dict) or all(props[k](x) for k, x in v.items() if k in props)
-        )
-    if key == "required":
-        names = list(arg)
-        return lambda v: not isinstance(v, dict) or all(n in v for n in names)
-    if key == "additionalProperties":
-        if arg is not False:
+        allowed = {(type(a), a) for a in arg if isinstance(a, str | int | float | bool)}
+        if len(allowed) != len(arg):
             raise UnsupportedSchema(key)
-        known = frozenset(schema.get("properties", {}))
-        return lambda v: not isinstance(v, dict) or known.issuperset(v)
+        return lambda v: isinstance(v, str | int | float | bool) and (type(v), v) in allowed
+    if key in ("properties", "required", "additionalProperties"):
+        return _object_check(key, arg, schema, root)
     if key == "additionalItems" and isinstance(schema.get("items"), dict):
-        return lambda v: True  # only meaningful with tuple-style "items"
+        return _always  # only meaningful with tuple-style "items"
     if key == "items":
         if not isinstance(arg, dict):
             raise UnsupportedSchema(key)
         item = _compile(arg, root)
-        return lambda v: not isinstance(v, list) or all(item(x) for x in v)
+
+        def items(v: Any) -> bool:
+            if type(v) is list:
+                for x in v:
+                    if not item(x):
+                        return False
+            return True
+
+        return items
     return _bound(key, arg)
 
 
