@@ -23,7 +23,7 @@ from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from chargegrid.clock import Clock
 from chargegrid.live import ConnectorLive, LiveSnapshot, PowerPoint, write_snapshot
 
-HISTORY_POINTS = 120
+HISTORY_POINTS = 60
 PART = "live"
 
 
@@ -77,7 +77,7 @@ class LiveView:
             event_time=_dt(self.event_time_us),
             connectors=connectors,
             power_history={
-                key: [PowerPoint(ts=_at(ts), power_w=w) for ts, w in points]
+                key: [PowerPoint.model_construct(ts=_at(ts), power_w=w) for ts, w in points]
                 for key, points in sorted(self.history.items())
                 if points
             },

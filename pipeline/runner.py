@@ -70,7 +70,7 @@ def build_flow(
     flow = Dataflow("chargegrid")
     batches = op.input("log", flow, source)
     keyed = op.key_on("by_partition", batches, lambda batch: str(batch.partition))
-    outs = op.stateful_map("transactions", keyed, make_step(clock))
+    outs = op.stateful_map("transactions", keyed, make_step(clock, settings.live_history_s))
     op.output(
         "lake",
         op.flat_map("to_lake", outs, _lake_items),

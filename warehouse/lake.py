@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -22,6 +23,8 @@ import pyarrow.parquet as pq
 from warehouse.schema import PARTITION_TIME_COLUMN, TABLES
 
 SCHEMA_DATE = "1970-01-01"
+EPOCH = date(1970, 1, 1)
+US_PER_DAY = 86_400_000_000
 SCHEMA_FILE = "_schema.parquet"
 PIPELINE_PREFIX = "pipeline-"
 _PIPELINE_FILE = re.compile(r"^pipeline-(\d+)\.parquet$")
@@ -60,13 +63,19 @@ def pipeline_file_name(seq: int) -> str:
 def split_by_date(table_name: str, rows: pa.Table) -> Iterator[tuple[str, pa.Table]]:
     """``(YYYY-MM-DD, rows of that UTC day)`` for each day present in the partition column."""
     column = rows.column(PARTITION_TIME_COLUMN[table_name])
-    days = pc.strftime(column, format="%Y-%m-%d").fill_null(SCHEMA_DATE)
+    micros = pc.cast(column, pa.int64()).fill_null(0)
+    days = pc.subtract(micros, pc.if_else(pc.less(micros, 0), US_PER_DAY - 1, 0))
+    days = pc.divide(days, US_PER_DAY)  # integer division truncates; shifted for negatives
     distinct = pc.unique(days).to_pylist()
     if len(distinct) == 1:
-        yield distinct[0], rows
+        yield _day_name(distinct[0]), rows
         return
     for day in distinct:
-        yield day, rows.filter(pc.equal(days, day))
+        yield _day_name(day), rows.filter(pc.equal(days, day))
+
+
+def _day_name(day: int) -> str:
+    return (EPOCH + timedelta(days=day)).isoformat()
 
 
 def write_pipeline_files(lake_dir: Path, table_name: str, rows: pa.Table, seq: int) -> list[Path]:
