@@ -12,6 +12,7 @@ reason code, so every input row ends up in exactly one of ``sessions`` and ``dea
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -28,6 +29,7 @@ from chargegrid.settings import Settings
 from chargegrid.sources import dundee
 from chargegrid.sources.dundee import Rejected, SessionRow
 
+LOG = logging.getLogger(__name__)
 MIN_BATTERY_WH = 60_000.0
 SOC_CEILING_PCT = 80.0  # plans stay below the taper, so the outlet's power is the only limit
 
@@ -238,7 +240,9 @@ async def _drive(
     finally:
         if csms is not None:
             await csms.close()
-    return result.completed, result.failed
+    for outcome in result.failed:
+        LOG.warning("session %s not replayed: %s", outcome.ref, outcome.reason)
+    return result.completed, len(result.failed)
 
 
 def _ms() -> int:

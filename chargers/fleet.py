@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ocpp.exceptions import OCPPError
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.typing import Subprotocol
@@ -178,6 +179,8 @@ class _Fleet:
                     reader.cancel()
         except (OSError, InvalidHandshake, ConnectionClosed, ConnectionLost, TimeoutError) as exc:
             _fail(runs, f"connection: {type(exc).__name__}: {exc}")
+        except OCPPError as exc:
+            _fail(runs, f"central system answered {type(exc).__name__}: {exc.description}")
         finally:
             if sim is not None:
                 self.report.messages_sent += sim.messages

@@ -38,6 +38,7 @@ from chargers.curve import ChargeCurve
 
 ProtocolName = Literal["ocpp1.6", "ocpp2.0.1"]
 VENDOR = "chargegrid"
+MODEL_MAX_CHARS = 20  # chargePointModel (1.6) and model (2.0.1) are 20-character strings
 AC_VOLTAGE_V = 230.0
 DC_VOLTAGE_V = 400.0
 SINGLE_PHASE_MAX_W = 7_400.0
@@ -434,7 +435,7 @@ class SimulatedCharger:
         self, charger_id: str, protocol: ProtocolName, connection: Any, model: str = "sim"
     ) -> None:
         self.charger_id = charger_id
-        self.model = model
+        self.model = model[:MODEL_MAX_CHARS]
         self.messages = 0
         self.heartbeat_interval_s = 300.0
         self.dialect = client_for(protocol, charger_id, connection, self.count)

@@ -53,10 +53,12 @@ PLANS = [
 def fleet_run(
     settings: Settings, plans: list[PlannedSession], protocol: ProtocolName, **kw: object
 ) -> tuple[FleetReport, object]:
+    inventory = kw.get("inventory") or estate()
+
     async def scenario(handle: CsmsHandle) -> FleetReport:
         return await run_fleet(
             handle.url,
-            estate(),
+            inventory,  # type: ignore[arg-type]
             plans,
             speed=kw.get("speed"),  # type: ignore[arg-type]
             meter_interval_s=300,
@@ -64,7 +66,7 @@ def fleet_run(
             stop=kw.get("stop"),  # type: ignore[arg-type]
         )
 
-    return run_against_csms(settings, scenario, inventory=kw.get("inventory"))  # type: ignore[arg-type]
+    return run_against_csms(settings, scenario, inventory=inventory)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("protocol", ["ocpp1.6", "ocpp2.0.1"])
@@ -128,6 +130,37 @@ def test_refused_charger_is_reported_not_raised(settings: Settings) -> None:
     assert list(failed) == ["demo:5"]
     assert "rejected" in (failed["demo:5"] or "")
     assert report.completed == 1
+
+
+@pytest.mark.parametrize("protocol", ["ocpp1.6", "ocpp2.0.1"])
+def test_a_model_name_longer_than_the_protocol_allows_still_boots(
+    settings: Settings, protocol: ProtocolName
+) -> None:
+    base = estate(("CP1",))
+    long_model = base.model_copy(
+        update={
+            "chargers": (base.chargers[0].model_copy(update={"model": "APT Triple Rapid Charger"}),)
+        }
+    )
+    report, _logged = fleet_run(settings, PLANS[:1], protocol, inventory=long_model)
+    assert report.completed == 1, report.failed
+
+
+def test_a_call_error_on_one_charger_is_reported_and_the_others_carry_on(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import chargers.simulator
+
+    monkeypatch.setattr(chargers.simulator, "MODEL_MAX_CHARS", 100)  # send the too-long model
+    base = estate()
+    cp1 = base.chargers[0].model_copy(update={"model": "APT Triple Rapid Charger"})
+    inventory = base.model_copy(update={"chargers": (cp1, base.chargers[1])})
+    plans = [plan("demo:7"), plan("demo:8", charger_id="CP2")]
+    report, _logged = fleet_run(settings, plans, "ocpp1.6", inventory=inventory)
+    assert report.completed == 1
+    failed = {o.ref: o.reason or "" for o in report.failed}
+    assert list(failed) == ["demo:7"]
+    assert "PropertyConstraintViolation" in failed["demo:7"]
 
 
 def test_unreachable_csms_is_reported(settings: Settings) -> None:
