@@ -87,7 +87,11 @@ class Step:
     t_s: float
 
     def key(self) -> tuple[datetime, int, int]:
-        return (self.at, int(self.kind), self.order)
+        """Time, then departures before arrivals; a zero-length session (arrival and departure at
+        one instant) goes with the departures, its own plug-in first (lower ``order``)."""
+        instant = self.session.plan.duration_s == 0
+        rank = int(StepKind.plug_out) if instant else int(self.kind)
+        return (self.at, rank, self.order)
 
 
 def session_steps(run: SessionRun, meter_interval_s: float, order: Iterable[int]) -> list[Step]:

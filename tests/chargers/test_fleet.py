@@ -163,6 +163,30 @@ def test_a_call_error_on_one_charger_is_reported_and_the_others_carry_on(
     assert "PropertyConstraintViolation" in failed["demo:7"]
 
 
+@pytest.mark.parametrize("protocol", ["ocpp1.6", "ocpp2.0.1"])
+def test_zero_length_sessions_start_before_they_stop(
+    settings: Settings, protocol: ProtocolName
+) -> None:
+    plans = [
+        plan("demo:20", minutes=30, energy_wh=1_000),
+        plan("demo:21", start_min=30, minutes=0, energy_wh=0),  # plugged in and out at once
+        plan("demo:22", start_min=30, minutes=0, energy_wh=0),
+        plan("demo:23", start_min=30, minutes=20, energy_wh=500),
+    ]
+    report, logged = fleet_run(settings, plans, protocol)
+    assert report.completed == 4, report.failed
+    meter = logged.meter  # type: ignore[attr-defined]
+    open_tx: set[str] = set()
+    for event in meter:
+        if isinstance(event, TransactionStarted):
+            assert not open_tx, "one transaction at a time on the connector"
+            open_tx.add(event.transaction_id)
+        elif isinstance(event, TransactionEnded):
+            assert event.transaction_id in open_tx
+            open_tx.remove(event.transaction_id)
+    assert sum(isinstance(e, TransactionEnded) for e in meter) == 4
+
+
 def test_unreachable_csms_is_reported(settings: Settings) -> None:
     report = asyncio.run(
         run_fleet("ws://127.0.0.1:9", estate(), PLANS[:1], speed=None, meter_interval_s=60)
