@@ -1,7 +1,6 @@
-"""Dashboard fixtures: a small estate, a live snapshot, a Parquet lake; headless Chromium options.
+"""Dashboard fixtures: a small estate, a live snapshot, a Parquet lake.
 
-Browser tests (``@pytest.mark.browser``) skip when chromium or chromedriver is missing. The dash
-testing plugin asks for webdriver options through the ``pytest_setup_options`` hook, answered here.
+Headless Chromium options and the browser-test skip live in ``tests/conftest.py``.
 """
 
 from __future__ import annotations
@@ -19,20 +18,10 @@ import pytest
 from chargegrid.inventory import Charger, Connector, Inventory, Station, save_inventory
 from chargegrid.live import ConnectorLive, LiveSnapshot, PowerPoint, write_snapshot
 from chargegrid.settings import Settings
-from tests.dashboards.browser import browser_available, chrome_options
 from warehouse.schema import PARTITION_TIME_COLUMN, TABLES
 
 # Simulated event time, deliberately far from the wall clock.
 T0 = datetime(2023, 3, 14, 9, 30, tzinfo=UTC)
-
-
-def pytest_setup_options() -> Any:
-    return chrome_options()
-
-
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    if item.get_closest_marker("browser") and not browser_available():
-        pytest.skip("chromium and chromedriver are needed for browser tests")
 
 
 def free_port() -> int:
