@@ -137,6 +137,8 @@ class _Fleet:
     report: FleetReport
     handshakes: asyncio.Semaphore
     booted: asyncio.Barrier
+    origin: datetime
+    horizon: datetime  # chargers stay connected until the last planned plug-out
     pace: Pace | None = None
     make_pace: Callable[[], Pace] = FastPace
 
@@ -198,11 +200,18 @@ class _Fleet:
             self.report.chargers_rejected.append(sim.charger_id)
             _fail(runs, "boot rejected by the central system")
             return
-        first = min(r.plan.plug_in for r in runs)
-        await sim.announce(sorted({r.connector_id for r in runs}), first)
+        first = min((r.plan.plug_in for r in runs), default=self.origin)
+        await sim.announce(self._connector_ids(sim.charger_id, runs), first)
         await arrive()
         await sim.run(steps, self._pace(), self.stop)
         _fail([r for r in runs if not r.done], STOPPED)
+        await sim.idle_until(self.horizon, self._pace(), self.stop)
+
+    def _connector_ids(self, charger_id: str, runs: list[SessionRun]) -> list[int]:
+        """Every connector the estate lists for the charger, and any a plan names."""
+        charger = self.inventory.charger(charger_id)
+        listed = {c.connector_id for c in charger.connectors} if charger else set()
+        return sorted(listed | {r.connector_id for r in runs})
 
 
 def _fail(runs: Iterable[SessionRun], reason: str) -> None:
@@ -238,6 +247,8 @@ async def run_fleet(
     report = FleetReport()
     started = time.monotonic()
     if runs:
+        for charger in inventory.chargers:  # idle chargers boot and report Available too
+            runs.setdefault(charger.charger_id, [])
         origin = clock_origin or min(p.plug_in for p in plans)
         fleet = _Fleet(
             csms_url=csms_url.rstrip("/"),
@@ -249,6 +260,8 @@ async def run_fleet(
             report=report,
             handshakes=asyncio.Semaphore(MAX_CONCURRENT_HANDSHAKES),
             booted=asyncio.Barrier(len(runs)),
+            origin=origin,
+            horizon=max(p.plug_out for p in plans),
             make_pace=FastPace if speed is None else lambda: ScaledPace(ScaledClock(origin, speed)),
         )
         await asyncio.gather(*(fleet.charger(cid) for cid in runs))

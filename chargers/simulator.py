@@ -470,6 +470,11 @@ class SimulatedCharger:
             await self._step(step)
             self._last_sent = step.at
 
+    async def idle_until(self, at: datetime, pace: Pace, stop: asyncio.Event) -> None:
+        """Stay connected and heartbeat (when paced) until simulated time ``at`` or ``stop``."""
+        await self._heartbeats_until(at, pace, stop)
+        await pace.until(at, stop)
+
     async def _heartbeats_until(self, at: datetime, pace: Pace, stop: asyncio.Event) -> None:
         if not pace.paced or self._last_sent is None:
             return

@@ -110,7 +110,7 @@ def test_16_status_sequence_of_a_session(settings: Settings) -> None:
     statuses = [
         e.status
         for e in logged.status  # type: ignore[attr-defined]
-        if isinstance(e, ConnectorStatus)
+        if isinstance(e, ConnectorStatus) and (e.charger_id, e.connector_id) == ("CP1", 1)
     ]
     assert statuses == [
         "Available",
@@ -120,6 +120,17 @@ def test_16_status_sequence_of_a_session(settings: Settings) -> None:
         "Finishing",
         "Available",
     ]
+
+
+def test_every_charger_of_the_estate_boots_and_reports_its_connectors(settings: Settings) -> None:
+    report, logged = fleet_run(settings, [plan("demo:30")], "ocpp1.6")  # only CP1/1 has a plan
+    assert report.completed == 1
+    available = {
+        (e.charger_id, e.connector_id)
+        for e in logged.status  # type: ignore[attr-defined]
+        if isinstance(e, ConnectorStatus) and e.status == "Available"
+    }
+    assert available == {("CP1", 1), ("CP1", 2), ("CP2", 1), ("CP2", 2)}
 
 
 def test_refused_charger_is_reported_not_raised(settings: Settings) -> None:
