@@ -30,10 +30,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from chargegrid.errors import ChargegridError
 from chargegrid.events import Reason
 
 LONDON = ZoneInfo("Europe/London")
 SOURCE = "dundee"
+REQUIRED_COLUMNS = (
+    "Charging event",
+    "CP ID",
+    "Connector",
+    "Start Date",
+    "Start Time",
+    "End Date",
+    "End Time",
+    "Total kWh",
+)
+
+
+class SourceFormatError(ChargegridError):
+    """The file is not a Dundee session export (wrong columns, not UTF-8 text)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,19 +197,28 @@ def read_sessions(
         with path.open(newline="", encoding="utf-8-sig") as src:
             tap = _LineTap(iter(src))
             reader = csv.reader(tap)
-            header = next(reader, [])
-            tap.take()
-            for line_no, cells in enumerate(reader, start=2):
-                raw = tap.take()
-                if limit is not None and count >= limit:
-                    return
-                if not any(c.strip() for c in cells):
-                    continue
-                count += 1
-                row = dict(zip(header, cells, strict=False))
-                event = (row.get("Charging event") or "").strip()
-                ref = f"{SOURCE}:{event}" if event else f"{SOURCE}:{path.name}:{line_no}"
-                yield _judge(row, ref, raw, seen)
+            line_no = 1
+            try:
+                header = next(reader, [])
+                tap.take()
+                missing = [c for c in REQUIRED_COLUMNS if c not in header]
+                if missing:
+                    msg = f"{path}: not a Dundee session export: no column {', '.join(missing)}"
+                    raise SourceFormatError(msg)
+                for line_no, cells in enumerate(reader, start=2):
+                    raw = tap.take()
+                    if limit is not None and count >= limit:
+                        return
+                    if not any(c.strip() for c in cells):
+                        continue
+                    count += 1
+                    row = dict(zip(header, cells, strict=False))
+                    event = (row.get("Charging event") or "").strip()
+                    ref = f"{SOURCE}:{event}" if event else f"{SOURCE}:{path.name}:{line_no}"
+                    yield _judge(row, ref, raw, seen)
+            except UnicodeDecodeError as exc:
+                msg = f"{path}: line {line_no + 1} is not UTF-8 text ({exc.reason})"
+                raise SourceFormatError(msg) from exc
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from chargegrid.events import Reason
-from chargegrid.sources.dundee import Rejected, SessionRow, outlet_model, read_sessions
+from chargegrid.sources.dundee import (
+    Rejected,
+    SessionRow,
+    SourceFormatError,
+    outlet_model,
+    read_sessions,
+)
 
 HEADER = (
     "Charging event,CP ID,Connector,Start Date,Start Time,End Date,End Time,Total kWh,Cost,Site,"
@@ -162,3 +168,19 @@ def test_real_exports_every_row_is_judged(shared_data: Path) -> None:
     assert counts[Reason.test_site] == 464  # CP 51422/51423, not listed in SOURCES.md
     # 329 rows lack an end or energy (SOURCES.md): with the sentinel rows, all are rejected
     assert counts[Reason.no_end] + counts[Reason.energy_missing] >= 327
+
+
+def test_a_file_that_is_not_a_dundee_export_is_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "prices.csv"
+    path.write_text("MTU (CET),Day-ahead Price\n01.01.2018,12\n")
+    with pytest.raises(SourceFormatError, match=r"prices.csv: not a Dundee session export"):
+        list(read_sessions([path]))
+
+
+def test_bytes_that_are_not_utf8_are_refused_with_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(
+        HEADER.encode() + b"1,50914,1,01/12/2017,12:09,01/12/2017,13:00,1,0,Caf\xe9,G,M\n"
+    )
+    with pytest.raises(SourceFormatError, match=r"latin1.csv: line 2 is not UTF-8"):
+        list(read_sessions([path]))
