@@ -43,7 +43,7 @@ class DemoOptions:
     stations: int = 12
     seed: int = 7
     duration_s: float | None = None
-    simulated_hours: float = 24.0
+    simulated_hours: float = 24.0 * 7  # at 60x, almost three hours of wall time
 
 
 def demo_settings(settings: Settings) -> Settings:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import socket
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -57,7 +59,7 @@ def test_demo_shows_live_power_within_30_seconds(browser: Any, tmp_path: Path) -
     log = tmp_path / "demo.log"
     started = time.monotonic()
     demo = start_chargegrid(
-        ["demo", "--duration", "40"],
+        ["demo", "--duration", "90"],
         data_dir,
         log,
         CHARGEGRID_DASHBOARD_PORT=str(port),
@@ -71,11 +73,14 @@ def test_demo_shows_live_power_within_30_seconds(browser: Any, tmp_path: Path) -
         assert points > 0, f"no live power 30 s after start:\n{log.read_text()}"
         snapshot = read_snapshot(load_settings(data_dir=data_dir / "demo").live_dir)
         assert snapshot is not None and sum(c.power_w for c in snapshot.connectors) > 0
+        demo.send_signal(signal.SIGINT)  # Ctrl-C
         assert demo.wait(timeout=120) == 0, log.read_text()
     finally:
         if demo.poll() is None:
             demo.kill()
     assert "stopped." in log.read_text()
+    with socket.socket() as sock:  # the dashboard child is gone too
+        assert sock.connect_ex(("127.0.0.1", port)) != 0
 
 
 @pytest.mark.shared
