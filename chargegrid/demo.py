@@ -25,7 +25,13 @@ from chargegrid.clock import Clock, SystemClock
 from chargegrid.errors import ChargegridError
 from chargegrid.eventlog import EventLog
 from chargegrid.inventory import Inventory, save_inventory
-from chargegrid.orchestrate import Child, drain_pipeline, start_pipeline, wait_for_port
+from chargegrid.orchestrate import (
+    Child,
+    drain_pipeline,
+    raise_fd_limit,
+    start_pipeline,
+    wait_for_port,
+)
 from chargegrid.plans import PlannedSession
 from chargegrid.settings import Settings
 
@@ -79,6 +85,7 @@ def city(options: DemoOptions, clock: Clock) -> tuple[Inventory, list[PlannedSes
 
 def run_demo(settings: Settings, options: DemoOptions, clock: Clock | None = None) -> None:
     clock = clock or SystemClock()
+    raise_fd_limit()
     out = Console()
     settings = demo_settings(settings)
     fresh_data_dir(settings)

@@ -7,6 +7,7 @@ Children are ``python -m chargegrid.cli ...`` with the same data dir; their outp
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -128,3 +129,17 @@ def drain_pipeline(settings: Settings, pipeline: Child, timeout_s: float = 600.0
     if code != 0:
         msg = f"pipeline exited with {code}:\n{pipeline.tail()}"
         raise ChildFailed(msg)
+
+
+def raise_fd_limit(wanted: int = 65_536) -> int:
+    """Lift this process's open-file limit towards ``wanted`` (capped by the hard limit).
+
+    A fleet of thousands of simulated chargers holds one socket each (twice with an in-process
+    central system); the usual soft limit of 1,024 would refuse connections. Returns the new limit.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        return target
+    return soft

@@ -188,8 +188,9 @@ def run_replay(
     settings: Settings, options: ReplayOptions, clock: Clock | None = None
 ) -> ReplayReport:
     """Plan, publish rejections, drive the simulators; with ``embedded`` also run CSMS+pipeline."""
-    from chargegrid.orchestrate import drain_pipeline, start_pipeline
+    from chargegrid.orchestrate import drain_pipeline, raise_fd_limit, start_pipeline
 
+    raise_fd_limit()
     clock = clock or SystemClock()
     started = time.monotonic()
     rows = list(dundee.read_sessions(list(options.paths), options.limit))

@@ -262,3 +262,30 @@ def test_paced_fleet_completes_on_time(settings: Settings) -> None:
     (report, wall_s), _ = run_against_csms(settings, scenario)
     assert report.completed == 1
     assert 0.9 <= wall_s < 3.0
+
+
+@pytest.mark.slow
+def test_thousands_of_connectors_in_one_process(settings: Settings) -> None:
+    from chargegrid.orchestrate import raise_fd_limit
+
+    assert raise_fd_limit() >= 4_000
+    chargers = tuple(f"F{i:04d}" for i in range(1_000))
+    inventory = estate(chargers, connectors=2)  # 2,000 connectors
+    plans = [
+        plan(f"fleet:{i}", charger_id=cid, connector_id=1 + i % 2, minutes=10, energy_wh=500)
+        for i, cid in enumerate(chargers)
+    ]
+
+    async def scenario(handle: CsmsHandle) -> FleetReport:
+        return await run_fleet(handle.url, inventory, plans, speed=None, meter_interval_s=300)
+
+    report, logged = run_against_csms(settings, scenario, inventory=inventory, timeout_s=120)
+    assert report.completed == len(plans), report.failed[:3]
+    ends = [e for e in logged.meter if isinstance(e, TransactionEnded)]
+    assert len(ends) == len(plans)
+    available = {
+        (e.charger_id, e.connector_id)
+        for e in logged.status
+        if isinstance(e, ConnectorStatus) and e.status == "Available"
+    }
+    assert len(available) == 2_000
