@@ -21,6 +21,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from ocpp import exceptions as ox
@@ -58,7 +59,7 @@ from chargegrid.events import (
     encode,
     iso,
 )
-from chargegrid.inventory import Inventory
+from chargegrid.inventory import Inventory, load_inventory
 from chargers import frames
 from chargers.readings import (
     Reading,
@@ -122,6 +123,24 @@ class CsmsContext:
     connectors: dict[tuple[str, str], int] = field(default_factory=dict)
     last_register_wh: dict[tuple[str, str], float] = field(default_factory=dict)
     open_starts: dict[tuple[str, str], _OpenStart] = field(default_factory=dict)
+
+    inventory_path: Path | None = None  # when set, a changed file is re-read for new chargers
+    _inventory_mtime_ns: int | None = None
+
+    def knows(self, charger_id: str) -> bool:
+        """Is the charger in the estate? Re-reads the inventory file once it has changed."""
+        if self.inventory.charger(charger_id) is not None:
+            return True
+        if self.inventory_path is None:
+            return False
+        try:
+            mtime_ns = self.inventory_path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return False
+        if mtime_ns != self._inventory_mtime_ns:
+            self.inventory = load_inventory(self.inventory_path)
+            self._inventory_mtime_ns = mtime_ns
+        return self.inventory.charger(charger_id) is not None
 
     def emit(self, topic: Topic, event: BaseModel, charger_id: str) -> None:
         self.producer.put(topic, charger_id, encode(event))
@@ -197,7 +216,7 @@ class _CentralSystem:
     def __init__(self, charger_id: str, connection: Connection, ctx: CsmsContext) -> None:
         super().__init__(charger_id, connection, logger=LOGGER)  # type: ignore[call-arg]
         self.ctx = ctx
-        self.known = ctx.inventory.charger(charger_id) is not None
+        self.known = ctx.knows(charger_id)
         self._raw: str | bytes = ""
 
     async def route_message(self, raw_msg: str | bytes) -> None:

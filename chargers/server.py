@@ -87,9 +87,19 @@ async def _serve_connection(ctx: CsmsContext, ws: ServerConnection) -> None:
 
 
 async def start_csms(
-    settings: Settings, log: EventLog, inventory: Inventory, clock: Clock
+    settings: Settings,
+    log: EventLog,
+    inventory: Inventory,
+    clock: Clock,
+    *,
+    follow_inventory_file: bool = False,
 ) -> CsmsHandle:
-    """Start serving on ``settings.host:settings.csms_port`` (0 = any free port)."""
+    """Start serving on ``settings.host:settings.csms_port`` (0 = any free port).
+
+    ``follow_inventory_file``: a charger missing from ``inventory`` is looked up again in
+    ``settings.inventory_path`` when that file has changed (a standalone server learns of chargers
+    that a later ``replay`` or estate update adds).
+    """
     producer = BatchingProducer(log, now_ms=lambda: int(clock.now().timestamp() * 1000))
     producer.start()
     ctx = CsmsContext(
@@ -98,6 +108,7 @@ async def start_csms(
         producer=producer,
         registry=TransactionRegistry(settings.data_dir / FILE_NAME),
         heartbeat_interval_s=settings.heartbeat_interval_s,
+        inventory_path=settings.inventory_path if follow_inventory_file else None,
     )
 
     async def handler(ws: ServerConnection) -> None:
@@ -118,7 +129,9 @@ async def start_csms(
 async def _serve_until_signalled(settings: Settings) -> None:
     inventory = load_inventory(settings.inventory_path)
     with EventLog(settings.eventlog_path, settings.log_partitions) as log:
-        handle = await start_csms(settings, log, inventory, SystemClock())
+        handle = await start_csms(
+            settings, log, inventory, SystemClock(), follow_inventory_file=True
+        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

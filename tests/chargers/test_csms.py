@@ -405,3 +405,39 @@ def test_many_chargers_are_served_concurrently(settings: Settings) -> None:
     statuses, logged = run_against_csms(settings, scenario, inventory=estate(ids))
     assert statuses == ["Accepted"] * 50
     assert len(logged.status) == 50 * 6
+
+
+def test_a_following_csms_learns_chargers_added_to_the_inventory_file(
+    settings: Settings,
+) -> None:
+    from chargegrid.clock import FrozenClock
+    from chargegrid.eventlog import EventLog
+    from chargegrid.inventory import Inventory, save_inventory
+    from chargers.server import start_csms
+    from tests.chargers.support import estate
+
+    async def boot(handle: CsmsHandle, charger_id: str) -> str:
+        async with client(handle, Client16, charger_id, "ocpp1.6") as cp:
+            answer = await cp.call(
+                call16.BootNotification(charge_point_model="M", charge_point_vendor="V")
+            )
+            return str(answer.status)
+
+    async def scenario() -> list[str]:
+        save_inventory(Inventory(), settings.inventory_path)
+        with EventLog(settings.eventlog_path) as log:
+            handle = await start_csms(
+                settings.model_copy(update={"csms_port": 0}),
+                log,
+                Inventory(),
+                FrozenClock(CLOCK_AT),
+                follow_inventory_file=True,
+            )
+            try:
+                before = await boot(handle, "CP1")
+                save_inventory(estate(("CP1",)), settings.inventory_path)
+                return [before, await boot(handle, "CP1")]
+            finally:
+                await handle.close()
+
+    assert asyncio.run(scenario()) == ["Rejected", "Accepted"]
