@@ -48,12 +48,35 @@ class LiveSnapshot(BaseModel):
     dead_letter_total: int = 0
 
 
-def write_snapshot(snapshot: LiveSnapshot, live_dir: Path) -> Path:
-    """Replace the snapshot file atomically."""
+def encode_snapshot(snapshot: LiveSnapshot, *, power_history_json: bytes | None = None) -> bytes:
+    """The snapshot file's bytes (JSON that :func:`read_snapshot` parses back).
+
+    ``power_history_json``, when given, is the already-encoded ``power_history`` object
+    (``{"charger/connector": [{"ts": ISO-8601, "power_w": W}, ...], ...}``) and replaces
+    ``snapshot.power_history``: a producer holding thousands of points in columnar form encodes
+    them in bulk instead of building one model per point.
+    """
+    if power_history_json is None:
+        return snapshot.model_dump_json().encode()
+    head = snapshot.model_dump_json(exclude={"power_history"}).encode()
+    return b"".join((head[:-1], b',"power_history":', power_history_json, b"}"))
+
+
+def write_snapshot(
+    snapshot: LiveSnapshot, live_dir: Path, *, power_history_json: bytes | None = None
+) -> Path:
+    """Replace the snapshot file atomically (see :func:`encode_snapshot`)."""
+    return write_snapshot_bytes(
+        encode_snapshot(snapshot, power_history_json=power_history_json), live_dir
+    )
+
+
+def write_snapshot_bytes(content: bytes, live_dir: Path) -> Path:
+    """Replace the snapshot file atomically with already-encoded ``content``."""
     live_dir.mkdir(parents=True, exist_ok=True)
     final = live_dir / SNAPSHOT_FILE
     tmp = live_dir / f".{SNAPSHOT_FILE}.{os.getpid()}.tmp"
-    tmp.write_text(snapshot.model_dump_json())
+    tmp.write_bytes(content)
     os.replace(tmp, final)
     return final
 

@@ -2,8 +2,8 @@
 
 The per-partition step emits a small :class:`LiveDelta` per batch; :class:`LiveSink` (one sink
 partition) folds the deltas into a :class:`LiveView` and writes it with
-:func:`chargegrid.live.write_snapshot` at most once per ``interval_s`` of the injected clock, and on
-close. The view is the sink's recovery state, so a resumed run still knows every connector.
+:func:`chargegrid.live.write_snapshot_bytes` at most once per ``interval_s`` of the injected clock,
+and on close. The view is the sink's recovery state, so a resumed run still knows every connector.
 
 Power history keeps one point per ``history_s / HISTORY_POINTS`` of event time per connector (the
 newest in each bucket) over the last ``history_s`` of event time, so the file stays small however
@@ -18,13 +18,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+import polars as pl
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
 from chargegrid.clock import Clock
-from chargegrid.live import ConnectorLive, LiveSnapshot, PowerPoint, write_snapshot
+from chargegrid.live import ConnectorLive, LiveSnapshot, encode_snapshot, write_snapshot_bytes
 
 HISTORY_POINTS = 60
 PART = "live"
+COMPACT_ROWS = 200_000  # pending history points folded in at the latest at this many
+POINTS_SCHEMA: dict[str, pl.DataType] = {
+    "key": pl.String(),  # "charger_id/connector_id"
+    "ts_us": pl.Int64(),  # event time, UTC microseconds since the epoch
+    "power_w": pl.Float64(),
+}
+
+
+def empty_points() -> pl.DataFrame:
+    return pl.DataFrame(schema=POINTS_SCHEMA)
 
 
 @dataclass(slots=True)
@@ -32,7 +44,7 @@ class LiveDelta:
     """Changes seen in one batch. Times are UTC microseconds since the epoch."""
 
     connectors: dict[str, dict[str, Any]] = field(default_factory=dict)  # "charger/conn" -> fields
-    points: list[tuple[str, int, float]] = field(default_factory=list)  # (connector, ts_us, W)
+    points: pl.DataFrame = field(default_factory=empty_points)  # POINTS_SCHEMA, arrival order
     readings: int = 0
     dead_letters: int = 0
     event_time_us: int | None = None
@@ -40,10 +52,17 @@ class LiveDelta:
 
 @dataclass(slots=True)
 class LiveView:
-    """Everything the snapshot shows (picklable: the live sink's resume state)."""
+    """Everything the snapshot shows (picklable: the live sink's resume state).
+
+    Power history is columnar (:data:`POINTS_SCHEMA`): points of each delta are queued in
+    ``pending`` and folded into ``history`` (sorted by key, then time) by :meth:`compact`, which
+    runs before every write and state snapshot, or when ``COMPACT_ROWS`` points are queued. So a
+    batch costs no Python work per point, and thinning/pruning are a few vectorised operations.
+    """
 
     connectors: dict[str, dict[str, Any]] = field(default_factory=dict)
-    history: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    history: pl.DataFrame = field(default_factory=empty_points)
+    pending: list[pl.DataFrame] = field(default_factory=list)
     readings: int = 0
     dead_letters: int = 0
     event_time_us: int | None = None
@@ -51,39 +70,71 @@ class LiveView:
     def apply(self, delta: LiveDelta, history_s: float) -> None:
         for key, fields in delta.connectors.items():
             self.connectors.setdefault(key, {}).update(fields)
-        step_us = max(1, int(history_s * 1e6 / HISTORY_POINTS))
-        for key, ts_us, power_w in delta.points:
-            points = self.history.setdefault(key, [])
-            if points and points[-1][0] // step_us == ts_us // step_us:
-                points[-1] = (ts_us, power_w)
-            elif not points or ts_us > points[-1][0]:
-                points.append((ts_us, power_w))
         self.readings += delta.readings
         self.dead_letters += delta.dead_letters
         if delta.event_time_us is not None:
             self.event_time_us = max(self.event_time_us or delta.event_time_us, delta.event_time_us)
-        if delta.points and self.event_time_us is not None:
-            self._prune(self.event_time_us - int(history_s * 1e6))
+        if delta.points.height:
+            self.pending.append(delta.points)
+            if sum(p.height for p in self.pending) >= COMPACT_ROWS:
+                self.compact(history_s)
 
-    def _prune(self, cutoff_us: int) -> None:
-        for key, points in self.history.items():
-            if points and points[0][0] < cutoff_us:
-                self.history[key] = [p for p in points if p[0] >= cutoff_us]
+    def compact(self, history_s: float) -> None:
+        """Fold pending points in: the newest point per connector per bucket, within the window."""
+        if not self.pending:
+            return
+        step_us = max(1, int(history_s * 1e6 / HISTORY_POINTS))
+        merged = pl.concat([self.history, *self.pending], rechunk=False)
+        self.pending = []
+        if self.event_time_us is not None:
+            merged = merged.filter(pl.col("ts_us") >= self.event_time_us - int(history_s * 1e6))
+        self.history = (
+            merged.sort("key", "ts_us", maintain_order=True)  # stable: ties keep arrival order
+            .with_columns((pl.col("ts_us") // step_us).alias("_bucket"))
+            .unique(["key", "_bucket"], keep="last", maintain_order=True)
+            .drop("_bucket")
+        )
 
-    def snapshot(self, generated_at: datetime) -> LiveSnapshot:
-        connectors = [_connector(key, fields) for key, fields in sorted(self.connectors.items())]
-        return LiveSnapshot(
+    def points(self, key: str) -> list[tuple[int, float]]:
+        """``(ts_us, power_w)`` of one connector's history, oldest first (after compaction)."""
+        rows = self.history.filter(pl.col("key") == key).select("ts_us", "power_w").rows()
+        return [(int(ts), float(w)) for ts, w in rows]
+
+    def encode(self, generated_at: datetime, history_s: float) -> bytes:
+        """The snapshot file's bytes; pydantic models only for the connectors (a few hundred)."""
+        self.compact(history_s)
+        snapshot = LiveSnapshot(
             generated_at=generated_at,
             event_time=_dt(self.event_time_us),
-            connectors=connectors,
-            power_history={
-                key: [PowerPoint.model_construct(ts=_at(ts), power_w=w) for ts, w in points]
-                for key, points in sorted(self.history.items())
-                if points
-            },
+            connectors=[_connector(k, f) for k, f in sorted(self.connectors.items())],
             readings_total=self.readings,
             dead_letter_total=self.dead_letters,
         )
+        return encode_snapshot(snapshot, power_history_json=history_json(self.history))
+
+
+def history_json(history: pl.DataFrame) -> bytes:
+    """``power_history`` as JSON: ``{key: [{"ts": ISO-8601 UTC, "power_w": W}, ...]}``.
+
+    Encoded in bulk by polars (one string per connector, not one object per point); the result
+    parses into the same :class:`~chargegrid.live.PowerPoint` values pydantic would have written.
+    """
+    if not history.height:
+        return b"{}"
+    point = pl.struct(
+        ts=pl.from_epoch("ts_us", "us").dt.to_string("%Y-%m-%dT%H:%M:%S%.fZ"),
+        power_w=pl.col("power_w"),
+    ).struct.json_encode()
+    per_key = (
+        history.select("key", point.alias("point"))
+        .group_by("key", maintain_order=True)
+        .agg(pl.col("point").str.join(","))
+    )
+    parts = [
+        orjson.dumps(key) + b":[" + points.encode() + b"]"
+        for key, points in per_key.sort("key").iter_rows()
+    ]
+    return b"{" + b",".join(parts) + b"}"
 
 
 def _at(ts_us: int) -> datetime:
@@ -114,7 +165,9 @@ class LivePartition(StatefulSinkPartition[LiveDelta, LiveView]):
     def write_batch(self, values: list[LiveDelta]) -> None:
         for delta in values:
             self._view.apply(delta, self._sink.history_s)
-            self._dirty = self._dirty or bool(delta.connectors or delta.points or delta.readings)
+            self._dirty = self._dirty or bool(
+                delta.connectors or delta.points.height or delta.readings
+            )
         now = self._sink.clock.now()
         due = self._written_at is None or (
             (now - self._written_at).total_seconds() >= self._sink.interval_s
@@ -123,12 +176,13 @@ class LivePartition(StatefulSinkPartition[LiveDelta, LiveView]):
             self._write(now)
 
     def _write(self, now: datetime) -> None:
-        write_snapshot(self._view.snapshot(now), self._sink.live_dir)
+        write_snapshot_bytes(self._view.encode(now, self._sink.history_s), self._sink.live_dir)
         self._written_at = now
         self._dirty = False
         self._sink.on_write(now)
 
     def snapshot(self) -> LiveView:
+        self._view.compact(self._sink.history_s)
         return self._view
 
     def close(self) -> None:

@@ -28,12 +28,15 @@ from datetime import datetime
 from functools import reduce
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import orjson
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from chargegrid.eventlog import Payloads
 from chargegrid.events import (
     METER_RECORD,
     STATUS_RECORD,
@@ -44,6 +47,8 @@ from chargegrid.events import (
     TransactionStarted,
     encode,
 )
+
+Offsets = Sequence[int] | npt.NDArray[np.int64]
 
 INT32_MAX = 2**31 - 1
 _SMALLEST_BISECT = 16
@@ -271,17 +276,30 @@ def _build_valid_expr(spec: TopicSpec) -> pl.Expr:
     return reduce(lambda a, b: a & b, checks).fill_null(False)
 
 
-def _decode_chunk(payloads: Sequence[bytes], spec: TopicSpec) -> pl.DataFrame | None:
+def _decode_chunk(payloads: Payloads, spec: TopicSpec) -> pl.DataFrame | None:
     """Decode with the NDJSON reader; None if it refuses or the row count does not match."""
     try:
-        frame = pl.read_ndjson(b"\n".join(payloads), schema=spec.schema)
+        frame = pl.read_ndjson(payloads.joined, schema=spec.schema)
     except pl.exceptions.PolarsError:
         return None
     return frame if frame.height == len(payloads) else None
 
 
+def _raw_text(payloads: Payloads) -> pl.Series:
+    """Each payload as a (lossy) string, zero-copy over the joined buffer.
+
+    Value ``i`` keeps the ``\\n`` that separates it from the next: only ``:`` are counted in it.
+    """
+    ends = payloads.starts.copy()
+    ends[-1] = len(payloads.data)
+    raw = pa.Array.from_buffers(
+        pa.large_binary(), len(payloads), [None, pa.py_buffer(ends), pa.py_buffer(payloads.data)]
+    )
+    return pl.Series("_raw", raw).cast(pl.String, strict=False)
+
+
 def _fast(
-    payloads: Sequence[bytes], index: Sequence[int], spec: TopicSpec
+    payloads: Payloads, index: Sequence[int], spec: TopicSpec
 ) -> tuple[list[pl.DataFrame], list[int]]:
     """Accepted frames (with ``_i`` = position in the batch) and positions of suspects."""
     frame = _decode_chunk(payloads, spec)
@@ -292,10 +310,9 @@ def _fast(
         left_frames, left_bad = _fast(payloads[:mid], index[:mid], spec)
         right_frames, right_bad = _fast(payloads[mid:], index[mid:], spec)
         return left_frames + right_frames, left_bad + right_bad
-    raw = pl.Series("_raw", payloads, dtype=pl.Binary).cast(pl.String, strict=False)
     frame = frame.with_columns(
         pl.Series("_i", index, dtype=pl.Int64),
-        raw.str.count_matches(":", literal=True).alias("_colons"),
+        _raw_text(payloads).str.count_matches(":", literal=True).alias("_colons"),
         _parse_ts(frame.get_column("ts")).alias("_ts"),
     ).with_columns(_valid_expr(spec).alias("_ok"))
     good = frame.filter(pl.col("_ok"))
@@ -356,8 +373,10 @@ def judge(payload: bytes, spec: TopicSpec) -> BaseModel | tuple[Reason, str, str
     return record
 
 
-def parse_batch(offsets: Sequence[int], payloads: Sequence[bytes], spec: TopicSpec) -> Parsed:
+def parse_batch(offsets: Offsets, payloads: Sequence[bytes], spec: TopicSpec) -> Parsed:
     """Split a batch into good rows (``offset`` column added, offset order) and rejections."""
+    if not isinstance(payloads, Payloads):
+        payloads = Payloads.of(payloads)
     frames, suspects = _fast(payloads, range(len(payloads)), spec)
     rejected: list[Rejection] = []
     canonical: list[bytes] = []
@@ -369,13 +388,13 @@ def parse_batch(offsets: Sequence[int], payloads: Sequence[bytes], spec: TopicSp
             canonical_index.append(i)
         else:
             reason, detail, charger_id = verdict
-            rejected.append(Rejection(offsets[i], reason, detail, payloads[i], charger_id))
+            rejected.append(Rejection(int(offsets[i]), reason, detail, payloads[i], charger_id))
     if canonical:
-        again, still_bad = _fast(canonical, canonical_index, spec)
+        again, still_bad = _fast(Payloads.of(canonical), canonical_index, spec)
         frames.extend(again)
         rejected.extend(
             Rejection(
-                offsets[i],
+                int(offsets[i]),
                 Reason.schema_invalid,
                 "refused after canonical re-encoding",
                 payloads[i],
@@ -385,7 +404,7 @@ def parse_batch(offsets: Sequence[int], payloads: Sequence[bytes], spec: TopicSp
     return Parsed(_assemble(frames, offsets, spec), sorted(rejected, key=lambda r: r.offset))
 
 
-def _assemble(frames: list[pl.DataFrame], offsets: Sequence[int], spec: TopicSpec) -> pl.DataFrame:
+def _assemble(frames: list[pl.DataFrame], offsets: Offsets, spec: TopicSpec) -> pl.DataFrame:
     columns = [c for c in spec.schema if c != "ts"]
     if not frames:
         return empty_frame(spec)

@@ -18,7 +18,6 @@ Rules:
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ import polars as pl
 
 from chargegrid.events import Reason, session_id
 from pipeline.kernels.energy import FLAG_GLITCH, register_energy
-from pipeline.parse import Rejection
+from pipeline.parse import Offsets, Rejection
 
 RESET_FRACTION = 0.5  # a register below half its last value restarted (see kernels.energy)
 CLOSED_MEMORY = 200_000  # closed transaction keys remembered for duplicate detection
@@ -92,14 +91,14 @@ class MeterResult:
 
 
 def _reject(
-    offsets: Sequence[int],
+    offsets: Offsets,
     payloads: Sequence[bytes],
     offset: int,
     reason: Reason,
     detail: str,
     charger: str | None,
 ) -> Rejection:
-    raw = payloads[bisect.bisect_left(offsets, offset)]
+    raw = payloads[int(np.searchsorted(offsets, offset))]
     return Rejection(offset, reason, detail, raw, charger)
 
 
@@ -114,7 +113,7 @@ class _Walk:
 
 
 def _walk_events(
-    book: TxnBook, events: pl.DataFrame, offsets: Sequence[int], payloads: Sequence[bytes]
+    book: TxnBook, events: pl.DataFrame, offsets: Offsets, payloads: Sequence[bytes]
 ) -> _Walk:
     walk = _Walk()
     for key in book.open:
@@ -173,7 +172,7 @@ def _us(ts: Any) -> int:
 
 
 def process_meter(
-    book: TxnBook, good: pl.DataFrame, offsets: Sequence[int], payloads: Sequence[bytes]
+    book: TxnBook, good: pl.DataFrame, offsets: Offsets, payloads: Sequence[bytes]
 ) -> MeterResult:
     """Apply one batch of good meter records (offset order) to ``book``."""
     is_reading = pl.col("kind") == "meter_value"

@@ -1,10 +1,12 @@
 """Bytewax source over the embedded event log: one partition per (topic, log partition).
 
 Each ``next_batch`` reads up to ``batch_rows`` records with
-:meth:`~chargegrid.eventlog.EventLog.read_columns` and emits ONE :class:`LogBatch` (Python costs
-about 1 µs per item per operator, so items are micro-batches, not records). When the log is empty
-it emits an empty batch (a *tick*) at most every ``tick_s`` so time-driven steps downstream (sink
-flushes, the live snapshot) run while nothing arrives, and sleeps ``idle_s`` between polls.
+:meth:`~chargegrid.eventlog.EventLog.read_batch` and emits ONE :class:`LogBatch` (Python costs
+about 1 µs per item per operator, so items are micro-batches, not records): the offsets as a NumPy
+array and the payloads as one newline-joined buffer, so no Python object exists per record. When
+the log is empty it emits an empty batch (a *tick*) at most every ``tick_s`` so time-driven steps
+downstream (sink flushes, the live snapshot) run while nothing arrives, and sleeps ``idle_s``
+between polls.
 
 Resume state is the last consumed offset. The same offset is mirrored into the log's
 ``consumer_offsets`` (group ``pipeline``) for retention, two snapshots late: a snapshot is only
@@ -21,10 +23,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from chargegrid.clock import Clock, SystemClock
-from chargegrid.eventlog import EventLog
+from chargegrid.eventlog import EventLog, Payloads
 from chargegrid.events import Topic
 
 GROUP_ID = "pipeline"
@@ -37,8 +41,11 @@ class LogBatch:
 
     topic: str
     partition: int
-    offsets: list[int] = field(default_factory=list)
-    payloads: list[bytes] = field(default_factory=list)
+    offsets: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    payloads: Payloads = field(default_factory=lambda: Payloads.of([]))
+
+    def __len__(self) -> int:
+        return len(self.offsets)
 
 
 @dataclass(frozen=True)
@@ -72,12 +79,12 @@ class LogPartition(StatefulSourcePartition[LogBatch, int]):
         self._last_retain = time.monotonic()
 
     def next_batch(self) -> list[LogBatch]:
-        offsets, payloads = self._log.read_columns(
+        offsets, payloads = self._log.read_batch(
             self._topic, self._partition, self._offset, self._config.batch_rows
         )
         now = time.monotonic()
-        if offsets:
-            self._offset = offsets[-1]
+        if len(offsets):
+            self._offset = int(offsets[-1])
             self._awake = None
             self._last_emit = now
             return [LogBatch(self._topic.value, self._partition, offsets, payloads)]

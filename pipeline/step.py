@@ -106,7 +106,7 @@ def _meter_live(result: MeterResult, live: LiveDelta, bucket_us: int) -> None:
             if row["soc_pct"] is not None:
                 fields["soc_pct"] = row["soc_pct"]
             live.connectors[f"{row['charger_id']}/{row['connector_id']}"] = fields
-        live.points.extend(_history_points(frame, bucket_us).iter_rows())
+        live.points = _history_points(frame, bucket_us)
         live.event_time_us = _us(frame.get_column("ts").max())  # type: ignore[arg-type]
     for txn in result.touched.values():
         live.connectors.setdefault(f"{txn.charger_id}/{txn.connector_id}", {}).update(
@@ -192,7 +192,7 @@ def make_step(clock: Clock, history_s: float = 600.0) -> Step:
     def step(state: PartitionState | None, batch: LogBatch) -> tuple[PartitionState, StepOut]:
         state = state or PartitionState()
         out = StepOut()
-        if not batch.offsets:
+        if not len(batch.offsets):
             return state, out
         if batch.topic == Topic.meter_readings:
             rejected = _meter(state, batch, out, bucket_us)

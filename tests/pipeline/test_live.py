@@ -5,9 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import polars as pl
+
 from chargegrid.clock import FrozenClock
-from chargegrid.live import read_snapshot
-from pipeline.live import HISTORY_POINTS, LiveDelta, LiveSink, LiveView
+from chargegrid.live import (
+    ConnectorLive,
+    LiveSnapshot,
+    PowerPoint,
+    encode_snapshot,
+    read_snapshot,
+    write_snapshot_bytes,
+)
+from pipeline.live import HISTORY_POINTS, POINTS_SCHEMA, LiveDelta, LiveSink, LiveView
 
 T = datetime(2025, 3, 1, tzinfo=UTC)
 US = 1_000_000
@@ -17,7 +26,9 @@ def _delta(ts_s: float, power_w: float = 7000.0) -> LiveDelta:
     ts_us = int((T.timestamp() + ts_s) * US)
     return LiveDelta(
         connectors={"CH1/1": {"power_w": power_w, "last_reading_at": ts_us}},
-        points=[("CH1/1", ts_us, power_w)],
+        points=pl.DataFrame(
+            {"key": ["CH1/1"], "ts_us": [ts_us], "power_w": [power_w]}, schema=POINTS_SCHEMA
+        ),
         readings=1,
         event_time_us=ts_us,
     )
@@ -50,8 +61,68 @@ def test_history_is_bounded_and_covers_the_window() -> None:
     view = LiveView()
     for s in range(0, 3600):
         view.apply(_delta(s), history_s=600)
-    points = view.history["CH1/1"]
+    view.compact(history_s=600)
+    points = view.points("CH1/1")
     assert len(points) <= HISTORY_POINTS + 1
     newest = points[-1][0]
     assert newest - points[0][0] <= 600 * US
     assert newest == int((T.timestamp() + 3599) * US)
+
+
+def test_bulk_encoded_snapshot_reads_back_as_pydantic_would_write_it(tmp_path: Path) -> None:
+    keys = ['CH"quote\\/1', "CHé-ünïcode/2", "CH3/1"]
+    rows = {
+        "key": [k for k in keys for _ in range(3)],
+        "ts_us": [int(T.timestamp() * US) + i * 10_123_457 for i in range(9)],
+        "power_w": [0.0, 0.1, 7200.0, 1e-7, 123456.789, 5e-324, 1e300, 3.0, 2.5],
+    }
+    view = LiveView(
+        connectors={
+            "CH3/1": {"power_w": 3.0, "last_reading_at": rows["ts_us"][-1], "status": "Charging"}
+        },
+        readings=9,
+        dead_letters=2,
+        event_time_us=rows["ts_us"][-1],
+    )
+    view.apply(LiveDelta(points=pl.DataFrame(rows, schema=POINTS_SCHEMA)), history_s=600)
+    write_snapshot_bytes(view.encode(T, history_s=600), tmp_path)
+    got = read_snapshot(tmp_path)
+    assert got is not None
+    expected = LiveSnapshot(
+        generated_at=T,
+        event_time=datetime.fromtimestamp(rows["ts_us"][-1] / US, UTC),
+        connectors=[
+            ConnectorLive(
+                charger_id="CH3",
+                connector_id=1,
+                status="Charging",
+                power_w=3.0,
+                last_reading_at=datetime.fromtimestamp(rows["ts_us"][-1] / US, UTC),
+            )
+        ],
+        power_history={
+            key: [
+                PowerPoint(ts=datetime.fromtimestamp(ts / US, UTC), power_w=w)
+                for k, ts, w in zip(rows["key"], rows["ts_us"], rows["power_w"], strict=True)
+                if k == key
+            ]
+            for key in keys
+        },
+        readings_total=9,
+        dead_letter_total=2,
+    )
+    assert got == expected
+    assert LiveSnapshot.model_validate_json(encode_snapshot(expected)) == got
+
+
+def test_history_keeps_the_newest_point_per_bucket_and_drops_old_ones() -> None:
+    view = LiveView()
+    for s, w in [(0, 1.0), (3, 2.0), (1, 3.0), (12, 4.0), (590, 5.0)]:
+        view.apply(_delta(s, w), history_s=600)  # buckets of 10 s
+    view.compact(history_s=600)
+    t0 = int(T.timestamp() * US)
+    assert view.points("CH1/1") == [(t0 + 3 * US, 2.0), (t0 + 12 * US, 4.0), (t0 + 590 * US, 5.0)]
+    view.apply(_delta(605, 6.0), history_s=600)
+    view.apply(_delta(609, 7.0), history_s=600)
+    view.compact(history_s=600)
+    assert view.points("CH1/1") == [(t0 + 12 * US, 4.0), (t0 + 590 * US, 5.0), (t0 + 609 * US, 7.0)]

@@ -43,7 +43,7 @@ def _crashing_step(after_batches: int) -> object:
 
         def step(state, batch):  # type: ignore[no-untyped-def]
             nonlocal calls
-            if batch.offsets:
+            if len(batch.offsets):
                 calls += 1
                 time.sleep(0.03)  # let epochs close (and snapshots happen) between batches
                 if calls > after_batches:
