@@ -165,6 +165,12 @@ def demo(
     )
 
 
+# -- serve subcommands added by subsystems go above this line --
+
+
+# -- commands added by subsystems go above this line, one block each (keep imports lazy) --
+
+
 def _parse_speed(text: str) -> float | None:
     """``max`` -> None (as fast as possible); otherwise a positive factor."""
     if text == "max":
