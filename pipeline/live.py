@@ -29,10 +29,14 @@ HISTORY_POINTS = 60
 PART = "live"
 COMPACT_ROWS = 200_000  # pending history points folded in at the latest at this many
 POINTS_SCHEMA: dict[str, pl.DataType] = {
-    "key": pl.String(),  # "charger_id/connector_id"
+    "charger_id": pl.String(),
+    "connector_id": pl.Int64(),
     "ts_us": pl.Int64(),  # event time, UTC microseconds since the epoch
     "power_w": pl.Float64(),
 }
+
+
+_CONNECTOR = ["charger_id", "connector_id"]
 
 
 def empty_points() -> pl.DataFrame:
@@ -55,7 +59,7 @@ class LiveView:
     """Everything the snapshot shows (picklable: the live sink's resume state).
 
     Power history is columnar (:data:`POINTS_SCHEMA`): points of each delta are queued in
-    ``pending`` and folded into ``history`` (sorted by key, then time) by :meth:`compact`, which
+    ``pending`` and folded into ``history`` (by connector, then time) by :meth:`compact`, which
     runs before every write and state snapshot, or when ``COMPACT_ROWS`` points are queued. So a
     batch costs no Python work per point, and thinning/pruning are a few vectorised operations.
     """
@@ -89,15 +93,23 @@ class LiveView:
         if self.event_time_us is not None:
             merged = merged.filter(pl.col("ts_us") >= self.event_time_us - int(history_s * 1e6))
         self.history = (
-            merged.sort("key", "ts_us", maintain_order=True)  # stable: ties keep arrival order
+            merged.sort("ts_us", maintain_order=True)  # stable: equal times keep arrival order
             .with_columns((pl.col("ts_us") // step_us).alias("_bucket"))
-            .unique(["key", "_bucket"], keep="last", maintain_order=True)
+            .unique([*_CONNECTOR, "_bucket"], keep="last")
             .drop("_bucket")
+            .sort(*_CONNECTOR, "ts_us")
         )
 
     def points(self, key: str) -> list[tuple[int, float]]:
         """``(ts_us, power_w)`` of one connector's history, oldest first (after compaction)."""
-        rows = self.history.filter(pl.col("key") == key).select("ts_us", "power_w").rows()
+        charger_id, connector_id = key.rsplit("/", 1)
+        rows = (
+            self.history.filter(
+                (pl.col("charger_id") == charger_id) & (pl.col("connector_id") == int(connector_id))
+            )
+            .select("ts_us", "power_w")
+            .rows()
+        )
         return [(int(ts), float(w)) for ts, w in rows]
 
     def encode(self, generated_at: datetime, history_s: float) -> bytes:
@@ -121,12 +133,15 @@ def history_json(history: pl.DataFrame) -> bytes:
     """
     if not history.height:
         return b"{}"
+    key = pl.concat_str(
+        [pl.col("charger_id"), pl.col("connector_id").cast(pl.String)], separator="/"
+    )
     point = pl.struct(
         ts=pl.from_epoch("ts_us", "us").dt.to_string("%Y-%m-%dT%H:%M:%S%.fZ"),
         power_w=pl.col("power_w"),
     ).struct.json_encode()
     per_key = (
-        history.select("key", point.alias("point"))
+        history.select(key.alias("key"), point.alias("point"))
         .group_by("key", maintain_order=True)
         .agg(pl.col("point").str.join(","))
     )

@@ -49,7 +49,7 @@ def build_flow(
     *,
     until_drained: bool | Callable[[], bool],
     clock: Clock | None = None,
-    batch_rows: int = 20_000,
+    batch_rows: int = 50_000,
     sink: SinkConfig | None = None,
     on_live_write: Callable[[datetime], None] | None = None,
 ) -> Dataflow:
@@ -70,7 +70,7 @@ def build_flow(
     flow = Dataflow("chargegrid")
     batches = op.input("log", flow, source)
     keyed = op.key_on("by_partition", batches, lambda batch: str(batch.partition))
-    outs = op.stateful_map("transactions", keyed, make_step(clock, settings.live_history_s))
+    outs = op.stateful_map("transactions", keyed, make_step(clock))
     op.output(
         "lake",
         op.flat_map("to_lake", outs, _lake_items),

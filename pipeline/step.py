@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from chargegrid.clock import Clock
 from chargegrid.events import DeadLetter, Reason, Topic
-from pipeline.live import HISTORY_POINTS, LiveDelta
+from pipeline.live import LiveDelta
 from pipeline.parse import METER_SPEC, STATUS_SPEC, Rejection, parse_batch
 from pipeline.sessions import MeterResult, TxnBook, process_meter
 from pipeline.source import LogBatch
@@ -79,22 +79,15 @@ def dead_letter_table(
     return pa.Table.from_pylist(rows, schema=DEAD_LETTER)
 
 
-def _history_points(frame: pl.DataFrame, bucket_us: int) -> pl.DataFrame:
-    """Newest power sample per connector per ``bucket_us`` of event time (vectorised)."""
-    key = pl.concat_str(
-        [pl.col("charger_id"), pl.col("connector_id").cast(pl.String)], separator="/"
-    )
-    return (
-        frame.filter(pl.col("power_w").is_not_null())
-        .select(key.alias("key"), pl.col("ts").dt.epoch("us").alias("ts_us"), "power_w")
-        .with_columns((pl.col("ts_us") // bucket_us).alias("bucket"))
-        .group_by("key", "bucket", maintain_order=True)
-        .last()
-        .select("key", "ts_us", "power_w")
+def _history_points(frame: pl.DataFrame) -> pl.DataFrame:
+    """Power samples for the live history (:data:`~pipeline.live.POINTS_SCHEMA`); the live view
+    thins them to one per connector per bucket when it folds them in."""
+    return frame.filter(pl.col("power_w").is_not_null()).select(
+        "charger_id", "connector_id", pl.col("ts").dt.epoch("us").alias("ts_us"), "power_w"
     )
 
 
-def _meter_live(result: MeterResult, live: LiveDelta, bucket_us: int) -> None:
+def _meter_live(result: MeterResult, live: LiveDelta) -> None:
     frame = result.readings
     if frame.height:
         last = frame.group_by("charger_id", "connector_id", maintain_order=True).last()
@@ -106,7 +99,7 @@ def _meter_live(result: MeterResult, live: LiveDelta, bucket_us: int) -> None:
             if row["soc_pct"] is not None:
                 fields["soc_pct"] = row["soc_pct"]
             live.connectors[f"{row['charger_id']}/{row['connector_id']}"] = fields
-        live.points = _history_points(frame, bucket_us)
+        live.points = _history_points(frame)
         live.event_time_us = _us(frame.get_column("ts").max())  # type: ignore[arg-type]
     for txn in result.touched.values():
         live.connectors.setdefault(f"{txn.charger_id}/{txn.connector_id}", {}).update(
@@ -121,14 +114,14 @@ def _meter_live(result: MeterResult, live: LiveDelta, bucket_us: int) -> None:
     live.readings += frame.height
 
 
-def _meter(state: PartitionState, batch: LogBatch, out: StepOut, bucket_us: int) -> list[Rejection]:
+def _meter(state: PartitionState, batch: LogBatch, out: StepOut) -> list[Rejection]:
     parsed = parse_batch(batch.offsets, batch.payloads, METER_SPEC)
     result = process_meter(state.book, parsed.good, batch.offsets, batch.payloads)
     if result.readings.height:
         out.tables["readings"] = readings_table(result.readings, batch.partition)
     if result.sessions:
         out.tables["sessions"] = pa.Table.from_pylist(result.sessions, schema=SESSIONS)
-    _meter_live(result, out.live, bucket_us)
+    _meter_live(result, out.live)
     return parsed.rejected + result.rejected
 
 
@@ -182,12 +175,8 @@ def _producer_rejections(batch: LogBatch) -> list[Rejection]:
 Step = Callable[[PartitionState | None, LogBatch], tuple[PartitionState, StepOut]]
 
 
-def make_step(clock: Clock, history_s: float = 600.0) -> Step:
-    """The ``stateful_map`` mapper; ``clock`` stamps when the pipeline judged a record.
-
-    Power history points are thinned to one per connector per ``history_s / HISTORY_POINTS``.
-    """
-    bucket_us = max(1, int(history_s * 1e6 / HISTORY_POINTS))
+def make_step(clock: Clock) -> Step:
+    """The ``stateful_map`` mapper; ``clock`` stamps when the pipeline judged a record."""
 
     def step(state: PartitionState | None, batch: LogBatch) -> tuple[PartitionState, StepOut]:
         state = state or PartitionState()
@@ -195,7 +184,7 @@ def make_step(clock: Clock, history_s: float = 600.0) -> Step:
         if not len(batch.offsets):
             return state, out
         if batch.topic == Topic.meter_readings:
-            rejected = _meter(state, batch, out, bucket_us)
+            rejected = _meter(state, batch, out)
         elif batch.topic == Topic.connector_status:
             rejected = _status(batch, out)
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -27,7 +28,8 @@ def _delta(ts_s: float, power_w: float = 7000.0) -> LiveDelta:
     return LiveDelta(
         connectors={"CH1/1": {"power_w": power_w, "last_reading_at": ts_us}},
         points=pl.DataFrame(
-            {"key": ["CH1/1"], "ts_us": [ts_us], "power_w": [power_w]}, schema=POINTS_SCHEMA
+            {"charger_id": ["CH1"], "connector_id": [1], "ts_us": [ts_us], "power_w": [power_w]},
+            schema=POINTS_SCHEMA,
         ),
         readings=1,
         event_time_us=ts_us,
@@ -71,8 +73,9 @@ def test_history_is_bounded_and_covers_the_window() -> None:
 
 def test_bulk_encoded_snapshot_reads_back_as_pydantic_would_write_it(tmp_path: Path) -> None:
     keys = ['CH"quote\\/1', "CHé-ünïcode/2", "CH3/1"]
-    rows = {
-        "key": [k for k in keys for _ in range(3)],
+    rows: dict[str, list[Any]] = {
+        "charger_id": [k.rsplit("/", 1)[0] for k in keys for _ in range(3)],
+        "connector_id": [int(k.rsplit("/", 1)[1]) for k in keys for _ in range(3)],
         "ts_us": [int(T.timestamp() * US) + i * 10_123_457 for i in range(9)],
         "power_w": [0.0, 0.1, 7200.0, 1e-7, 123456.789, 5e-324, 1e300, 3.0, 2.5],
     }
@@ -103,8 +106,8 @@ def test_bulk_encoded_snapshot_reads_back_as_pydantic_would_write_it(tmp_path: P
         power_history={
             key: [
                 PowerPoint(ts=datetime.fromtimestamp(ts / US, UTC), power_w=w)
-                for k, ts, w in zip(rows["key"], rows["ts_us"], rows["power_w"], strict=True)
-                if k == key
+                for c, n, ts, w in zip(*rows.values(), strict=True)
+                if f"{c}/{n}" == key
             ]
             for key in keys
         },

@@ -37,8 +37,8 @@ def _events() -> list[object]:
 
 
 def _crashing_step(after_batches: int) -> object:
-    def factory(clock: object, history_s: float) -> Step:
-        inner = make_step(clock, history_s)  # type: ignore[arg-type]
+    def factory(clock: object) -> Step:
+        inner = make_step(clock)  # type: ignore[arg-type]
         calls = 0
 
         def step(state, batch):  # type: ignore[no-untyped-def]
