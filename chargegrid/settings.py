@@ -24,6 +24,20 @@ class Settings(BaseSettings):
     live_history_s: float = Field(default=600.0, gt=0)
     meter_interval_s: float = Field(default=60.0, gt=0, description="simulated MeterValues")
     heartbeat_interval_s: int = Field(default=300, gt=0)
+    # Beckn BPP (orders/)
+    bpp_id: str = Field(default="bpp.chargegrid.local", description="our Beckn subscriber id")
+    bpp_uri: str = Field(default="http://127.0.0.1:9100", description="our public Beckn base URL")
+    bpp_port: int = 9100
+    registry_url: str = Field(default="http://127.0.0.1:9200", description="Beckn registry")
+    registry_port: int = 9200
+    beckn_domain: str = "ev-charging:uei"
+    beckn_skew_s: float = Field(default=30.0, ge=0, description="tolerated clock skew")
+    beckn_default_ttl_s: float = Field(default=30.0, gt=0, description="ttl when context has none")
+    beckn_signature_ttl_s: int = Field(default=300, gt=0, description="expires - created")
+    beckn_currency: str = Field(default="INR", pattern="^[A-Z]{3}$")
+    beckn_price_minor_per_kwh: int = Field(default=1800, ge=0, description="flat-rate energy")
+    beckn_tax_bp: int = Field(default=1800, ge=0, description="tax in basis points (18% GST)")
+    beckn_corridor_m: float = Field(default=2000.0, gt=0, description="route search corridor")
 
     @property
     def eventlog_path(self) -> Path:
@@ -52,6 +66,20 @@ class Settings(BaseSettings):
     @property
     def inventory_path(self) -> Path:
         return self.data_dir / "inventory.json"
+
+    @property
+    def orders_db_path(self) -> Path:
+        """Order state, inbox and callback outbox of the BPP."""
+        return self.data_dir / "orders.sqlite"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def registry_path(self) -> Path:
+        """Subscribers of the file-backed registry (``chargegrid serve registry``)."""
+        return self.data_dir / "registry.json"
 
     @property
     def drain_flag(self) -> Path:

@@ -16,3 +16,8 @@ def beckn_dir() -> Path:
     if not path.is_dir():
         pytest.skip("../shared/beckn not present")
     return path
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
