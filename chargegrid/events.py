@@ -47,6 +47,9 @@ class Reason(StrEnum):
     unparseable_row = "unparseable_row"
     overlapping_session = "overlapping_session"
     test_site = "test_site"
+    zero_duration = "zero_duration"  # plugged out the minute it plugged in
+    zero_energy = "zero_energy"  # plugged in, nothing delivered
+    not_ev_charging = "not_ev_charging"  # a registry row for another fuel
 
 
 class _Event(BaseModel):

@@ -25,7 +25,7 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -73,6 +73,8 @@ class SessionRow:
     model: str
     user_id: str | None
     raw: str  # the CSV row as read
+    file: str = ""  # name of the export it came from
+    line: int = 0  # its line number there
 
     @property
     def outlet(self) -> OutletModel:
@@ -86,6 +88,8 @@ class Rejected:
     detail: str
     raw: str
     cp_id: str | None = None
+    file: str = ""
+    line: int = 0
 
 
 def outlet_model(model: str, connector_id: int) -> OutletModel:
@@ -215,7 +219,7 @@ def read_sessions(
                     row = dict(zip(header, cells, strict=False))
                     event = (row.get("Charging event") or "").strip()
                     ref = f"{SOURCE}:{event}" if event else f"{SOURCE}:{path.name}:{line_no}"
-                    yield _judge(row, ref, raw, seen)
+                    yield replace(_judge(row, ref, raw, seen), file=path.name, line=line_no)
             except UnicodeDecodeError as exc:
                 msg = f"{path}: line {line_no + 1} is not UTF-8 text ({exc.reason})"
                 raise SourceFormatError(msg) from exc
@@ -228,13 +232,17 @@ class CpLocation:
     lon: float
     name: str
     address: str
+    kind: str = ""  # Type: Slow | Fast | Rapid
+    file: str = ""
+    line: int = 0
 
 
 def read_locations(path: Path) -> dict[str, CpLocation]:
     """``cp-locations*.csv`` keyed by CP ID with any ``SCO`` prefix removed; bad rows skipped."""
     out: dict[str, CpLocation] = {}
     with path.open(newline="", encoding="utf-8-sig") as src:
-        for row in csv.DictReader(src):
+        reader = csv.DictReader(src)
+        for row in reader:
             cp = (row.get("CP ID") or "").strip().removeprefix("SCO")
             try:
                 lat, lon = float(row["Latitude"]), float(row["Longitude"])
@@ -242,7 +250,14 @@ def read_locations(path: Path) -> dict[str, CpLocation]:
                 continue
             if cp:
                 out[cp] = CpLocation(
-                    cp, lat, lon, (row.get("Location") or "").strip(), row.get("Address") or ""
+                    cp,
+                    lat,
+                    lon,
+                    (row.get("Location") or "").strip(),
+                    row.get("Address") or "",
+                    (row.get("Type") or "").strip(),
+                    path.name,
+                    reader.line_num,
                 )
     return out
 
