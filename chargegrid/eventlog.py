@@ -46,15 +46,28 @@ class Payloads(Sequence[bytes]):
     """Consecutive payloads held as ONE buffer, joined by ``b"\\n"`` (the NDJSON layout).
 
     ``starts`` has ``len + 1`` entries: payload ``i`` is ``data[starts[i] : starts[i + 1] - 1]``
-    (so ``starts[-1] == len(data) + 1``). Indexing returns ``bytes``; slicing returns a
-    :class:`Payloads`. Holding a batch this way costs no Python object per record.
+    (so ``starts[-1] == len(data) + 1``). Built from a record count alone when no payload holds a
+    newline (then ``starts`` are the newline positions, found only if someone asks). Indexing
+    returns ``bytes``; slicing returns a :class:`Payloads`. Holding a batch this way costs no
+    Python object per record.
     """
 
-    __slots__ = ("data", "starts")
+    __slots__ = ("_count", "_single", "_starts", "data")
 
     def __init__(self, data: bytes, starts: npt.NDArray[np.int64]) -> None:
         self.data = data
-        self.starts = starts
+        self._starts: npt.NDArray[np.int64] | None = starts
+        self._count = len(starts) - 1
+        self._single: bool | None = None
+
+    @classmethod
+    def from_lines(cls, data: bytes, count: int) -> Payloads | None:
+        """``count`` newline-free payloads joined by ``b"\\n"``; None if ``data`` is not that."""
+        if data.count(b"\n") != max(count - 1, 0) or (count == 0 and data):
+            return None
+        packed = cls.__new__(cls)
+        packed.data, packed._starts, packed._count, packed._single = data, None, count, True
+        return packed
 
     @classmethod
     def of(cls, payloads: Sequence[bytes]) -> Payloads:
@@ -64,8 +77,26 @@ class Payloads(Sequence[bytes]):
         np.cumsum(lengths, out=starts[1:])
         return cls(b"\n".join(payloads), starts)
 
+    @property
+    def starts(self) -> npt.NDArray[np.int64]:
+        if self._starts is None:
+            starts = np.empty(self._count + 1, np.int64)
+            starts[0] = 0
+            newlines = np.flatnonzero(np.frombuffer(self.data, np.uint8) == _NEWLINE)
+            starts[1:-1] = newlines + 1
+            starts[-1] = len(self.data) + 1
+            self._starts = starts
+        return self._starts
+
+    @property
+    def single_lines(self) -> bool:
+        """No payload contains ``b"\\n"``: line ``i`` of :attr:`joined` is payload ``i``."""
+        if self._single is None:
+            self._single = self.data.count(b"\n") == max(self._count - 1, 0)
+        return self._single
+
     def __len__(self) -> int:
-        return len(self.starts) - 1
+        return self._count
 
     @overload
     def __getitem__(self, index: int) -> bytes: ...
@@ -244,9 +275,10 @@ class EventLog:
 
         One SQLite aggregate over a rowid range concatenates the payloads (in rowid order: the
         table has no other index, so a rowid-range scan is the only plan); offsets come from
-        ``min``/``max``/``count`` when contiguous, and record boundaries from the newlines when no
-        payload contains one. Gaps (retention) or payloads with newlines take an exact second
-        query in the same read transaction. A batch larger than SQLite's string limit is halved.
+        ``min``/``max``/``count`` when contiguous, and record boundaries are the newlines when no
+        payload contains one (counted here, located only if needed). Gaps (retention) or payloads
+        with newlines take an exact second query in the same read transaction. A batch larger than
+        SQLite's string limit is halved.
         """
         self._check_partition(partition)
         table = table_name(topic, partition)
@@ -279,14 +311,11 @@ class EventLog:
             offsets = np.arange(first, last + 1, dtype=np.int64)
         else:
             offsets = self._column(table, "offset", first, last)
-        newlines = np.flatnonzero(np.frombuffer(data, np.uint8) == _NEWLINE)
-        starts = np.empty(count + 1, np.int64)
-        starts[0] = 0
-        if len(newlines) == count - 1:
-            starts[1:-1] = newlines + 1
-            starts[-1] = len(data) + 1
-        else:
-            np.cumsum(self._column(table, "length(payload)", first, last) + 1, out=starts[1:])
+        packed = Payloads.from_lines(data, count)
+        if packed is not None:
+            return offsets, packed
+        starts = np.zeros(count + 1, np.int64)
+        np.cumsum(self._column(table, "length(payload)", first, last) + 1, out=starts[1:])
         return offsets, Payloads(data, starts)
 
     def _column(self, table: str, expr: str, first: int, last: int) -> npt.NDArray[np.int64]:

@@ -240,11 +240,13 @@ STATUS_SPEC = TopicSpec(
 )
 
 
-_VALID_EXPR: dict[tuple[int, frozenset[str], frozenset[str]], pl.Expr] = {}
+_VALID_EXPR: dict[tuple[int, frozenset[str], frozenset[str]], tuple[pl.Expr, pl.Expr]] = {}
 
 
-def _valid_expr(spec: TopicSpec, frame: pl.DataFrame) -> pl.Expr:
-    """True where a decoded row satisfies every rule of its kind.
+def _valid_expr(spec: TopicSpec, frame: pl.DataFrame) -> tuple[pl.Expr, pl.Expr]:
+    """``(rules, colons)``: True where a decoded row satisfies every rule of its kind, and how many
+    ``:`` its raw text holds if it has no field the decoded row does not account for (one per
+    non-null field plus those inside string values).
 
     Built once per spec and per pattern of columns that are entirely null / never null in the
     frame (a batch of one kind leaves most optional columns empty): the null checks of such
@@ -265,7 +267,7 @@ def _valid_expr(spec: TopicSpec, frame: pl.DataFrame) -> pl.Expr:
 
 def _build_valid_expr(
     spec: TopicSpec, all_null: frozenset[str], no_null: frozenset[str]
-) -> pl.Expr:
+) -> tuple[pl.Expr, pl.Expr]:
     def is_null(column: str) -> pl.Expr:
         if column in all_null or column in no_null:
             return pl.lit(column in all_null)
@@ -296,12 +298,18 @@ def _build_valid_expr(
             if t == pl.String() and c not in all_null
         ),
     )
-    checks.append(pl.col("_colons") == non_null + in_values)
-    return reduce(lambda a, b: a & b, checks).fill_null(False)
+    return reduce(lambda a, b: a & b, checks).fill_null(False), non_null + in_values
 
 
 def _decode_chunk(payloads: Payloads, spec: TopicSpec) -> pl.DataFrame | None:
-    """Decode with the NDJSON reader; None if it refuses or the row count does not match."""
+    """Decode with the NDJSON reader; None if it refuses or the row count does not match.
+
+    Rows match payloads by position only if no payload spans lines (the reader skips blank
+    lines, so ``[b'{..}\\n{..}', b'']`` would decode to two rows, the second one wrongly the
+    empty record's): such a chunk is refused, and bisection isolates the multi-line payload.
+    """
+    if not payloads.single_lines:
+        return None
     try:
         frame = pl.read_ndjson(payloads.joined, schema=spec.schema)
     except pl.exceptions.PolarsError:
@@ -313,6 +321,18 @@ def _colons(payloads: Payloads) -> npt.NDArray[np.int64]:
     """How many ``:`` bytes each raw payload holds (one vectorised pass over the buffer)."""
     at = np.flatnonzero(np.frombuffer(payloads.data, np.uint8) == _COLON)
     return np.diff(np.searchsorted(at, payloads.starts))
+
+
+def _colons_match_in_total(payloads: Payloads, expected: pl.Series) -> bool:
+    """True if every row's raw ``:`` count equals ``expected`` (checked on the totals alone).
+
+    Without ``\\u`` escapes a decoded value's ``:`` are all literal in the raw text, so no row
+    holds fewer ``:`` than expected; equal totals then mean equal counts row by row. Otherwise
+    (or if the totals differ) the caller counts per row.
+    """
+    if b"\\u" in payloads.data:
+        return False
+    return payloads.data.count(b":") == expected.sum()
 
 
 def _fast(
@@ -328,11 +348,13 @@ def _fast(
         right_frames, right_bad = _fast(payloads[mid:], index[mid:], spec)
         return left_frames + right_frames, left_bad + right_bad
     frame = frame.with_columns(
-        pl.Series("_i", index, dtype=pl.Int64),
-        pl.Series("_colons", _colons(payloads)),
-        _parse_ts(frame.get_column("ts")).alias("_ts"),
+        pl.Series("_i", index, dtype=pl.Int64), _parse_ts(frame.get_column("ts")).alias("_ts")
     )
-    frame = frame.with_columns(_valid_expr(spec, frame).alias("_ok"))
+    rules, colons = _valid_expr(spec, frame)
+    frame = frame.with_columns(rules.alias("_ok"), colons.alias("_colons"))
+    if not _colons_match_in_total(payloads, frame.get_column("_colons")):
+        raw = pl.Series("_raw_colons", _colons(payloads))
+        frame = frame.with_columns(pl.col("_ok") & (pl.col("_colons") == raw))
     good = frame.filter(pl.col("_ok"))
     suspects = frame.filter(~pl.col("_ok")).get_column("_i").to_list()
     return [good], suspects

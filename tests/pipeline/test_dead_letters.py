@@ -107,3 +107,33 @@ def test_parser_accounts_for_every_payload(payloads: list[bytes]) -> None:
         parsed = parse_batch(offsets, payloads, spec)
         seen = parsed.good.get_column("offset").to_list() + [r.offset for r in parsed.rejected]
         assert sorted(seen) == offsets
+
+
+def _reading(register_wh: float) -> bytes:
+    return (
+        b'{"kind":"meter_value","charger_id":"CH9",' + TS.encode() + b',"connector_id":1,'
+        b'"energy_register_wh":%.1f}' % register_wh
+    )
+
+
+def test_a_payload_spanning_two_lines_never_lends_a_line_to_its_neighbour() -> None:
+    two_lines = _reading(1.0) + b"\n" + _reading(2.0)
+    payloads = [_reading(0.0), two_lines, b"", _reading(3.0)] + [_reading(4.0)] * 40
+    offsets = list(range(1, len(payloads) + 1))
+    parsed = parse_batch(offsets, payloads, METER_SPEC)
+    rejected = {r.offset: r.reason for r in parsed.rejected}
+    assert rejected == {2: Reason.undecodable, 3: Reason.undecodable}
+    good = parsed.good.select("offset", "energy_register_wh").rows()
+    assert good == [(1, 0.0), (4, 3.0)] + [(o, 4.0) for o in offsets[4:]]
+
+
+def test_escaped_colons_and_extra_keys_in_one_batch_are_told_apart() -> None:
+    escaped = (
+        b'{"kind":"meter_value","charger_id":"CH\\u003a9",' + TS.encode() + b',"connector_id":1}'
+    )
+    extra = _reading(5.0)[:-1] + b',"surprise":1}'
+    payloads = [escaped, extra] + [_reading(6.0)] * 20
+    parsed = parse_batch(list(range(1, 23)), payloads, METER_SPEC)
+    assert [(r.offset, r.reason) for r in parsed.rejected] == [(2, Reason.schema_invalid)]
+    assert parsed.good.get_column("charger_id")[0] == "CH:9"
+    assert parsed.good.height == 21
