@@ -168,6 +168,32 @@ def demo(
 # -- serve subcommands added by subsystems go above this line --
 
 
+class ImportSource(StrEnum):
+    dundee = "dundee"
+    perth = "perth"
+    boulder = "boulder"
+    sap = "sap"
+    epfl = "epfl"
+    acn = "acn"
+    afdc = "afdc"
+
+
+@app.command(name="import")
+def import_history(
+    source: Annotated[ImportSource, typer.Argument(help="afdc = station registry only")],
+    path: Annotated[list[Path], typer.Argument(exists=True, help="export files or folders")],
+    data_dir: DataDir = None,
+) -> None:
+    """Historical sessions (and stations) -> warehouse; replaces what that source held before."""
+    from rich.progress import Progress
+
+    from warehouse.importers.run import run_import
+
+    with Progress(console=err, transient=True) as progress:
+        report = run_import(_settings(data_dir), source.value, list(path), progress)
+    Console().print(report.table())
+
+
 # -- commands added by subsystems go above this line, one block each (keep imports lazy) --
 
 

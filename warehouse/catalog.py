@@ -12,6 +12,8 @@ picked up by the next run (or by deleting the catalog: :func:`ensure_catalog` re
 
 ``stations`` and ``connectors`` come from the inventory (``Settings.inventory_path``), written as
 Parquet under ``<lake>/_reference/`` when the catalog is built (empty, typed, if there is none).
+``historical_sessions``, ``import_rejects`` and ``registry_stations`` read what ``chargegrid
+import`` wrote (see :mod:`warehouse.importers.run`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import pyarrow as pa
 from chargegrid.inventory import Inventory, load_inventory
 from chargegrid.settings import Settings
 from warehouse import lake
+from warehouse.importers.run import import_view_sql
 from warehouse.schema import CONNECTORS, REFERENCE_TABLES, STATIONS, TABLES
 
 REFERENCE_DIR = "_reference"
@@ -85,6 +88,8 @@ def refresh_catalog(settings: Settings) -> Path:
     try:
         for table in TABLES:
             con.execute(lake_view_sql(settings.lake_dir, table))
+        for statement in import_view_sql(settings.lake_dir):
+            con.execute(statement)
         for name in REFERENCE_TABLES:
             path = _quote(reference[name].resolve())
             con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet({path})")

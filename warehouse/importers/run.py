@@ -1,0 +1,252 @@
+"""``chargegrid import SOURCE PATH...``: read a source's files, judge every row, write the lake.
+
+For each file, in name order: every data row becomes a session, a station (registry sources) or a
+rejection. A session whose natural key (``<source>:<key>``) was already seen, in this file or an
+earlier one, is rejected as ``duplicate`` (so the same ACN session in two files, or a Boulder
+re-export, is imported once); the others pass the plausibility rules of
+:mod:`warehouse.importers.rules`. Nothing is dropped: rows read = rows imported + rows rejected.
+
+An import is the complete delivery of its source: it replaces that source's files in
+``imported_sessions``, ``import_rejects`` and ``registry_stations`` (layout in
+:mod:`warehouse.importers.schema`), rows sorted by a total order, so importing the same files
+again gives the same tables. Other sources are untouched. The catalog is refreshed afterwards so
+``historical_sessions``, ``import_rejects`` and ``registry_stations`` answer at once.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from rich.progress import Progress
+from rich.table import Table
+
+from chargegrid.errors import ChargegridError
+from chargegrid.events import Reason
+from chargegrid.settings import Settings
+from chargegrid.sources.records import RowRejected, SessionRecord, StationRecord
+from warehouse import lake
+from warehouse.importers import rules
+from warehouse.importers.base import SourceImporter
+from warehouse.importers.schema import (
+    IMPORT_REJECTS,
+    IMPORT_TABLES,
+    IMPORTED_SESSIONS,
+    REGISTRY_STATIONS,
+    VIEW_NAMES,
+)
+
+SOURCES = ("dundee", "perth", "boulder", "sap", "epfl", "acn", "afdc")
+DATA_FILE = "data.parquet"
+SCHEMA_PARTITION = "source=_schema"
+PROGRESS_STEP = 2_000
+
+
+class UnknownSourceError(ChargegridError):
+    """No importer of that name."""
+
+
+@dataclass
+class ImportReport:
+    """What one import did. ``rows_read == rows_imported + sum(rejected.values())``."""
+
+    source: str
+    files: list[str]
+    rows_read: int = 0
+    rows_imported: int = 0
+    sessions: int = 0
+    energy_wh: int = 0
+    stations: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+
+    def table(self) -> Table:
+        """The closing report as a rich table."""
+        out = Table(title=f"import {self.source}: {len(self.files)} file(s)")
+        out.add_column("", style="bold")
+        out.add_column("rows", justify="right")
+        out.add_row("read", f"{self.rows_read:,}")
+        out.add_row("imported", f"{self.rows_imported:,}")
+        for reason, count in sorted(self.rejected.items()):
+            out.add_row(f"rejected: {reason}", f"{count:,}")
+        out.add_row("rejected (total)", f"{sum(self.rejected.values()):,}")
+        out.add_row("sessions in lake", f"{self.sessions:,}")
+        out.add_row("energy in lake (kWh)", f"{self.energy_wh / 1000:,.1f}")
+        out.add_row("stations in lake", f"{self.stations:,}")
+        return out
+
+
+def importer_for(source: str) -> SourceImporter:
+    if source not in SOURCES:
+        msg = f"unknown source {source!r}: expected one of {', '.join(SOURCES)}"
+        raise UnknownSourceError(msg)
+    module = importlib.import_module(f"warehouse.importers.{source}")
+    spec: SourceImporter = module.IMPORTER
+    return spec
+
+
+def _rows_in(path: Path) -> int | None:
+    """Data rows of a text export (lines − header), for the progress bar; None if unknown."""
+    if path.suffix.lower() != ".csv":
+        return None
+    with path.open("rb") as src:
+        return max(sum(chunk.count(b"\n") for chunk in iter(lambda: src.read(1 << 20), b"")), 1)
+
+
+@dataclass
+class _Collected:
+    sessions: dict[str, SessionRecord] = field(default_factory=dict)
+    stations: dict[str, StationRecord] = field(default_factory=dict)
+    rejects: list[RowRejected] = field(default_factory=list)
+    seen: dict[str, str] = field(default_factory=dict)  # session id -> "file:line" first seen
+
+    def take(self, item: SessionRecord | StationRecord | RowRejected) -> bool:
+        """File ``item``; True when it was imported."""
+        if isinstance(item, RowRejected):
+            self.rejects.append(item)
+            return False
+        if isinstance(item, StationRecord):
+            self.stations[item.station_id] = item
+            return True
+        session_id = f"{item.source}:{item.key}"
+        first = self.seen.get(session_id)
+        if first is not None:
+            self.rejects.append(_duplicate(item, first))
+            return False
+        self.seen[session_id] = f"{item.file}:{item.line}"
+        judged = rules.judge(item)
+        if isinstance(judged, RowRejected):
+            self.rejects.append(judged)
+            return False
+        self.sessions[session_id] = judged
+        return True
+
+
+def _duplicate(item: SessionRecord, first: str) -> RowRejected:
+    detail = f"session {item.key} already read at {first}"
+    return RowRejected(
+        item.source, item.file, item.line, Reason.duplicate, detail, item.raw, item.station_id
+    )
+
+
+def run_import(
+    settings: Settings, source: str, paths: list[Path], progress: Progress | None = None
+) -> ImportReport:
+    """Import ``paths`` (files, or folders holding the source's exports) as ``source``."""
+    spec = importer_for(source)
+    files = spec.files(paths)
+    report = ImportReport(source, [f.name for f in files])
+    collected = _Collected()
+    for path in files:
+        task = progress.add_task(path.name, total=_rows_in(path)) if progress else None
+        pending = 0
+        for item in spec.read([path]):
+            report.rows_read += 1
+            report.rows_imported += collected.take(item)
+            pending += 1
+            if progress is not None and task is not None and pending >= PROGRESS_STEP:
+                progress.advance(task, pending)
+                pending = 0
+        if progress is not None and task is not None:
+            progress.update(task, advance=pending, total=progress.tasks[task].completed + pending)
+    sessions = list(collected.sessions.values())
+    stations = {s.station_id: s for s in spec.stations(files, sessions)} | collected.stations
+    report.rejected.update(r.reason.value for r in collected.rejects)
+    report.sessions, report.stations = len(sessions), len(stations)
+    report.energy_wh = sum(s.energy_wh for s in sessions)
+    write_source(settings.lake_dir, source, sessions, collected.rejects, list(stations.values()))
+    from warehouse.catalog import refresh_catalog
+
+    refresh_catalog(settings)
+    return report
+
+
+def ensure_import_tables(lake_dir: Path) -> None:
+    """Each import table's directory and zero-row schema file (idempotent)."""
+    for table, schema in IMPORT_TABLES.items():
+        target = lake_dir / table / SCHEMA_PARTITION / "_schema.parquet"
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            lake.write_atomic(schema.empty_table(), target)
+
+
+def import_view_sql(lake_dir: Path) -> list[str]:
+    """``CREATE VIEW`` statements of the import tables (used by the catalog)."""
+    ensure_import_tables(lake_dir)
+    statements = []
+    for table, view in VIEW_NAMES.items():
+        glob = str(lake_dir.resolve() / table / "source=*" / "*.parquet").replace("'", "''")
+        statements.append(
+            f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM read_parquet('{glob}', "
+            "hive_partitioning = false, union_by_name = true)"
+        )
+    return statements
+
+
+def write_source(
+    lake_dir: Path,
+    source: str,
+    sessions: list[SessionRecord],
+    rejects: list[RowRejected],
+    stations: list[StationRecord],
+) -> None:
+    """Replace ``source``'s file in each import table (rows in a total order)."""
+    ensure_import_tables(lake_dir)
+    sessions = sorted(sessions, key=lambda s: (s.started_at, s.key))
+    rejects = sorted(rejects, key=lambda r: (r.file, r.line, r.reason.value, r.raw))
+    stations = sorted(stations, key=lambda s: s.station_id)
+    tables = {
+        "imported_sessions": pa.Table.from_pylist(
+            [_session_row(s) for s in sessions], IMPORTED_SESSIONS
+        ),
+        "import_rejects": pa.Table.from_pylist([_reject_row(r) for r in rejects], IMPORT_REJECTS),
+        "registry_stations": pa.Table.from_pylist(
+            [_station_row(s) for s in stations], REGISTRY_STATIONS
+        ),
+    }
+    for table, rows in tables.items():
+        directory = lake_dir / table / f"source={source}"
+        directory.mkdir(parents=True, exist_ok=True)
+        lake.write_atomic(rows, directory / DATA_FILE)
+
+
+def _session_row(s: SessionRecord) -> dict[str, Any]:
+    return {
+        "session_id": f"{s.source}:{s.key}",
+        "source": s.source,
+        "site_id": s.site,
+        "station_id": s.station_id,
+        "connector": s.connector,
+        "started_at": s.started_at,
+        "ended_at": s.ended_at,
+        "charging_ended_at": s.charging_ended_at,
+        "energy_wh": s.energy_wh,
+        "price_minor": s.price_minor,
+        "currency": s.currency,
+        "user_id": s.user_id,
+        "soc_start_pct": s.soc_start_pct,
+        "soc_end_pct": s.soc_end_pct,
+        "rated_power_w": s.rated_power_w,
+        "flags": list(s.flags),
+        "file": s.file,
+        "line": s.line,
+    }
+
+
+def _reject_row(r: RowRejected) -> dict[str, Any]:
+    return {
+        "source": r.source,
+        "file": r.file,
+        "line": r.line,
+        "reason": r.reason.value,
+        "detail": r.detail,
+        "station_id": r.station_id,
+        "raw": r.raw,
+    }
+
+
+def _station_row(s: StationRecord) -> dict[str, Any]:
+    return {name: getattr(s, name) for name in REGISTRY_STATIONS.names}
