@@ -341,6 +341,36 @@ def _describe(exc: ValidationError, origin: str) -> str:
     return f"{origin}: invalid tariff: " + "; ".join(parts)
 
 
+# -- a bill's breakup (shared with the Beckn quote) ------------------------------------------------
+
+
+class BreakupLine(_Frozen):
+    """One line of a bill or quote. ``code`` is one of ``energy:<band>``, ``time_charging``,
+    ``time_connected``, ``idle``, ``session_fee``, ``minimum_adjustment``, ``cap_adjustment``,
+    ``tax:<name>``. ``quantity`` is in ``unit`` (kWh, min, session, % of net); ``unit_price`` in
+    major units per ``unit`` (None for adjustments and taxes; the average for a dynamic energy
+    line). The lines of a bill sum to its total."""
+
+    code: str
+    quantity: Decimal
+    unit: str
+    unit_price: Decimal | None
+    amount_minor: int
+    currency: str
+
+    @property
+    def amount(self) -> Decimal:
+        """The amount in major units (exact)."""
+        return to_major(self.amount_minor, self.currency)
+
+    def beckn_breakup_item(self) -> dict[str, object]:
+        """The line as a Beckn ``quote.breakup`` entry (title + price)."""
+        return {
+            "title": self.code,
+            "price": {"currency": self.currency, "value": str(self.amount)},
+        }
+
+
 # -- price series (dynamic tariffs) ---------------------------------------------------------------
 
 

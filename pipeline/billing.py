@@ -1,0 +1,546 @@
+"""Billing adapter: warehouse rows → kernel arrays → itemised bills. The one place that does it.
+
+Used by ``chargegrid bill`` (batch re-billing), by the Beckn order flow (:func:`quote_session`)
+and, once wired, by the stream as sessions close (:func:`bill_sessions`).
+
+Input shapes (polars frames, warehouse column names):
+
+* readings: ``ts`` (tz-aware), ``energy_register_wh`` and/or ``power_w`` (nullable floats), and
+  ``session_id`` — or ``charger_id`` + ``transaction_id``, joined as ``charger_id/transaction_id``.
+  Readings without a session are not part of any bill and are ignored.
+* sessions (optional): ``session_id``, ``started_at``, ``ended_at``, ``meter_start_wh``,
+  ``meter_stop_wh``. Meter start/stop become readings at plug-in/plug-out, and plug-in/plug-out
+  bound the connected and idle time. A session without readings is still billed (fees, time).
+
+Readings are ordered by time within a session (stable: equal times keep their file order), so
+out-of-order arrival never changes a bill. The kernel's rules (duplicates, glitches, resets,
+rollovers, gaps, power-only sessions) are in :mod:`pipeline.kernels.session_energy` and
+:mod:`pipeline.kernels.billing`.
+
+Output: ``Bills.lines`` (one row per breakup line; the lines of a session sum to its total) and
+``Bills.sessions`` (one row per session: energy, quality, net, tax, total).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from chargegrid.errors import ChargegridError
+from chargegrid.tariffs import (
+    BreakupLine,
+    CompiledTariff,
+    PriceSeries,
+    Tariff,
+    compile_tariff,
+    from_us,
+    to_major,
+)
+from pipeline.kernels.billing import (
+    A_CAP,
+    A_CHARGING,
+    A_CONNECTED,
+    A_IDLE,
+    A_MINIMUM,
+    A_SESSION_FEE,
+    T_CHARGING,
+    T_CONNECTED,
+    T_IDLE,
+    UNKNOWN_US,
+    bill_sessions_kernel,
+)
+from pipeline.kernels.session_energy import Q_OUTSIDE_TARIFF, quality_names
+
+MWH_PER_KWH = 1_000_000
+MS_PER_MIN = 60_000
+
+LINE_SCHEMA = {
+    "session_id": pl.String,
+    "line_no": pl.Int32,
+    "code": pl.String,
+    "quantity": pl.Float64,
+    "unit": pl.String,
+    "unit_price": pl.String,  # decimal major units per unit; null for adjustments and taxes
+    "amount_minor": pl.Int64,
+    "currency": pl.String,
+}
+
+
+class BillingInputError(ChargegridError):
+    """Readings or sessions cannot be billed as given (missing column, bad row)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BillingOptions:
+    """Energy rules (see :mod:`pipeline.kernels.session_energy`)."""
+
+    reset_fraction: float = 0.5
+    rollover_modulus_wh: float = 0.0  # e.g. 2**32 for a 32-bit Wh register; 0 = none
+    gap_s: float = 900.0
+
+
+@dataclass(frozen=True, slots=True)
+class KernelInput:
+    """Sessions as offset arrays: readings of session ``s`` are ``starts[s]:starts[s + 1]``."""
+
+    session_ids: list[str]
+    starts: npt.NDArray[np.int64]
+    ts_us: npt.NDArray[np.int64]
+    register_wh: npt.NDArray[np.float64]
+    power_w: npt.NDArray[np.float64]
+    plug_in_us: npt.NDArray[np.int64]
+    plug_out_us: npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class Bills:
+    """Itemised bills of many sessions under one tariff."""
+
+    compiled: CompiledTariff
+    lines: pl.DataFrame  # LINE_SCHEMA
+    sessions: pl.DataFrame  # one row per session
+
+    @property
+    def tariff(self) -> Tariff:
+        return self.compiled.tariff
+
+    def breakup(self, session_id: str) -> list[BreakupLine]:
+        """The session's lines as typed breakup lines (what a Beckn quote/bill carries)."""
+        rows = self.lines.filter(pl.col("session_id") == session_id).sort("line_no")
+        if rows.height == 0 and session_id not in set(self.sessions["session_id"]):
+            msg = f"no session {session_id!r} in these bills"
+            raise BillingInputError(msg)
+        return [_breakup_line(row) for row in rows.iter_rows(named=True)]
+
+
+def bill_sessions(
+    readings: pl.DataFrame,
+    tariff: Tariff,
+    *,
+    sessions: pl.DataFrame | None = None,
+    prices: PriceSeries | None = None,
+    options: BillingOptions | None = None,
+) -> Bills:
+    """Bill every session found in ``readings`` (and ``sessions``) under ``tariff``.
+
+    The stream calls this with the sessions that closed in a batch and their readings; batch
+    re-billing with a whole table. Raises :class:`BillingInputError` naming the column/row.
+    """
+    options = options or BillingOptions()
+    data = kernel_input(readings, sessions)
+    compiled = _compile_for(tariff, data, prices)
+    out = bill_sessions_kernel(
+        data.starts,
+        data.ts_us,
+        data.register_wh,
+        data.power_w,
+        data.plug_in_us,
+        data.plug_out_us,
+        compiled.boundaries_us,
+        compiled.piece_line,
+        compiled.piece_price,
+        len(compiled.line_names),
+        compiled.fees,
+        compiled.tax_ppm,
+        options.reset_fraction,
+        options.rollover_modulus_wh,
+        options.gap_s,
+    )
+    energy_mwh, energy_minor, time_ms, amount_minor, tax_minor, total, total_mwh, quality = out
+    if np.any(quality & Q_OUTSIDE_TARIFF):  # compile covers the data: a bug, not bad input
+        msg = "internal: a session fell outside the compiled tariff range"
+        raise AssertionError(msg)
+    arrays = _Arrays(energy_mwh, energy_minor, time_ms, amount_minor, tax_minor)
+    lines = _lines(compiled, data.session_ids, arrays)
+    summary = _summary(compiled, data, total_mwh, quality, tax_minor, total)
+    return Bills(compiled, lines, summary)
+
+
+def quote_session(
+    tariff: Tariff,
+    start: datetime,
+    end: datetime,
+    energy_wh: float,
+    *,
+    prices: PriceSeries | None = None,
+) -> list[BreakupLine]:
+    """Quote ``energy_wh`` delivered at constant power from ``start`` to ``end`` (plug-out at
+    ``end``): the same kernel as the final bill, on a two-point profile."""
+    if end <= start:
+        msg = f"quote: end {end.isoformat()} must be after start {start.isoformat()}"
+        raise BillingInputError(msg)
+    readings = pl.DataFrame(
+        {
+            "session_id": ["quote", "quote"],
+            "ts": [start, end],
+            "energy_register_wh": [0.0, float(energy_wh)],
+        }
+    )
+    return bill_sessions(readings, tariff, prices=prices).breakup("quote")
+
+
+# -- rows → arrays --------------------------------------------------------------------------------
+
+
+def kernel_input(readings: pl.DataFrame, sessions: pl.DataFrame | None = None) -> KernelInput:
+    """Readings (+ sessions) → offset arrays sorted by session, then time (stable)."""
+    rows = _reading_rows(readings)
+    plugs = None
+    if sessions is not None:
+        plugs = _session_rows(sessions)
+        rows = pl.concat([rows, _meter_rows(plugs)], how="vertical")
+    rows = rows.sort("session_id", "ts_us", maintain_order=True)
+    ids = rows["session_id"]
+    keys = ids.unique(maintain_order=True)
+    if plugs is not None:
+        keys = pl.concat([keys, plugs["session_id"]]).unique(maintain_order=True).sort()
+    counts = (
+        pl.DataFrame({"session_id": keys})
+        .join(rows.group_by("session_id").len(), on="session_id", how="left")
+        .fill_null(0)
+    )
+    starts = np.concatenate([[0], np.cumsum(counts["len"].to_numpy())]).astype(np.int64)
+    plug_in, plug_out = _plug_arrays(counts["session_id"], plugs)
+    return KernelInput(
+        session_ids=counts["session_id"].to_list(),
+        starts=starts,
+        ts_us=rows["ts_us"].to_numpy().astype(np.int64),
+        register_wh=rows["register_wh"].to_numpy().astype(np.float64),
+        power_w=rows["power_w"].to_numpy().astype(np.float64),
+        plug_in_us=plug_in,
+        plug_out_us=plug_out,
+    )
+
+
+def _reading_rows(readings: pl.DataFrame) -> pl.DataFrame:
+    cols = set(readings.columns)
+    if "session_id" not in cols:
+        if not {"charger_id", "transaction_id"} <= cols:
+            msg = "readings need a 'session_id' column, or 'charger_id' and 'transaction_id'"
+            raise BillingInputError(msg)
+        readings = readings.with_columns(
+            session_id=pl.concat_str("charger_id", pl.lit("/"), "transaction_id")
+        )
+    if "ts" not in cols:
+        msg = "readings need a 'ts' column (tz-aware timestamps)"
+        raise BillingInputError(msg)
+    if not cols & {"energy_register_wh", "power_w"}:
+        msg = "readings need 'energy_register_wh' and/or 'power_w'"
+        raise BillingInputError(msg)
+    _require_aware(readings, "ts", "readings")
+    rows = readings.filter(pl.col("session_id").is_not_null()).select(
+        pl.col("session_id").cast(pl.String),
+        _epoch_us("ts"),
+        _float_or_nan(readings, "energy_register_wh").alias("register_wh"),
+        _float_or_nan(readings, "power_w").alias("power_w"),
+    )
+    _refuse_nulls(rows, "ts_us", "readings", "ts")
+    return rows
+
+
+def _session_rows(sessions: pl.DataFrame) -> pl.DataFrame:
+    need = {"session_id", "started_at", "ended_at"}
+    if not need <= set(sessions.columns):
+        msg = f"sessions need columns {sorted(need)}; got {sessions.columns}"
+        raise BillingInputError(msg)
+    for col in ("started_at", "ended_at"):
+        _require_aware(sessions, col, "sessions")
+    rows = sessions.select(
+        pl.col("session_id").cast(pl.String),
+        _epoch_us("started_at").alias("plug_in_us"),
+        _epoch_us("ended_at").alias("plug_out_us"),
+        _float_or_nan(sessions, "meter_start_wh").alias("meter_start_wh"),
+        _float_or_nan(sessions, "meter_stop_wh").alias("meter_stop_wh"),
+    )
+    _refuse_nulls(rows, "plug_in_us", "sessions", "started_at")
+    duplicated = rows.filter(pl.col("session_id").is_duplicated())
+    if duplicated.height:
+        msg = f"sessions: session_id {duplicated['session_id'][0]!r} appears more than once"
+        raise BillingInputError(msg)
+    return rows
+
+
+def _meter_rows(plugs: pl.DataFrame) -> pl.DataFrame:
+    """Meter start/stop as readings at plug-in/plug-out (open sessions: start only)."""
+    start = plugs.select(
+        "session_id",
+        pl.col("plug_in_us").alias("ts_us"),
+        pl.col("meter_start_wh").alias("register_wh"),
+        pl.lit(float("nan")).alias("power_w"),
+    )
+    stop = plugs.filter(pl.col("plug_out_us").is_not_null()).select(
+        "session_id",
+        pl.col("plug_out_us").alias("ts_us"),
+        pl.col("meter_stop_wh").alias("register_wh"),
+        pl.lit(float("nan")).alias("power_w"),
+    )
+    return pl.concat([start, stop]).filter(pl.col("register_wh").is_not_nan())
+
+
+def _plug_arrays(
+    ids: pl.Series, plugs: pl.DataFrame | None
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    if plugs is None:
+        unknown = np.full(len(ids), UNKNOWN_US, np.int64)
+        return unknown, unknown.copy()
+    joined = pl.DataFrame({"session_id": ids}).join(plugs, on="session_id", how="left")
+    plug_in = joined["plug_in_us"].fill_null(UNKNOWN_US).to_numpy().astype(np.int64)
+    plug_out = joined["plug_out_us"].fill_null(UNKNOWN_US).to_numpy().astype(np.int64)
+    return plug_in, plug_out
+
+
+def _epoch_us(col: str) -> pl.Expr:
+    return pl.col(col).dt.convert_time_zone("UTC").dt.epoch("us").alias("ts_us")
+
+
+def _float_or_nan(frame: pl.DataFrame, col: str) -> pl.Expr:
+    if col not in frame.columns:
+        return pl.lit(float("nan"), pl.Float64)
+    return pl.col(col).cast(pl.Float64).fill_null(float("nan"))
+
+
+def _require_aware(frame: pl.DataFrame, col: str, what: str) -> None:
+    dtype = frame.schema[col]
+    if not isinstance(dtype, pl.Datetime) or dtype.time_zone is None:
+        msg = f"{what}: column {col!r} must be a tz-aware timestamp, not {dtype}"
+        raise BillingInputError(msg)
+
+
+def _refuse_nulls(rows: pl.DataFrame, col: str, what: str, name: str) -> None:
+    nulls = rows[col].is_null()
+    if nulls.any():
+        row = int(nulls.arg_max() or 0)
+        msg = f"{what}: row {row} (session {rows['session_id'][row]!r}) has no {name!r}"
+        raise BillingInputError(msg)
+
+
+def _compile_for(tariff: Tariff, data: KernelInput, prices: PriceSeries | None) -> CompiledTariff:
+    """The tariff flattened over every instant the sessions touch."""
+    times = [data.ts_us]
+    for plug in (data.plug_in_us, data.plug_out_us):
+        times.append(plug[plug != UNKNOWN_US])
+    every = np.concatenate(times)
+    if every.size == 0:
+        lo = hi = 0
+    else:
+        lo, hi = int(every.min()), int(every.max())
+    if tariff.dynamic is not None:
+        return compile_tariff(tariff, from_us(lo), from_us(hi), prices)
+    return compile_tariff(tariff, from_us(lo) - timedelta(days=1), from_us(hi), prices)
+
+
+# -- arrays → tables ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Arrays:
+    energy_mwh: npt.NDArray[np.int64]
+    energy_minor: npt.NDArray[np.int64]
+    time_ms: npt.NDArray[np.int64]
+    amount_minor: npt.NDArray[np.int64]
+    tax_minor: npt.NDArray[np.int64]
+
+
+def _lines(compiled: CompiledTariff, ids: list[str], arrays: _Arrays) -> pl.DataFrame:
+    """One frame of breakup lines, in a fixed order per session (energy, time, fees, tax)."""
+    tariff = compiled.tariff
+    cur = tariff.currency
+    parts: list[pl.DataFrame] = []
+    order = 0
+    for k, name in enumerate(compiled.line_names):
+        mwh, minor_ = arrays.energy_mwh[:, k], arrays.energy_minor[:, k]
+        price = compiled.line_price_micro_minor_per_kwh[k]
+        unit_price = None if price is None else _rate(price, cur)
+        keep = mwh != 0
+        prices_ = (
+            [unit_price] * int(keep.sum())
+            if unit_price is not None
+            else [_average(v, e, cur) for v, e in zip(minor_[keep], mwh[keep], strict=True)]
+        )
+        parts.append(
+            _part(
+                ids, keep, order, f"energy:{name}", mwh / MWH_PER_KWH, "kWh", prices_, minor_, cur
+            )
+        )
+        order += 1
+    timed = (
+        ("time_charging", T_CHARGING, A_CHARGING, tariff.price_per_minute_charging),
+        ("time_connected", T_CONNECTED, A_CONNECTED, tariff.price_per_minute_connected),
+        ("idle", T_IDLE, A_IDLE, tariff.idle.price_per_minute if tariff.idle else Decimal(0)),
+    )
+    for code, t_col, a_col, rate in timed:
+        minutes = arrays.time_ms[:, t_col] / MS_PER_MIN
+        keep = np.full(len(ids), rate > 0) & (arrays.time_ms[:, t_col] > 0)
+        amount = arrays.amount_minor[:, a_col]
+        parts.append(_part(ids, keep, order, code, minutes, "min", str(rate), amount, cur))
+        order += 1
+    fee = arrays.amount_minor[:, A_SESSION_FEE]
+    ones = np.ones(len(ids))
+    fee_price = str(tariff.session_fee)
+    parts.append(_part(ids, fee != 0, order, "session_fee", ones, "session", fee_price, fee, cur))
+    for code, col in (("minimum_adjustment", A_MINIMUM), ("cap_adjustment", A_CAP)):
+        amount = arrays.amount_minor[:, col]
+        parts.append(_part(ids, amount != 0, order + 1, code, ones, "session", None, amount, cur))
+    for k, tax in enumerate(tariff.taxes):
+        percent = np.full(len(ids), float(tax.rate_percent))
+        keep = np.ones(len(ids), bool)
+        amount = arrays.tax_minor[:, k]
+        code = f"tax:{tax.name}"
+        parts.append(_part(ids, keep, order + 2 + k, code, percent, "% of net", None, amount, cur))
+    lines = pl.concat(parts, how="vertical")
+    lines = lines.sort("session_id", "line_no", maintain_order=True)
+    return lines.with_columns(
+        pl.int_range(pl.len()).over("session_id").cast(pl.Int32).alias("line_no")
+    )
+
+
+def _part(
+    ids: list[str],
+    keep: npt.NDArray[np.bool_],
+    order: int,
+    code: str,
+    quantity: npt.NDArray[np.float64],
+    unit: str,
+    unit_price: str | list[str] | None,
+    amount: npt.NDArray[np.int64],
+    currency: str,
+) -> pl.DataFrame:
+    n = int(keep.sum())
+    price_col = unit_price if isinstance(unit_price, list) else [unit_price] * n
+    return pl.DataFrame(
+        {
+            "session_id": pl.Series(ids).filter(pl.Series(keep)),
+            "line_no": [order] * n,
+            "code": [code] * n,
+            "quantity": quantity[keep].astype(np.float64),
+            "unit": [unit] * n,
+            "unit_price": price_col,
+            "amount_minor": amount[keep],
+            "currency": [currency] * n,
+        },
+        schema=LINE_SCHEMA,
+    )
+
+
+def _rate(micro_minor_per_unit: int, currency: str) -> str:
+    """µminor per unit → exact decimal major units per unit."""
+    value = to_major(micro_minor_per_unit, currency).scaleb(-6).normalize()
+    return f"{value:f}"
+
+
+def _average(amount_minor: int, mwh: int, currency: str) -> str:
+    """Average price per kWh of a line (to 1e-6 minor), for dynamic energy lines."""
+    micro = round(Decimal(int(amount_minor)) * MWH_PER_KWH * 1_000_000 / Decimal(int(mwh)))
+    return _rate(micro, currency)
+
+
+def _summary(
+    compiled: CompiledTariff,
+    data: KernelInput,
+    total_mwh: npt.NDArray[np.int64],
+    quality: npt.NDArray[np.int32],
+    tax_minor: npt.NDArray[np.int64],
+    total: npt.NDArray[np.int64],
+) -> pl.DataFrame:
+    tax = tax_minor.sum(axis=1) if tax_minor.shape[1] else np.zeros(len(total), np.int64)
+    flags = pl.Series("quality_flags", quality)
+    first, last = _first_last(data)
+    return pl.DataFrame(
+        {
+            "session_id": data.session_ids,
+            "tariff_id": [compiled.tariff.id] * len(total),
+            "started_at": pl.Series(first).cast(pl.Datetime("us", "UTC")),
+            "ended_at": pl.Series(last).cast(pl.Datetime("us", "UTC")),
+            "energy_wh": total_mwh / 1000.0,
+            "quality_flags": flags,
+            "quality": [",".join(quality_names(int(q))) or "ok" for q in quality],
+            "net_minor": total - tax,
+            "tax_minor": tax,
+            "total_minor": total,
+            "currency": [compiled.tariff.currency] * len(total),
+        }
+    )
+
+
+def _first_last(data: KernelInput) -> tuple[list[int | None], list[int | None]]:
+    """Plug-in/plug-out, else first/last reading time, per session (None if neither)."""
+    n = len(data.session_ids)
+    has = data.starts[1:] > data.starts[:-1]
+    first_ts = np.where(has, data.ts_us[np.minimum(data.starts[:-1], len(data.ts_us) - 1)], 0)
+    last_ts = np.where(has, data.ts_us[np.maximum(data.starts[1:] - 1, 0)], 0)
+    first = np.where(data.plug_in_us != UNKNOWN_US, data.plug_in_us, first_ts)
+    last = np.where(data.plug_out_us != UNKNOWN_US, data.plug_out_us, last_ts)
+    known_first = has | (data.plug_in_us != UNKNOWN_US)
+    known_last = has | (data.plug_out_us != UNKNOWN_US)
+    return (
+        [int(first[s]) if known_first[s] else None for s in range(n)],
+        [int(last[s]) if known_last[s] else None for s in range(n)],
+    )
+
+
+def _breakup_line(row: dict[str, object]) -> BreakupLine:
+    price = row["unit_price"]
+    return BreakupLine(
+        code=str(row["code"]),
+        quantity=Decimal(repr(row["quantity"])),
+        unit=str(row["unit"]),
+        unit_price=None if price is None else Decimal(str(price)),
+        amount_minor=int(str(row["amount_minor"])),
+        currency=str(row["currency"]),
+    )
+
+
+# -- explanation for support agents ---------------------------------------------------------------
+
+
+def explain(bills: Bills, session_id: str) -> str:
+    """A plain-text account of one session's bill a support agent can read to a driver."""
+    tariff = bills.tariff
+    rows = bills.sessions.filter(pl.col("session_id") == session_id)
+    if rows.height == 0:
+        msg = f"no session {session_id!r} in these bills"
+        raise BillingInputError(msg)
+    summary = rows.row(0, named=True)
+    cur = tariff.currency
+    out = [
+        f"Session  {session_id}",
+        f"Tariff   {tariff.name} [{tariff.id}]",
+        f"Time     {_local(summary['started_at'], tariff)} to {_local(summary['ended_at'], tariff)}"
+        f" ({tariff.timezone})",
+        f"Energy   {summary['energy_wh'] / 1000:.3f} kWh, data quality: {summary['quality']}",
+        "",
+    ]
+    for line in bills.breakup(session_id):
+        price = "" if line.unit_price is None else f" × {line.unit_price} {cur}/{line.unit}"
+        qty = f"{line.quantity:.3f} {line.unit}" if line.unit != "session" else ""
+        out.append(f"  {line.code:<24} {qty:>16}{price:<22} {line.amount:>10} {cur}")
+    out.append(
+        f"  {'total':<24} {'':>16}{'':<22} {to_major(summary['total_minor'], cur):>10} {cur}"
+    )
+    out += ["", *_explain_rules(tariff)]
+    return "\n".join(out)
+
+
+def _local(moment: datetime | None, tariff: Tariff) -> str:
+    return "?" if moment is None else f"{moment.astimezone(tariff.zone):%Y-%m-%d %H:%M:%S %Z}"
+
+
+def _explain_rules(tariff: Tariff) -> list[str]:
+    notes = [
+        "Each line is rounded once to the minor unit (half to even); taxes are computed on the",
+        "net total of the rounded lines after any minimum/cap adjustment.",
+    ]
+    if tariff.idle:
+        notes.append(
+            f"Idle time is charged after charging stops, beyond {tariff.idle.grace_minutes} min."
+        )
+    if tariff.minimum_charge:
+        notes.append(f"Minimum charge per session: {tariff.minimum_charge} {tariff.currency}.")
+    if tariff.maximum_charge is not None:
+        notes.append(f"Maximum charge per session: {tariff.maximum_charge} {tariff.currency}.")
+    return notes
