@@ -1,0 +1,1 @@
+"""Demand forecasting: hourly energy and occupancy per site, walk-forward backtests."""

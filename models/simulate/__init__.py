@@ -1,0 +1,1 @@
+"""Discrete-event simulation of drivers, queues and chargers (see :mod:`models.simulate.engine`)."""
