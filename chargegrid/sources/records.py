@@ -155,34 +155,39 @@ def sniff_separator(header_line: str) -> str:
     return max(SEPARATORS, key=lambda sep: (header_line.count(sep), sep == ","))
 
 
+def _utf8_lines(path: Path) -> Iterator[str]:
+    """The file's lines as text (line ends kept, a leading BOM dropped), decoded one by one so
+    an encoding error names its own line."""
+    with path.open("rb") as src:
+        for number, data in enumerate(src, start=1):
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                msg = f"{path}: line {number} is not UTF-8 text ({exc.reason})"
+                raise SourceFormatError(msg) from exc
+            yield text.removeprefix("\ufeff") if number == 1 else text
+
+
 def csv_rows(path: Path, required: Iterable[str], what: str) -> Iterator[RawRow]:
     """Data rows of a CSV export (rules in the module docstring).
 
     Raises :class:`SourceFormatError` if a ``required`` column is missing (``what`` names the
-    expected export in the message) or the text is not UTF-8.
+    expected export in the message) or a line is not UTF-8 text.
     """
-    line_no = 1
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as src:
-            first = src.readline()
-            separator = sniff_separator(first)
-            header = next(csv.reader([first], delimiter=separator), [])
-            header = [name.strip() for name in header]
-            missing = [name for name in required if name not in header]
-            if missing:
-                msg = f"{path}: not {what}: no column {', '.join(missing)}"
-                raise SourceFormatError(msg)
-            tap = _LineTap(iter(src))
-            reader = csv.reader(tap, delimiter=separator)
-            for cells in reader:
-                line_no = 2 + tap.row_start
-                raw = tap.take()
-                if not any(c.strip() for c in cells):
-                    continue
-                yield RawRow(path.name, line_no, dict(zip(header, cells, strict=False)), raw)
-    except UnicodeDecodeError as exc:
-        msg = f"{path}: line {line_no} is not UTF-8 text ({exc.reason})"
-        raise SourceFormatError(msg) from exc
+    lines = _utf8_lines(path)
+    first = next(lines, "")
+    separator = sniff_separator(first)
+    header = [name.strip() for name in next(csv.reader([first], delimiter=separator), [])]
+    missing = [name for name in required if name not in header]
+    if missing:
+        msg = f"{path}: not {what}: no column {', '.join(missing)}"
+        raise SourceFormatError(msg)
+    tap = _LineTap(lines)
+    for cells in csv.reader(tap, delimiter=separator):
+        line_no = 2 + tap.row_start
+        raw = tap.take()
+        if any(c.strip() for c in cells):
+            yield RawRow(path.name, line_no, dict(zip(header, cells, strict=False)), raw)
 
 
 def rejected(
