@@ -19,7 +19,7 @@ class BecknError(ChargegridError):
 
     code: ClassVar[str] = "30000"
     default_description: ClassVar[str] = "Invalid request error"
-    http_status: ClassVar[int] = 200  # NACKs travel in a 200 except authentication (401)
+    http_status: ClassVar[int] = 400  # of a synchronous NACK (401 auth, 503 internal)
 
     def __init__(self, message: str | None = None, *, paths: str | None = None) -> None:
         self.description = message or self.default_description
@@ -96,6 +96,7 @@ class CancellationNotPossible(BecknError):
 class InternalError(BecknError):
     code = "31001"
     default_description = "Internal error"
+    http_status = 503
 
 
 def as_beckn_error(exc: BaseException) -> BecknError:

@@ -30,8 +30,9 @@ from chargegrid.errors import ChargegridError
 from orders.errors import AuthenticationError, InternalError
 
 Role = Literal["BAP", "BPP", "BG"]
-Status = Literal["INITIATED", "UNDER_SUBSCRIPTION", "SUBSCRIBED", "EXPIRED", "UNSUBSCRIBED",
-                 "INVALID_SSL"]  # fmt: skip
+Status = Literal[
+    "INITIATED", "UNDER_SUBSCRIPTION", "SUBSCRIBED", "EXPIRED", "UNSUBSCRIBED", "INVALID_SSL"
+]
 
 
 class RegistryFileError(ChargegridError):
@@ -107,8 +108,9 @@ class RegistryClient:
         if cached is not None and cached.trusted_at(now):
             return cached
         self._cache.pop((subscriber_id, unique_key_id), None)
-        for sub in await self._lookup(LookupRequest(subscriber_id=subscriber_id,
-                                                    unique_key_id=unique_key_id)):  # fmt: skip
+        for sub in await self._lookup(
+            LookupRequest(subscriber_id=subscriber_id, unique_key_id=unique_key_id)
+        ):
             if (sub.subscriber_id, sub.unique_key_id) == (subscriber_id, unique_key_id) and (
                 sub.trusted_at(now)
             ):

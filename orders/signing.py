@@ -167,8 +167,9 @@ class AuthorizationHeader:
         except ValueError as exc:
             msg = "created/expires must be unix seconds"
             raise AuthenticationError(msg) from exc
-        return cls(parts[0], parts[1], ALGORITHM, created, expires, params["headers"],
-                   params["signature"])  # fmt: skip
+        return cls(
+            parts[0], parts[1], ALGORITHM, created, expires, params["headers"], params["signature"]
+        )
 
 
 def _parse_params(text: str) -> dict[str, str]:

@@ -26,13 +26,21 @@ NOW = datetime(2025, 1, 1, tzinfo=UTC)
 KEYS = KeyPair.generate("bap.example", "k1")
 
 
-def subscription(keys: KeyPair = KEYS, *, until: datetime = NOW + timedelta(days=1),
-                 status: str = "SUBSCRIBED") -> Subscription:  # fmt: skip
+def subscription(
+    keys: KeyPair = KEYS, *, until: datetime = NOW + timedelta(days=1), status: str = "SUBSCRIBED"
+) -> Subscription:
     return Subscription.model_validate(
-        {"subscriber_id": keys.subscriber_id, "unique_key_id": keys.unique_key_id, "type": "BAP",
-         "url": "http://127.0.0.1:1/bap", "signing_public_key": keys.public_key_b64,
-         "valid_from": NOW - timedelta(days=1), "valid_until": until, "status": status}
-    )  # fmt: skip
+        {
+            "subscriber_id": keys.subscriber_id,
+            "unique_key_id": keys.unique_key_id,
+            "type": "BAP",
+            "url": "http://127.0.0.1:1/bap",
+            "signing_public_key": keys.public_key_b64,
+            "valid_from": NOW - timedelta(days=1),
+            "valid_until": until,
+            "status": status,
+        }
+    )
 
 
 def client_for(store: RegistryStore, clock: FrozenClock) -> RegistryClient:
@@ -88,8 +96,11 @@ async def test_unreachable_registry_is_a_registry_error_not_an_auth_failure() ->
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
 
-    client = RegistryClient("http://registry", FrozenClock(NOW),
-                            httpx.AsyncClient(transport=httpx.MockTransport(refuse)))  # fmt: skip
+    client = RegistryClient(
+        "http://registry",
+        FrozenClock(NOW),
+        httpx.AsyncClient(transport=httpx.MockTransport(refuse)),
+    )
     with pytest.raises(RegistryUnavailable):
         await client.public_key("bap.example", "k1")
     await client.aclose()
@@ -99,8 +110,9 @@ async def test_lookup_filters_on_every_field_given(tmp_path: Path) -> None:
     store = RegistryStore(tmp_path / "registry.json")
     bpp = subscription(KeyPair.generate("bpp.example", "k9")).model_copy(update={"type": "BPP"})
     store.add([subscription(), bpp])
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=registry_app(store)),
-                                 base_url="http://registry") as http:  # fmt: skip
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=registry_app(store)), base_url="http://registry"
+    ) as http:
         found = (await http.post("/lookup", json={"type": "BPP"})).json()
         everyone = (await http.post("/lookup", json={})).json()
         bad = await http.post("/lookup", content=b"[not json")

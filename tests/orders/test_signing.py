@@ -67,12 +67,14 @@ def test_signing_the_official_example_reproduces_its_signature(
     official: dict[str, Any], key_field: str
 ) -> None:
     vec = official["bap_request_vector"]
-    keys = KeyPair.from_private_b64("example-bap.com", "ae3ea24b-cfec-495e-81f8-044aaef164ac",
-                                    vec[key_field])  # fmt: skip
+    keys = KeyPair.from_private_b64(
+        "example-bap.com", "ae3ea24b-cfec-495e-81f8-044aaef164ac", vec[key_field]
+    )
     assert keys.public_key_b64 == vec["signing_public_key_b64"]
     assert keys.sign_text(vec["signing_string"]) == vec["signature_b64"]
-    header = keys.authorization(vec["body_utf8"].encode(), created=vec["created"],
-                                expires=vec["expires"])  # fmt: skip
+    header = keys.authorization(
+        vec["body_utf8"].encode(), created=vec["created"], expires=vec["expires"]
+    )
     assert header == vec["authorization_header"]
 
 
@@ -145,8 +147,9 @@ def test_malformed_headers_are_authentication_errors(value: str) -> None:
 
 
 def test_signature_that_is_not_base64_is_refused() -> None:
-    header = AuthorizationHeader("bap.test", "k1", "ed25519", 1, 2, "(created) (expires) digest",
-                                 "not base64!")  # fmt: skip
+    header = AuthorizationHeader(
+        "bap.test", "k1", "ed25519", 1, 2, "(created) (expires) digest", "not base64!"
+    )
     with pytest.raises(AuthenticationError, match="base64"):
         verify(BODY, header, KEYS.public_key, _at(1), skew_s=0)
 

@@ -1,0 +1,82 @@
+"""FastAPI transport of the BPP: every ``POST /<action>`` goes through :class:`Bpp.receive`.
+
+Routes only hand over path, headers and raw body (the signature covers the exact bytes) and turn
+the :class:`Reply` into an HTTP response. Handler workers and callback delivery live as long as the
+app (its lifespan).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from chargegrid.clock import Clock, SystemClock
+from chargegrid.settings import Settings
+from orders.errors import InternalError
+from orders.protocol import Bpp, BppConfig, KeyDirectory, Reply, Router, nack
+from orders.registry import RegistryClient
+from orders.signing import load_keypair
+from orders.store import OrderStore
+
+log = logging.getLogger(__name__)
+
+
+def _response(reply: Reply) -> Response:
+    return Response(
+        orjson.dumps(reply.body),
+        status_code=reply.status_code,
+        headers=reply.headers,
+        media_type="application/json",
+    )
+
+
+def create_app(bpp: Bpp) -> FastAPI:
+    """The ASGI app serving ``bpp``; its lifespan runs the workers and the delivery loop."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with bpp.running():
+            yield
+
+    app = FastAPI(
+        title="chargegrid BPP", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
+
+    @app.post("/{action}")
+    async def receive(action: str, request: Request) -> Response:
+        body = await request.body()
+        return _response(await bpp.receive(action, body, request.headers))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> Response:
+        log.error("unexpected %s outside the pipeline", exc.__class__.__name__)
+        return _response(nack(InternalError(), realm=bpp.config.bpp_id))
+
+    return app
+
+
+def build_bpp(
+    settings: Settings,
+    router: Router,
+    *,
+    clock: Clock | None = None,
+    directory: KeyDirectory | None = None,
+    http: httpx.AsyncClient | None = None,
+) -> Bpp:
+    """A :class:`Bpp` wired from settings: our key pair, the order store, the registry."""
+    clock = clock or SystemClock()
+    return Bpp(
+        router=router,
+        store=OrderStore(settings.orders_db_path),
+        keys=load_keypair(settings.keys_dir),
+        directory=directory or RegistryClient(settings.registry_url, clock),
+        clock=clock,
+        config=BppConfig.from_settings(settings),
+        http=http or httpx.AsyncClient(timeout=10.0),
+    )
