@@ -76,6 +76,11 @@ LEVELS = {
 # -- money -------------------------------------------------------------------------------------
 
 
+def plain(value: Decimal) -> Decimal:
+    """``value`` without trailing zeros and never in exponent form (``4.000`` → ``4``)."""
+    return Decimal(format(value.normalize(), "f"))
+
+
 def minor_digits(currency: str) -> int:
     return MINOR_DIGITS.get(currency, 2)
 
@@ -378,16 +383,16 @@ def on_select(q: Quote, pricer: Pricer, now: datetime) -> OnSelectMessage:
 
 def _selection(q: Quote) -> Scalar:
     if q.mode == Mode.energy:
-        return Scalar(type="CONSTANT", value=Decimal(q.requested).scaleb(-3), unit="kWh")
+        return Scalar(type="CONSTANT", value=plain(Decimal(q.requested).scaleb(-3)), unit="kWh")
     if q.mode == Mode.duration:
-        return Scalar(type="CONSTANT", value=Decimal(q.requested) / 60, unit="min")
+        return Scalar(type="CONSTANT", value=plain(Decimal(q.requested) / 60), unit="min")
     return Scalar(type="CONSTANT", value=to_major(q.requested, q.currency), unit=q.currency)
 
 
 def _breakup_line(title: str, amount_minor: int, cur: str, energy_wh: int | None) -> BreakupLine:
     item = None
     if energy_wh is not None:
-        estimate = Scalar(value=Decimal(energy_wh).scaleb(-3), unit="kWh")
+        estimate = Scalar(value=plain(Decimal(energy_wh).scaleb(-3)), unit="kWh")
         item = Item(
             descriptor=Descriptor(name="Estimated units consumed"),
             quantity=ItemQuantity(selected=QuantityValue(measure=estimate)),
