@@ -414,6 +414,15 @@ class Bpp:
             self._queue.put_nowait(entry)
         return len(pending)
 
+    async def drain(self) -> int:
+        """Handle every queued request now, in this task (tools and tests without workers)."""
+        handled = 0
+        while not self._queue.empty():
+            await self.handle(self._queue.get_nowait())
+            self._queue.task_done()
+            handled += 1
+        return handled
+
     async def idle(self) -> None:
         """Wait until every accepted request is handled, then make one delivery pass (tests)."""
         await self._queue.join()

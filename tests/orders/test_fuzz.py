@@ -1,0 +1,145 @@
+"""Hypothesis fuzz of the HTTP edge: whatever arrives, the answer is an ACK/NACK, never a 5xx, and
+a request that was ACKed is answered by a callback (message or error), never by a crash."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from orders.api import create_app
+from orders.protocol import Action
+from tests.orders.support import BAP, T_EXAMPLE, RecordingBap, frozen, make_bpp, search_body
+
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20)
+    | st.sampled_from(["", "1e999999", "-1", "PT0S", "12.3,77.2", "kWh"]),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+ACTIONS = st.sampled_from([a.value for a in Action]) | st.from_regex(
+    r"[a-z_]{1,12}", fullmatch=True
+)
+
+
+def encode(doc: Any) -> bytes:
+    return json.dumps(doc).encode()  # stdlib: integers beyond 64 bits too
+
+
+def select_doc() -> dict[str, Any]:
+    doc = search_body(T_EXAMPLE, "http://bap.test", action="select", bpp_id="example-bpp.com")
+    doc["message"] = {
+        "order": {
+            "provider": {"id": "example_provider_id"},
+            "items": [
+                {
+                    "id": "pe-charging-01",
+                    "quantity": {"selected": {"measure": {"value": "4", "unit": "kWh"}}},
+                }
+            ],
+            "fulfillments": [
+                {
+                    "id": "pe-charging",
+                    "stops": [{"type": "start", "time": {"timestamp": "2023-07-16T05:00:00Z"}}],
+                }
+            ],
+        }
+    }
+    return doc
+
+
+def paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix] if prefix else []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out += paths(v, (*prefix, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out += paths(v, (*prefix, i))
+    return out
+
+
+BASES = {"search": search_body(T_EXAMPLE, "http://bap.test"), "select": select_doc()}
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> tuple[str, Any]:
+    action = draw(st.sampled_from(sorted(BASES)))
+    doc = copy.deepcopy(BASES[action])
+    for _ in range(draw(st.integers(1, 3))):
+        candidates = paths(doc)
+        if not candidates:
+            break
+        where = draw(st.sampled_from(candidates))
+        parent = doc
+        for key in where[:-1]:
+            parent = parent[key]
+        if draw(st.booleans()) and isinstance(parent, dict):
+            parent.pop(where[-1], None)
+        else:
+            parent[where[-1]] = draw(JSON)
+        if where[:2] == ("context", "message_id"):
+            break
+    return action, doc
+
+
+def check(response: httpx.Response) -> bool:
+    assert response.status_code < 500, response.text
+    body = orjson.loads(response.content)
+    status = body["message"]["ack"]["status"]
+    assert status in ("ACK", "NACK")
+    assert (status == "NACK") == ("error" in body)
+    return bool(status == "ACK")
+
+
+def test_fuzzed_requests_never_get_a_server_error(tmp_path: Path) -> None:
+    bap = RecordingBap()
+    ids = itertools.count()
+    with asyncio.Runner() as runner:
+        bpp = make_bpp(tmp_path / "o.sqlite", frozen(), bap.client())
+        http = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_app(bpp)), base_url="http://bpp"
+        )
+
+        @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(
+            action=ACTIONS, body=st.binary(max_size=300) | JSON.map(encode), signed=st.booleans()
+        )
+        def raw(action: str, body: bytes, signed: bool) -> None:
+            headers = {"Authorization": BAP.authorization_at(body, T_EXAMPLE, 60)} if signed else {}
+            check(runner.run(http.post(f"/{action}", content=body, headers=headers)))
+
+        @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(case=mutated())
+        def structured(case: tuple[str, Any]) -> None:
+            action, doc = case
+            if isinstance(doc.get("context"), dict):  # a fresh id: no duplicate short-cut
+                doc["context"]["message_id"] = f"fuzz-{next(ids)}"
+            body = encode(doc)
+            headers = {"Authorization": BAP.authorization_at(body, T_EXAMPLE, 60)}
+            if check(runner.run(http.post(f"/{action}", content=body, headers=headers))):
+                assert runner.run(bpp.drain()) == 1
+
+        raw()
+        structured()
+        runner.run(http.aclose())
+    outbox = bpp.store.outbox()
+    assert outbox, "some mutated requests must have been valid and answered"
+    for row in outbox:
+        doc = orjson.loads(row.callback.body)
+        assert "message" in doc
+        assert "error" not in doc or doc["error"]["code"] != "31001", doc["error"]
