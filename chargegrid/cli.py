@@ -165,6 +165,29 @@ def demo(
     )
 
 
+@serve_app.command("bpp")
+def serve_bpp(
+    port: Annotated[int | None, typer.Option(help="HTTP port")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Beckn BPP (signed, validated ACK/NACK; on_* callbacks from an outbox) on HOST:PORT."""
+    from orders.api import serve_bpp as run
+
+    run(_settings(data_dir) if port is None else _settings(data_dir, bpp_port=port))
+
+
+@serve_app.command("registry")
+def serve_registry(
+    port: Annotated[int | None, typer.Option(help="HTTP port")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """File-backed Beckn registry answering /lookup (local and test networks)."""
+    from orders.registry import serve_registry as run
+
+    settings = _settings(data_dir)
+    run(settings.registry_path, settings.host, port or settings.registry_port)
+
+
 # -- serve subcommands added by subsystems go above this line --
 
 
@@ -192,6 +215,58 @@ def import_history(
     with Progress(console=err, transient=True) as progress:
         report = run_import(_settings(data_dir), source.value, list(path), progress)
     Console().print(report.table())
+
+
+keys_app = typer.Typer(no_args_is_help=True, help="Our Beckn ed25519 signing key pair.")
+registry_app = typer.Typer(no_args_is_help=True, help="The local file-backed Beckn registry.")
+app.add_typer(keys_app, name="keys")
+app.add_typer(registry_app, name="registry")
+
+
+@keys_app.command("generate")
+def keys_generate(
+    force: Annotated[bool, typer.Option(help="replace an existing key pair")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Create our key pair under DATA_DIR/keys (private key file mode 0600)."""
+    from orders.keys import generate_keys
+
+    keys = generate_keys(_settings(data_dir), force=force)
+    typer.echo(f"{keys.subscriber_id}|{keys.unique_key_id}|ed25519 {keys.public_key_b64}")
+
+
+@keys_app.command("show")
+def keys_show(data_dir: DataDir = None) -> None:
+    """Print our keyId and public key (never the private key)."""
+    from orders.signing import load_keypair
+
+    keys = load_keypair(_settings(data_dir).keys_dir)
+    typer.echo(f"{keys.subscriber_id}|{keys.unique_key_id}|ed25519 {keys.public_key_b64}")
+
+
+@registry_app.command("add")
+def registry_add(
+    file: Annotated[
+        Path | None, typer.Argument(exists=True, dir_okay=False, help="subscriber(s) JSON")
+    ] = None,
+    self_: Annotated[bool, typer.Option("--self", help="register our own key as BPP")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Add subscribers from a JSON file (one object or a list), or our own key with --self."""
+    from chargegrid.clock import SystemClock
+    from orders.keys import register_self
+    from orders.registry import RegistryStore
+
+    settings = _settings(data_dir)
+    if self_:
+        sub = register_self(settings, SystemClock())
+        typer.echo(f"registered {sub.subscriber_id}|{sub.unique_key_id} until {sub.valid_until}")
+    if file is not None:
+        count = RegistryStore(settings.registry_path).add_file(file)
+        typer.echo(f"registered {count} subscriber(s) from {file}")
+    if file is None and not self_:
+        msg = "give a subscribers JSON file or --self"
+        raise typer.BadParameter(msg)
 
 
 # -- commands added by subsystems go above this line, one block each (keep imports lazy) --

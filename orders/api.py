@@ -80,3 +80,14 @@ def build_bpp(
         config=BppConfig.from_settings(settings),
         http=http or httpx.AsyncClient(timeout=10.0),
     )
+
+
+def serve_bpp(settings: Settings) -> None:
+    """Run the BPP in the foreground (uvicorn on ``settings.host:bpp_port``) until interrupted."""
+    import uvicorn
+
+    from orders.handlers import estate_router
+
+    clock = SystemClock()
+    app = create_app(build_bpp(settings, estate_router(settings, clock), clock=clock))
+    uvicorn.run(app, host=settings.host, port=settings.bpp_port, log_level="warning")
