@@ -217,6 +217,26 @@ def import_history(
     Console().print(report.table())
 
 
+site_app = typer.Typer(no_args_is_help=True, help="Siting: p-median benchmarks, site proposals.")
+app.add_typer(site_app, name="site")
+
+
+@site_app.command("pmed")
+def site_pmed(
+    file: Annotated[Path, typer.Argument(help="an OR-Library pmedN.txt")],
+    p: Annotated[int | None, typer.Option("-p", help="medians (default: the file's)")] = None,
+    starts: Annotated[int, typer.Option(help="independent search starts")] = 4,
+    seed: Annotated[int, typer.Option(help="seed of start 0 (start s uses seed + s)")] = 0,
+) -> None:
+    """Solve an OR-Library p-median instance; print objective, gap to the optimum, time."""
+    from models.siting.orlib import run_pmed
+    from models.siting.pmedian import SolverOptions
+
+    run = run_pmed(file, p, SolverOptions(starts=starts, seed=seed))
+    typer.echo(run.summary())
+    typer.echo("sites " + " ".join(str(v) for v in run.sites))
+
+
 keys_app = typer.Typer(no_args_is_help=True, help="Our Beckn ed25519 signing key pair.")
 registry_app = typer.Typer(no_args_is_help=True, help="The local file-backed Beckn registry.")
 app.add_typer(keys_app, name="keys")
