@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from chargegrid.errors import ChargegridError
 from chargegrid.settings import Settings, load_settings
@@ -310,7 +311,8 @@ def main() -> None:
     try:
         app()
     except ChargegridError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        # one line, never re-wrapped, and no rich markup read into file names or values
+        err.print(Text("error: ", style="red") + Text(str(exc)), soft_wrap=True, highlight=False)
         sys.exit(2)
 
 

@@ -34,10 +34,18 @@ def test_publish_run_and_query(tmp_path: Path) -> None:
     assert dead.stdout.splitlines() == ["reason", "undecodable"]
 
 
-def test_a_bad_query_is_one_clear_line_and_exit_2(tmp_path: Path) -> None:
+def test_a_bad_query_is_one_clear_message_and_exit_2(tmp_path: Path) -> None:
     out = chargegrid(["sql", "select nope from sessions"], tmp_path / "var")
     assert out.returncode == 2
     assert "nope" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_error_text_is_printed_as_is(tmp_path: Path) -> None:
+    src = tmp_path / "[red]x.jsonl"
+    src.write_text("{}\n")
+    out = chargegrid(["publish", "[bold]nope[/bold]", str(src)], tmp_path / "var")
+    assert out.returncode == 2
+    assert "unknown topic '[bold]nope[/bold]'" in out.stderr
 
 
 def test_an_unknown_topic_is_refused_with_the_known_ones(tmp_path: Path) -> None:
@@ -61,4 +69,5 @@ def test_replay_of_a_file_that_is_not_an_export_names_it(tmp_path: Path) -> None
     src.write_text("a,b\n1,2\n")
     out = chargegrid(["replay", "dundee", str(src)], tmp_path / "var")
     assert out.returncode == 2
-    assert "other.csv: not a Dundee session export" in out.stderr.replace("\n", "")
+    assert f"{src}: not a Dundee session export" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
