@@ -296,7 +296,10 @@ def _group(name: str, tags: list[Tag]) -> TagGroup:
 
 
 def _tag(name: str, code: str, value: str) -> Tag:
-    return Tag(descriptor=Descriptor(name=name, code=code), value=value)
+    # trusted values we built ourselves: skip validation (the hot path of large catalogs)
+    return Tag.model_construct(
+        descriptor=Descriptor.model_construct(name=name, code=code), value=value
+    )
 
 
 # -- select ------------------------------------------------------------------------------------

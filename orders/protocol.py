@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 MAX_BACKOFF_S = 30.0
 FIRST_BACKOFF_S = 0.5
+DELIVERY_CONCURRENCY = 16  # callbacks in flight at once (different BAPs must not wait)
 
 
 class Action(StrEnum):
@@ -378,8 +379,13 @@ class Bpp:
             now_ms = ms(self.clock.now())
             await asyncio.to_thread(self.store.expire, now_ms)
             rows = await asyncio.to_thread(self.store.due, now_ms)
-            for row in rows:
-                await self._deliver(row)
+            slots = asyncio.Semaphore(DELIVERY_CONCURRENCY)
+
+            async def one(row: OutboxRow) -> None:
+                async with slots:
+                    await self._deliver(row)
+
+            await asyncio.gather(*(one(row) for row in rows))
             return len(rows)
 
     async def _deliver(self, row: OutboxRow) -> None:

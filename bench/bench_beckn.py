@@ -1,0 +1,261 @@
+"""Beckn BPP: signed ``search`` requests/s, p50/p99 ACK latency, callback delivery latency.
+
+Real servers on 127.0.0.1 (uvicorn): the BPP over a 400-connector estate and a BAP that records
+when each ``on_search`` arrives. Requests are signed per request (as a BAP must). Baseline in the
+same run: the cost of signing + verifying one body alone, so the ratio shows what the rest of the
+pipeline costs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import orjson
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._common import emit
+from chargegrid.clock import SystemClock
+from chargegrid.inventory import Charger, Connector, Inventory, Station
+from orders.api import create_app
+from orders.domain.catalog import build_catalog
+from orders.domain.quote import FlatRatePricer
+from orders.handlers import build_router
+from orders.protocol import Bpp, BppConfig
+from orders.registry import Subscription
+from orders.signing import AuthorizationHeader, KeyPair, verify
+from orders.store import OrderStore
+
+REQUESTS = 400
+CONCURRENCY = 8
+BAP = KeyPair.generate("bench-bap", "k1")
+BPP = KeyPair.generate("bench-bpp", "k1")
+
+
+class Directory:
+    async def subscription(self, subscriber_id: str, unique_key_id: str) -> Subscription:
+        return Subscription.model_validate(
+            {
+                "subscriber_id": BAP.subscriber_id,
+                "unique_key_id": BAP.unique_key_id,
+                "type": "BAP",
+                "url": "http://127.0.0.1",
+                "signing_public_key": BAP.public_key_b64,
+                "valid_from": "2000-01-01T00:00:00Z",
+                "valid_until": "2100-01-01T00:00:00Z",
+            }
+        )
+
+
+def estate(stations: int = 100) -> Inventory:
+    return Inventory(
+        stations=tuple(
+            Station(
+                station_id=f"S{i}",
+                name=f"Station {i}",
+                lat=12.3 + i * 0.002,
+                lon=77.3 + (i % 10) * 0.002,
+            )
+            for i in range(stations)
+        ),
+        chargers=tuple(
+            Charger(
+                charger_id=f"CP{i}-{j}",
+                station_id=f"S{i}",
+                connectors=(
+                    Connector(
+                        connector_id=1,
+                        standard="IEC_62196_T2_COMBO",
+                        current="DC",
+                        max_power_w=60e3,
+                    ),
+                    Connector(
+                        connector_id=2, standard="IEC_62196_T2", current="AC", max_power_w=22e3
+                    ),
+                ),
+            )
+            for i in range(stations)
+            for j in range(2)
+        ),
+    )
+
+
+def serve(app: FastAPI) -> tuple[str, uvicorn.Server, threading.Thread]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    return f"http://127.0.0.1:{sock.getsockname()[1]}", server, thread
+
+
+def body_for(bap_uri: str) -> bytes:
+    now = datetime.now(UTC).isoformat()
+    return orjson.dumps(
+        {
+            "context": {
+                "domain": "ev-charging:uei",
+                "action": "search",
+                "version": "1.1.0",
+                "bap_id": BAP.subscriber_id,
+                "bap_uri": bap_uri,
+                "transaction_id": "t",
+                "message_id": str(uuid.uuid4()),
+                "timestamp": now,
+                "ttl": "PT30S",
+            },
+            "message": {
+                "intent": {
+                    "fulfillment": {
+                        "stops": [
+                            {
+                                "location": {
+                                    "circle": {
+                                        "gps": "12.35,77.31",
+                                        "radius": {"value": "3", "unit": "km"},
+                                    }
+                                }
+                            }
+                        ],
+                        "tags": [
+                            {"list": [{"descriptor": {"code": "connector-type"}, "value": "CCS2"}]}
+                        ],
+                    }
+                }
+            },
+        }
+    )
+
+
+def baseline_sign_verify_s(rounds: int = 500) -> float:
+    body = body_for("http://x")
+    t0 = time.perf_counter()
+    for _ in range(rounds):
+        header = AuthorizationHeader.parse(BAP.authorization(body, created=1, expires=2))
+        verify(body, header, BAP.public_key, datetime.fromtimestamp(1, UTC), 0)
+    return (time.perf_counter() - t0) / rounds
+
+
+async def drive(
+    bpp_url: str, bap_uri: str, arrived: dict[str, float]
+) -> tuple[list[float], list[float], float]:
+    sent: dict[str, float] = {}
+    acks: list[float] = []
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(REQUESTS):
+        queue.put_nowait(i)
+
+    async def client(http: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            queue.get_nowait()
+            body = body_for(bap_uri)
+            mid = orjson.loads(body)["context"]["message_id"]
+            headers = {
+                "Authorization": BAP.authorization_at(body, datetime.now(UTC), 60),
+                "Content-Type": "application/json",
+            }
+            t0 = time.perf_counter()
+            sent[mid] = t0
+            response = await http.post(f"{bpp_url}/search", content=body, headers=headers)
+            acks.append(time.perf_counter() - t0)
+            assert response.status_code == 200, response.text
+
+    t_start = time.perf_counter()
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=CONCURRENCY)) as http:
+        await asyncio.gather(*(client(http) for _ in range(CONCURRENCY)))
+    elapsed = time.perf_counter() - t_start
+    deadline = time.monotonic() + 60
+    while len(arrived) < REQUESTS and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    deliveries = [arrived[m] - sent[m] for m in sent if m in arrived]
+    return acks, deliveries, elapsed
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
+
+
+def main() -> None:
+    arrived: dict[str, float] = {}
+    bap = FastAPI()
+
+    @bap.post("/{path:path}")
+    async def on_any(path: str, request: Request) -> JSONResponse:
+        arrived[orjson.loads(await request.body())["context"]["message_id"]] = time.perf_counter()
+        return JSONResponse({"message": {"ack": {"status": "ACK"}}})
+
+    with tempfile.TemporaryDirectory() as tmp:
+        clock = SystemClock()
+        pricer = FlatRatePricer("INR", 1800, 1800)
+        cat = build_catalog(estate(), None)
+        bpp = Bpp(
+            router=build_router(lambda: cat, pricer, clock, corridor_m=2000),
+            store=OrderStore(Path(tmp) / "o.sqlite"),
+            keys=BPP,
+            directory=Directory(),
+            clock=clock,
+            config=BppConfig(bpp_id="bench-bpp", bpp_uri="http://bpp", domain="ev-charging:uei"),
+            http=httpx.AsyncClient(),
+        )
+        bap_url, bap_server, bap_thread = serve(bap)
+        bpp_url, bpp_server, bpp_thread = serve(create_app(bpp))
+        try:
+            acks, deliveries, elapsed = asyncio.run(drive(bpp_url, f"{bap_url}/cb", arrived))
+        finally:
+            for server, thread in ((bpp_server, bpp_thread), (bap_server, bap_thread)):
+                server.should_exit = True
+                thread.join(timeout=10)
+    crypto_s = baseline_sign_verify_s()
+    rate = REQUESTS / elapsed
+    emit(
+        "beckn.search",
+        "signed_requests_per_s",
+        rate,
+        "1/s",
+        target=">= 200",
+        meets=rate >= 200,
+        concurrency=CONCURRENCY,
+        requests=REQUESTS,
+        connectors=400,
+    )
+    p50, p99 = pct(acks, 50) * 1e3, pct(acks, 99) * 1e3
+    emit("beckn.search", "ack_latency_p50", p50, "ms", target="<= 50", meets=p50 <= 50)
+    emit("beckn.search", "ack_latency_p99", p99, "ms", target="<= 200", meets=p99 <= 200)
+    d50 = pct(deliveries, 50) * 1e3 if deliveries else float("nan")
+    d99 = pct(deliveries, 99) * 1e3 if deliveries else float("nan")
+    emit(
+        "beckn.search",
+        "callback_delivery_p50",
+        d50,
+        "ms",
+        target="<= 500",
+        meets=d50 <= 500,
+        delivered=len(deliveries),
+    )
+    emit("beckn.search", "callback_delivery_p99", d99, "ms", target="<= 2000", meets=d99 <= 2000)
+    emit(
+        "beckn.search",
+        "sign_verify_baseline",
+        crypto_s * 1e6,
+        "us",
+        ratio_ack_p50_to_crypto=p50 / (crypto_s * 1e3),
+    )
+
+
+if __name__ == "__main__":
+    main()
