@@ -36,7 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from chargegrid.eventlog import Payloads
+from chargegrid.eventlog import Payloads, count_byte
 from chargegrid.events import (
     METER_RECORD,
     STATUS_RECORD,
@@ -326,13 +326,13 @@ def _colons(payloads: Payloads) -> npt.NDArray[np.int64]:
 def _colons_match_in_total(payloads: Payloads, expected: pl.Series) -> bool:
     """True if every row's raw ``:`` count equals ``expected`` (checked on the totals alone).
 
-    Without ``\\u`` escapes a decoded value's ``:`` are all literal in the raw text, so no row
-    holds fewer ``:`` than expected; equal totals then mean equal counts row by row. Otherwise
-    (or if the totals differ) the caller counts per row.
+    Without escapes (no ``\\`` at all) a decoded value's ``:`` are all literal in the raw text,
+    so no row holds fewer ``:`` than expected; equal totals then mean equal counts row by row.
+    Otherwise (or if the totals differ) the caller counts per row.
     """
-    if b"\\u" in payloads.data:
+    if b"\\" in payloads.data:  # a single byte: memchr, unlike a two-byte search
         return False
-    return payloads.data.count(b":") == expected.sum()
+    return count_byte(payloads.data, _COLON) == expected.sum()
 
 
 def _fast(
