@@ -238,6 +238,36 @@ def site_pmed(
     typer.echo("sites " + " ".join(str(v) for v in run.sites))
 
 
+class SiteSource(StrEnum):
+    dundee = "dundee"
+
+
+@site_app.command("propose")
+def site_propose(
+    path: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, readable=True)],
+    k: Annotated[int, typer.Option("-k", help="new sites to add to the existing network")],
+    source: Annotated[SiteSource, typer.Option(help="whose session exports PATH are")],
+    cell_km: Annotated[float, typer.Option(help="demand grid cell size")] = 0.5,
+    spread_km: Annotated[float, typer.Option(help="demand kernel width around a site")] = 1.5,
+    detour: Annotated[float, typer.Option(help="road / great-circle distance")] = 1.3,
+    starts: Annotated[int, typer.Option(help="independent search starts")] = 4,
+    seed: Annotated[int, typer.Option()] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="proposal + heatmap as JSON")] = False,
+) -> None:
+    """Add k sites to a real network; print before/after mean service distance (km)."""
+    import json
+
+    from models.siting.pmedian import SolverOptions
+    from models.siting.proposal import ProposalOptions, city_proposal
+
+    options = ProposalOptions(
+        k=k, cell_km=cell_km, spread_km=spread_km, detour=detour,
+        solver=SolverOptions(starts=starts, seed=seed),
+    )  # fmt: skip
+    result = city_proposal(source.value, path, options)
+    typer.echo(json.dumps(result.as_dict()) if as_json else result.text())
+
+
 keys_app = typer.Typer(no_args_is_help=True, help="Our Beckn ed25519 signing key pair.")
 registry_app = typer.Typer(no_args_is_help=True, help="The local file-backed Beckn registry.")
 app.add_typer(keys_app, name="keys")
