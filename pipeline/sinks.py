@@ -88,7 +88,7 @@ class LakePartition(StatefulSinkPartition[pa.Table, SinkState]):
     def flush(self) -> None:
         if not self._rows:
             return
-        rows = pa.concat_tables(self._pending).combine_chunks()
+        rows = pa.concat_tables(self._pending)  # no copy: the writer spans chunks in a row group
         lake.write_pipeline_files(self._config.lake_dir, self._table, rows, self._seq)
         self._seq += 1
         self._pending, self._rows = [], 0
