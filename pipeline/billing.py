@@ -33,6 +33,7 @@ import polars as pl
 
 from chargegrid.errors import ChargegridError
 from chargegrid.tariffs import (
+    CURRENCY_EXPONENT,
     BreakupLine,
     CompiledTariff,
     PriceSeries,
@@ -430,7 +431,12 @@ def _part(
 def _rate(micro_minor_per_unit: int, currency: str) -> str:
     """µminor per unit → exact decimal major units per unit."""
     value = to_major(micro_minor_per_unit, currency).scaleb(-6).normalize()
-    return f"{value:f}"
+    minor_digits = Decimal(1).scaleb(-CURRENCY_EXPONENT[currency])
+    return f"{max(value.quantize(minor_digits), value, key=_digits):f}"
+
+
+def _digits(value: Decimal) -> int:
+    return -int(value.as_tuple().exponent)
 
 
 def _average(amount_minor: int, mwh: int, currency: str) -> str:

@@ -65,6 +65,9 @@ F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]
 BillArrays = tuple[I64, I64, I64, I64, I64, I64, I64, I32]
+ReadingArrays = tuple[I64, I64, F64, F64, I64, I64]  # starts, ts, register, power, plug in/out
+TariffArrays = tuple[I64, I64, I64, I64, I64]  # bounds, piece line/price, fees, tax ppm
+Rules = tuple[float, float, float]  # reset fraction, rollover modulus Wh, gap s
 
 
 @njit(cache=True, inline="always")
@@ -133,7 +136,9 @@ def _times(
     return charging_us // 1000, connected_us // 1000, idle_ms
 
 
-@njit(cache=True, parallel=True)
+SERIAL_BELOW_READINGS = 200_000  # smaller batches run on one thread (no thread wake-up cost)
+
+
 def bill_sessions_kernel(
     starts: I64,
     ts_us: I64,
@@ -150,77 +155,102 @@ def bill_sessions_kernel(
     reset_fraction: float,
     rollover_modulus_wh: float,
     gap_s: float,
-) -> BillArrays:  # pragma: no cover - compiled; equality with the reference is tested
+    *,
+    parallel: bool | None = None,
+) -> BillArrays:
     """Bill every session. Returns, per session ``s``:
 
     ``energy_mwh[s, line]``, ``energy_minor[s, line]``, ``time_ms[s, T_*]``,
     ``amount_minor[s, A_*]`` (charging, connected, idle, session fee, minimum and cap
     adjustments), ``tax_minor[s, tax]``, ``total_minor[s]``, ``total_energy_mwh[s]``,
-    ``quality[s]`` (``Q_*`` bits).
+    ``quality[s]`` (``Q_*`` bits). Sessions are billed in parallel (``prange``, Numba's thread
+    count) unless ``parallel`` is False, or None and the batch is small.
     """
     n = starts.shape[0] - 1
-    n_tax = tax_ppm.shape[0]
-    energy_mwh = np.zeros((n, n_lines), np.int64)
-    energy_minor = np.zeros((n, n_lines), np.int64)
-    time_ms = np.zeros((n, N_TIME), np.int64)
-    amount_minor = np.zeros((n, N_AMOUNTS), np.int64)
-    tax_minor = np.zeros((n, n_tax), np.int64)
-    total_minor = np.zeros(n, np.int64)
-    total_mwh = np.zeros(n, np.int64)
-    quality = np.zeros(n, np.int32)
-    for s in prange(n):
-        lo, hi = starts[s], starts[s + 1]
-        out_t = np.empty(hi - lo, np.int64)
-        out_e = np.empty(hi - lo, np.int64)
-        value = np.zeros(n_lines, np.int64)
-        m, flags = profile(
-            ts_us, register_wh, power_w, lo, hi, reset_fraction, rollover_modulus_wh, gap_s,
-            out_t, out_e,
-        )  # fmt: skip
-        inside = _energy_lines(
-            out_t, out_e, m, bounds, piece_line, piece_price, energy_mwh[s], value
-        )
-        if not inside:
-            flags |= Q_OUTSIDE_TARIFF
-        quality[s] = flags
-        if m > 0:
-            total_mwh[s] = out_e[m - 1]
-        net = 0
-        for line in range(n_lines):
-            energy_minor[s, line] = round_div(value[line], ENERGY_DIVISOR)
-            net += energy_minor[s, line]
-        charging, connected, idle = _times(
-            out_t, out_e, m, plug_in_us[s], plug_out_us[s], fees[FEE_IDLE_GRACE_MS]
-        )
-        time_ms[s, T_CHARGING] = charging
-        time_ms[s, T_CONNECTED] = connected
-        time_ms[s, T_IDLE] = idle
-        a = amount_minor[s]
-        a[A_CHARGING] = round_div(charging * fees[FEE_CHARGING_MICRO_PER_MIN], TIME_DIVISOR)
-        a[A_CONNECTED] = round_div(connected * fees[FEE_CONNECTED_MICRO_PER_MIN], TIME_DIVISOR)
-        a[A_IDLE] = round_div(idle * fees[FEE_IDLE_MICRO_PER_MIN], TIME_DIVISOR)
-        a[A_SESSION_FEE] = fees[FEE_SESSION_MINOR]
-        net += a[A_CHARGING] + a[A_CONNECTED] + a[A_IDLE] + a[A_SESSION_FEE]
-        if net < fees[FEE_MINIMUM_MINOR]:
-            a[A_MINIMUM] = fees[FEE_MINIMUM_MINOR] - net
-        elif fees[FEE_MAXIMUM_MINOR] != NO_MAXIMUM and net > fees[FEE_MAXIMUM_MINOR]:
-            a[A_CAP] = fees[FEE_MAXIMUM_MINOR] - net
-        net += a[A_MINIMUM] + a[A_CAP]
-        total = net
-        for k in range(n_tax):
-            tax_minor[s, k] = round_div(net * tax_ppm[k], PPM)
-            total += tax_minor[s, k]
-        total_minor[s] = total
-    return (
-        energy_mwh,
-        energy_minor,
-        time_ms,
-        amount_minor,
-        tax_minor,
-        total_minor,
-        total_mwh,
-        quality,
+    out = (
+        np.zeros((n, n_lines), np.int64),
+        np.zeros((n, n_lines), np.int64),
+        np.zeros((n, N_TIME), np.int64),
+        np.zeros((n, N_AMOUNTS), np.int64),
+        np.zeros((n, tax_ppm.shape[0]), np.int64),
+        np.zeros(n, np.int64),
+        np.zeros(n, np.int64),
+        np.zeros(n, np.int32),
     )
+    readings = (starts, ts_us, register_wh, power_w, plug_in_us, plug_out_us)
+    tariff = (bounds, piece_line, piece_price, fees, tax_ppm)
+    rules = (float(reset_fraction), float(rollover_modulus_wh), float(gap_s))
+    if parallel is None:
+        parallel = ts_us.shape[0] >= SERIAL_BELOW_READINGS
+    (_bill_parallel if parallel else _bill_serial)(readings, tariff, rules, out)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def _bill_parallel(
+    readings: ReadingArrays, tariff: TariffArrays, rules: Rules, out: BillArrays
+) -> None:  # pragma: no cover - compiled
+    for s in prange(readings[0].shape[0] - 1):
+        _bill_one(s, readings, tariff, rules, out)
+
+
+@njit(cache=True)
+def _bill_serial(
+    readings: ReadingArrays, tariff: TariffArrays, rules: Rules, out: BillArrays
+) -> None:  # pragma: no cover - compiled
+    for s in range(readings[0].shape[0] - 1):
+        _bill_one(s, readings, tariff, rules, out)
+
+
+@njit(cache=True)
+def _bill_one(
+    s: int, readings: ReadingArrays, tariff: TariffArrays, rules: Rules, out: BillArrays
+) -> None:  # pragma: no cover - compiled
+    """Bill session ``s`` into row ``s`` of the outputs (see :func:`bill_sessions_kernel`)."""
+    starts, ts_us, register_wh, power_w, plug_in_us, plug_out_us = readings
+    bounds, piece_line, piece_price, fees, tax_ppm = tariff
+    energy_mwh, energy_minor, time_ms, amount_minor, tax_minor, total_minor, total_mwh, quality = (
+        out
+    )
+    n_lines = energy_mwh.shape[1]
+    lo, hi = starts[s], starts[s + 1]
+    out_t = np.empty(hi - lo, np.int64)
+    out_e = np.empty(hi - lo, np.int64)
+    value = np.zeros(n_lines, np.int64)
+    m, flags = profile(
+        ts_us, register_wh, power_w, lo, hi, rules[0], rules[1], rules[2], out_t, out_e
+    )
+    if not _energy_lines(out_t, out_e, m, bounds, piece_line, piece_price, energy_mwh[s], value):
+        flags |= Q_OUTSIDE_TARIFF
+    quality[s] = flags
+    if m > 0:
+        total_mwh[s] = out_e[m - 1]
+    net = 0
+    for line in range(n_lines):
+        energy_minor[s, line] = round_div(value[line], ENERGY_DIVISOR)
+        net += energy_minor[s, line]
+    charging, connected, idle = _times(
+        out_t, out_e, m, plug_in_us[s], plug_out_us[s], fees[FEE_IDLE_GRACE_MS]
+    )
+    time_ms[s, T_CHARGING] = charging
+    time_ms[s, T_CONNECTED] = connected
+    time_ms[s, T_IDLE] = idle
+    a = amount_minor[s]
+    a[A_CHARGING] = round_div(charging * fees[FEE_CHARGING_MICRO_PER_MIN], TIME_DIVISOR)
+    a[A_CONNECTED] = round_div(connected * fees[FEE_CONNECTED_MICRO_PER_MIN], TIME_DIVISOR)
+    a[A_IDLE] = round_div(idle * fees[FEE_IDLE_MICRO_PER_MIN], TIME_DIVISOR)
+    a[A_SESSION_FEE] = fees[FEE_SESSION_MINOR]
+    net += a[A_CHARGING] + a[A_CONNECTED] + a[A_IDLE] + a[A_SESSION_FEE]
+    if net < fees[FEE_MINIMUM_MINOR]:
+        a[A_MINIMUM] = fees[FEE_MINIMUM_MINOR] - net
+    elif fees[FEE_MAXIMUM_MINOR] != NO_MAXIMUM and net > fees[FEE_MAXIMUM_MINOR]:
+        a[A_CAP] = fees[FEE_MAXIMUM_MINOR] - net
+    net += a[A_MINIMUM] + a[A_CAP]
+    total = net
+    for k in range(tax_ppm.shape[0]):
+        tax_minor[s, k] = round_div(net * tax_ppm[k], PPM)
+        total += tax_minor[s, k]
+    total_minor[s] = total
 
 
 # -- plain-Python reference (same contract, same results) ----------------------------------------

@@ -165,7 +165,9 @@ def profile(
     return m, flags
 
 
-@njit(cache=True, parallel=True)
+SERIAL_BELOW_READINGS = 200_000  # smaller batches run on one thread
+
+
 def session_energy(
     starts: I64,
     ts_us: I64,
@@ -174,31 +176,76 @@ def session_energy(
     reset_fraction: float,
     rollover_modulus_wh: float,
     gap_s: float,
-) -> tuple[I64, I32, I64, I64]:  # pragma: no cover - compiled; equality with the reference
+    *,
+    parallel: bool | None = None,
+) -> tuple[I64, I32, I64, I64]:
     """Energy of every session: readings of session ``s`` are ``starts[s]:starts[s + 1]``.
 
     Returns ``(energy_mwh, quality_flags, first_us, last_us)`` per session (first/last point
-    time; 0 when there is no point).
+    time; 0 when there is no point). Parallel over sessions unless ``parallel`` is False, or
+    None and the batch is small.
     """
     n = starts.shape[0] - 1
-    energy = np.zeros(n, np.int64)
-    flags = np.zeros(n, np.int32)
-    first = np.zeros(n, np.int64)
-    last = np.zeros(n, np.int64)
-    for s in prange(n):
-        lo, hi = starts[s], starts[s + 1]
-        out_t = np.empty(hi - lo, np.int64)
-        out_e = np.empty(hi - lo, np.int64)
-        m, f = profile(
-            ts_us, register_wh, power_w, lo, hi, reset_fraction, rollover_modulus_wh, gap_s,
-            out_t, out_e,
-        )  # fmt: skip
-        flags[s] = f
-        if m > 0:
-            energy[s] = out_e[m - 1]
-            first[s] = out_t[0]
-            last[s] = out_t[m - 1]
-    return energy, flags, first, last
+    out = (
+        np.zeros(n, np.int64),
+        np.zeros(n, np.int32),
+        np.zeros(n, np.int64),
+        np.zeros(n, np.int64),
+    )
+    rules = (float(reset_fraction), float(rollover_modulus_wh), float(gap_s))
+    if parallel is None:
+        parallel = ts_us.shape[0] >= SERIAL_BELOW_READINGS
+    run = _energy_parallel if parallel else _energy_serial
+    run(starts, ts_us, register_wh, power_w, rules, out)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def _energy_parallel(
+    starts: I64,
+    ts_us: I64,
+    register_wh: F64,
+    power_w: F64,
+    rules: tuple[float, float, float],
+    out: tuple[I64, I32, I64, I64],
+) -> None:  # pragma: no cover - compiled
+    for s in prange(starts.shape[0] - 1):
+        _energy_one(s, starts, ts_us, register_wh, power_w, rules, out)
+
+
+@njit(cache=True)
+def _energy_serial(
+    starts: I64,
+    ts_us: I64,
+    register_wh: F64,
+    power_w: F64,
+    rules: tuple[float, float, float],
+    out: tuple[I64, I32, I64, I64],
+) -> None:  # pragma: no cover - compiled
+    for s in range(starts.shape[0] - 1):
+        _energy_one(s, starts, ts_us, register_wh, power_w, rules, out)
+
+
+@njit(cache=True)
+def _energy_one(
+    s: int,
+    starts: I64,
+    ts_us: I64,
+    register_wh: F64,
+    power_w: F64,
+    rules: tuple[float, float, float],
+    out: tuple[I64, I32, I64, I64],
+) -> None:  # pragma: no cover - compiled
+    energy, flags, first, last = out
+    lo, hi = starts[s], starts[s + 1]
+    out_t = np.empty(hi - lo, np.int64)
+    out_e = np.empty(hi - lo, np.int64)
+    m, f = profile(ts_us, register_wh, power_w, lo, hi, rules[0], rules[1], rules[2], out_t, out_e)
+    flags[s] = f
+    if m > 0:
+        energy[s] = out_e[m - 1]
+        first[s] = out_t[0]
+        last[s] = out_t[m - 1]
 
 
 # -- plain-Python reference (same contract, same results) ----------------------------------------
