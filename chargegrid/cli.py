@@ -320,6 +320,33 @@ def registry_add(
         raise typer.BadParameter(msg)
 
 
+@app.command()
+def bill(
+    tariff: Annotated[Path, typer.Option(help="tariff file (data/tariffs/*.json)")],
+    readings: Annotated[Path, typer.Option(help="meter readings Parquet (warehouse schema)")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="write the per-session breakup here")
+    ] = None,
+    sessions: Annotated[
+        Path | None, typer.Option(help="sessions Parquet: plug-in/out and meter start/stop")
+    ] = None,
+    prices: Annotated[
+        list[Path] | None, typer.Option(help="ENTSO-E day-ahead CSV (dynamic tariffs; repeat)")
+    ] = None,
+    explain: Annotated[
+        str | None, typer.Option(help="print a readable account of this session's bill")
+    ] = None,
+) -> None:
+    """Bill sessions from meter readings: itemised lines in integer minor units."""
+    from pipeline.billing import BillFiles, bill_files
+
+    if output is None and explain is None:
+        msg = "give -o OUT.parquet and/or --explain SESSION"
+        raise typer.BadParameter(msg)
+    files = BillFiles(tariff, readings, output, sessions, tuple(prices or ()), explain)
+    typer.echo(bill_files(files))
+
+
 # -- commands added by subsystems go above this line, one block each (keep imports lazy) --
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -550,3 +551,52 @@ def _explain_rules(tariff: Tariff) -> list[str]:
     if tariff.maximum_charge is not None:
         notes.append(f"Maximum charge per session: {tariff.maximum_charge} {tariff.currency}.")
     return notes
+
+
+# -- files (the ``chargegrid bill`` command) ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BillFiles:
+    """Inputs and outputs of one ``chargegrid bill`` run."""
+
+    tariff: Path
+    readings: Path
+    output: Path | None = None
+    sessions: Path | None = None
+    prices: tuple[Path, ...] = ()
+    explain: str | None = None
+
+
+def bill_files(files: BillFiles, options: BillingOptions | None = None) -> str:
+    """Bill a readings Parquet file; write the lines table; return what to print."""
+    from chargegrid.sources.entsoe import load_entsoe_prices
+    from chargegrid.tariffs import load_tariff
+
+    tariff = load_tariff(files.tariff)
+    prices = (
+        PriceSeries.concat([load_entsoe_prices(p) for p in files.prices]) if files.prices else None
+    )
+    readings = _read_parquet(files.readings)
+    sessions = _read_parquet(files.sessions) if files.sessions else None
+    bills = bill_sessions(readings, tariff, sessions=sessions, prices=prices, options=options)
+    out = []
+    if files.output is not None:
+        files.output.parent.mkdir(parents=True, exist_ok=True)
+        bills.lines.write_parquet(files.output)
+        total = int(bills.sessions["total_minor"].sum())
+        out.append(
+            f"billed {bills.sessions.height} sessions ({bills.lines.height} lines, total "
+            f"{to_major(total, tariff.currency)} {tariff.currency}) -> {files.output}"
+        )
+    if files.explain is not None:
+        out.append(explain(bills, files.explain))
+    return "\n".join(out)
+
+
+def _read_parquet(path: Path) -> pl.DataFrame:
+    try:
+        return pl.read_parquet(path)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        msg = f"{path}: not a readable Parquet file ({type(exc).__name__})"
+        raise BillingInputError(msg) from None
