@@ -73,6 +73,11 @@ class OrderNotFound(BecknError):
     default_description = "Order not found"
 
 
+class BusinessError(BecknError):
+    code = "40000"
+    default_description = "Business error"
+
+
 class ActionNotApplicable(BecknError):
     code = "40001"
     default_description = "Action not applicable"
@@ -91,6 +96,16 @@ class QuoteUnavailable(BecknError):
 class CancellationNotPossible(BecknError):
     code = "50001"
     default_description = "Cancellation not possible"
+
+
+class UpdateNotPossible(BecknError):
+    code = "50002"
+    default_description = "Updation not possible"
+
+
+class RatingNotPossible(BecknError):
+    code = "50003"
+    default_description = "Rating not possible"
 
 
 class InternalError(BecknError):
