@@ -35,6 +35,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from itertools import pairwise
 
+import numba
 import numpy as np
 import numpy.typing as npt
 from numba import njit, prange
@@ -68,6 +69,7 @@ BillArrays = tuple[I64, I64, I64, I64, I64, I64, I64, I32]
 ReadingArrays = tuple[I64, I64, F64, F64, I64, I64]  # starts, ts, register, power, plug in/out
 TariffArrays = tuple[I64, I64, I64, I64, I64]  # bounds, piece line/price, fees, tax ppm
 Rules = tuple[float, float, float]  # reset fraction, rollover modulus Wh, gap s
+Scratch = tuple[I64, I64, I64]  # per worker: profile times, energies, line values
 
 
 @njit(cache=True, inline="always")
@@ -182,29 +184,42 @@ def bill_sessions_kernel(
     rules = (float(reset_fraction), float(rollover_modulus_wh), float(gap_s))
     if parallel is None:
         parallel = ts_us.shape[0] >= SERIAL_BELOW_READINGS
-    (_bill_parallel if parallel else _bill_serial)(readings, tariff, rules, out)
+    longest = int(np.max(np.diff(starts))) if n > 0 else 0
+    workers = numba.config.NUMBA_NUM_THREADS if parallel else 1  # type: ignore[attr-defined]
+    scratch = (
+        np.empty((workers, longest), np.int64),  # profile times, per worker thread
+        np.empty((workers, longest), np.int64),  # profile energies
+        np.empty((workers, n_lines), np.int64),  # exact line values
+    )
+    (_bill_parallel if parallel else _bill_serial)(readings, tariff, rules, scratch, out)
     return out
 
 
 @njit(cache=True, parallel=True)
 def _bill_parallel(
-    readings: ReadingArrays, tariff: TariffArrays, rules: Rules, out: BillArrays
+    readings: ReadingArrays, tariff: TariffArrays, rules: Rules, scratch: Scratch, out: BillArrays
 ) -> None:  # pragma: no cover - compiled
     for s in prange(readings[0].shape[0] - 1):
-        _bill_one(s, readings, tariff, rules, out)
+        _bill_one(s, readings, tariff, rules, scratch, numba.get_thread_id(), out)
 
 
 @njit(cache=True)
 def _bill_serial(
-    readings: ReadingArrays, tariff: TariffArrays, rules: Rules, out: BillArrays
+    readings: ReadingArrays, tariff: TariffArrays, rules: Rules, scratch: Scratch, out: BillArrays
 ) -> None:  # pragma: no cover - compiled
     for s in range(readings[0].shape[0] - 1):
-        _bill_one(s, readings, tariff, rules, out)
+        _bill_one(s, readings, tariff, rules, scratch, 0, out)
 
 
 @njit(cache=True)
 def _bill_one(
-    s: int, readings: ReadingArrays, tariff: TariffArrays, rules: Rules, out: BillArrays
+    s: int,
+    readings: ReadingArrays,
+    tariff: TariffArrays,
+    rules: Rules,
+    scratch: Scratch,
+    worker: int,
+    out: BillArrays,
 ) -> None:  # pragma: no cover - compiled
     """Bill session ``s`` into row ``s`` of the outputs (see :func:`bill_sessions_kernel`)."""
     starts, ts_us, register_wh, power_w, plug_in_us, plug_out_us = readings
@@ -214,9 +229,10 @@ def _bill_one(
     )
     n_lines = energy_mwh.shape[1]
     lo, hi = starts[s], starts[s + 1]
-    out_t = np.empty(hi - lo, np.int64)
-    out_e = np.empty(hi - lo, np.int64)
-    value = np.zeros(n_lines, np.int64)
+    out_t = scratch[0][worker]
+    out_e = scratch[1][worker]
+    value = scratch[2][worker]
+    value[:] = 0
     m, flags = profile(
         ts_us, register_wh, power_w, lo, hi, rules[0], rules[1], rules[2], out_t, out_e
     )
