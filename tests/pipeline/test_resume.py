@@ -10,10 +10,11 @@ import pytest
 import pipeline.runner
 from chargegrid.events import Topic
 from chargegrid.settings import Settings, load_settings
-from pipeline.sinks import SinkConfig
+from pipeline.sinks import LakePartition, SinkConfig
 from pipeline.step import Step, make_step
 from tests.pipeline.conftest import drain, publish, session_events, sql
 from warehouse import lake
+from warehouse.schema import TABLES
 
 TOTALS = (
     "SELECT (SELECT count(*) FROM readings), (SELECT count(DISTINCT log_offset || '/' || "
@@ -36,17 +37,24 @@ def _events() -> list[object]:
     return events
 
 
-def _crashing_step(after_batches: int) -> object:
+def _crashing_step(snapshots: list[int], batches_after_snapshot: int) -> object:
+    """A step that crashes once the sinks have taken two snapshots (so at least one epoch is
+    committed) and ``batches_after_snapshot`` more batches have gone by (so the lake holds files
+    written after the last snapshot, which the resume must discard). Deterministic whatever the
+    machine's load, unlike a fixed batch count."""
+
     def factory(clock: object) -> Step:
         inner = make_step(clock)  # type: ignore[arg-type]
-        calls = 0
+        seen = {"snapshots": 0, "since": 0}
 
         def step(state, batch):  # type: ignore[no-untyped-def]
-            nonlocal calls
             if len(batch.offsets):
-                calls += 1
-                time.sleep(0.03)  # let epochs close (and snapshots happen) between batches
-                if calls > after_batches:
+                if len(snapshots) != seen["snapshots"]:
+                    seen["snapshots"], seen["since"] = len(snapshots), 0
+                seen["since"] += 1
+                time.sleep(0.03)  # let epochs close between batches
+                epochs = len(snapshots) // len(TABLES)  # every table's sink snapshots per epoch
+                if epochs >= 2 and seen["since"] > batches_after_snapshot:
                     raise Crash
             return inner(state, batch)
 
@@ -72,10 +80,18 @@ def test_resume_after_crash_has_no_duplicates(
     drain(reference, batch_rows=40)
     expected = sql(reference, TOTALS)[0]
 
+    snapshots: list[int] = []
+    real_snapshot = LakePartition.snapshot
+
+    def recording_snapshot(self: LakePartition) -> object:
+        snapshots.append(1)
+        return real_snapshot(self)
+
     with monkeypatch.context() as patch:
-        patch.setattr(pipeline.runner, "make_step", _crashing_step(after_batches=24))
+        patch.setattr(LakePartition, "snapshot", recording_snapshot)
+        patch.setattr(pipeline.runner, "make_step", _crashing_step(snapshots, 3))
         with pytest.raises(Exception, match="on_batch"):
-            drain(settings, batch_rows=40, sink=_sink(settings))
+            drain(settings, batch_rows=20, sink=_sink(settings))
     assert sql(settings, "SELECT count(*) FROM readings")[0][0] > 0  # it did write something
     discarded: list[int] = []
     real_discard = lake.discard_from
@@ -85,7 +101,7 @@ def test_resume_after_crash_has_no_duplicates(
         return discarded[-1]
 
     monkeypatch.setattr(lake, "discard_from", counting_discard)
-    drain(settings, batch_rows=40, sink=_sink(settings))
+    drain(settings, batch_rows=20, sink=_sink(settings))
     assert sum(discarded) > 0  # files of the replayed epoch were really there and removed
 
     got = sql(settings, TOTALS)[0]
