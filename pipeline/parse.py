@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import reduce
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -40,7 +40,9 @@ from chargegrid.eventlog import Payloads, count_byte
 from chargegrid.events import (
     METER_RECORD,
     STATUS_RECORD,
+    Boot,
     ConnectorStatus,
+    ConnectorStatusValue,
     MeterValue,
     Reason,
     TransactionEnded,
@@ -139,22 +141,12 @@ def _meter_implausible(record: Any) -> str | None:
 
 
 def _status_rules() -> pl.Expr:
-    statuses = [
-        "Available",
-        "Preparing",
-        "Charging",
-        "SuspendedEV",
-        "SuspendedEVSE",
-        "Finishing",
-        "Reserved",
-        "Unavailable",
-        "Faulted",
-        "Occupied",
-    ]
+    statuses = list(get_args(ConnectorStatusValue))
+    protocols = list(get_args(Boot.model_fields["protocol"].annotation))
     return (
         (pl.col("connector_id").is_null() | (pl.col("connector_id") <= INT32_MAX))
         & (pl.col("status").is_null() | pl.col("status").is_in(statuses))
-        & (pl.col("protocol").is_null() | pl.col("protocol").is_in(["ocpp1.6", "ocpp2.0.1"]))
+        & (pl.col("protocol").is_null() | pl.col("protocol").is_in(protocols))
     )
 
 
