@@ -347,6 +347,28 @@ def bill(
     typer.echo(bill_files(files))
 
 
+catalog_app = typer.Typer(no_args_is_help=True, help="The DuckDB catalog: dictionary, compaction.")
+report_app = typer.Typer(no_args_is_help=True, help="Utilisation reports and interval exports.")
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(report_app, name="report")
+
+
+class DictionaryFormat(StrEnum):
+    md = "md"
+    csv = "csv"
+
+
+@catalog_app.command("dictionary")
+def catalog_dictionary(
+    fmt: Annotated[DictionaryFormat, typer.Option("--format")] = DictionaryFormat.md,
+    data_dir: DataDir = None,
+) -> None:
+    """Print the data dictionary: every catalog view and column with type, unit and meaning."""
+    from warehouse import dictionary
+
+    typer.echo(dictionary.to_markdown() if fmt is DictionaryFormat.md else dictionary.to_csv())
+
+
 # -- commands added by subsystems go above this line, one block each (keep imports lazy) --
 
 

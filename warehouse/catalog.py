@@ -14,6 +14,8 @@ picked up by the next run (or by deleting the catalog: :func:`ensure_catalog` re
 Parquet under ``<lake>/_reference/`` when the catalog is built (empty, typed, if there is none).
 ``historical_sessions``, ``import_rejects`` and ``registry_stations`` read what ``chargegrid
 import`` wrote (see :mod:`warehouse.importers.run`).
+The derived views (``session_facts``, ``ports``, ``port_outages``, ``utilisation_15m``, ...)
+and ``data_dictionary`` come from :mod:`warehouse.reports.views` and :mod:`warehouse.dictionary`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from chargegrid.inventory import Inventory, load_inventory
 from chargegrid.settings import Settings
 from warehouse import lake
 from warehouse.importers.run import import_view_sql
+from warehouse.reports.views import catalog_sql
 from warehouse.schema import CONNECTORS, REFERENCE_TABLES, STATIONS, TABLES
 
 REFERENCE_DIR = "_reference"
@@ -93,6 +96,8 @@ def refresh_catalog(settings: Settings) -> Path:
         for name in REFERENCE_TABLES:
             path = _quote(reference[name].resolve())
             con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet({path})")
+        for statement in catalog_sql(settings.lake_dir / REFERENCE_DIR):
+            con.execute(statement)
         con.execute("CHECKPOINT")
     finally:
         con.close()

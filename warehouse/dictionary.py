@@ -1,0 +1,403 @@
+"""The data dictionary: the one place every catalog view and column is documented.
+
+Each view of the catalog (:mod:`warehouse.catalog`) has a :class:`TableDoc`; each of its columns a
+:class:`ColumnDoc` with the DuckDB type the view reports, the unit (empty when the column has
+none) and its meaning. ``tests/warehouse/test_dictionary.py`` compares this against the views'
+real columns, both ways, so the dictionary cannot drift from the catalog.
+
+The dictionary is also published: ``chargegrid catalog dictionary --format md|csv`` prints it and
+the catalog serves it as the ``data_dictionary`` view (Parquet under ``<lake>/_reference/``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+TSZ = "TIMESTAMP WITH TIME ZONE"
+UTC = "UTC"
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnDoc:
+    name: str
+    type: str  # as DuckDB's DESCRIBE names it
+    unit: str  # "" when the column has no unit
+    meaning: str
+
+
+@dataclass(frozen=True, slots=True)
+class TableDoc:
+    name: str
+    meaning: str
+    columns: tuple[ColumnDoc, ...]
+
+
+def _c(name: str, type_: str, unit: str, meaning: str) -> ColumnDoc:
+    return ColumnDoc(name, type_, unit, meaning)
+
+
+DATE_PARTITION = _c("date", "DATE", "UTC day", "hive partition: UTC day of the row's time")
+LOG_POSITION = (
+    _c("log_partition", "INTEGER", "", "event-log partition the record came from"),
+    _c("log_offset", "BIGINT", "", "offset of the record in its event-log partition"),
+)
+
+PIPELINE = (
+    TableDoc(
+        "readings",
+        "Meter values from chargers (OCPP MeterValues), one row per sample, via the pipeline.",
+        (
+            _c("ts", TSZ, UTC, "sample time as the charger reported it"),
+            _c("charger_id", "VARCHAR", "", "charge point identity (OCPP)"),
+            _c("connector_id", "INTEGER", "", "connector number on the charger (0 = whole)"),
+            _c("transaction_id", "VARCHAR", "", "OCPP transaction, NULL for idle meter values"),
+            _c("energy_register_wh", "DOUBLE", "Wh", "cumulative import energy register"),
+            _c("power_w", "DOUBLE", "W", "active import power"),
+            _c("current_a", "DOUBLE", "A", "import current"),
+            _c("voltage_v", "DOUBLE", "V", "voltage"),
+            _c("soc_pct", "DOUBLE", "%", "vehicle state of charge, when reported"),
+            _c("context", "VARCHAR", "", "OCPP reading context (Sample.Periodic, ...)"),
+            *LOG_POSITION,
+            DATE_PARTITION,
+        ),
+    ),
+    TableDoc(
+        "sessions",
+        "Charging transactions built by the pipeline from start/stop events and readings.",
+        (
+            _c("session_id", "VARCHAR", "", "charger_id/transaction_id, unique"),
+            _c("charger_id", "VARCHAR", "", "charge point identity"),
+            _c("connector_id", "INTEGER", "", "connector number on the charger"),
+            _c("transaction_id", "VARCHAR", "", "OCPP transaction id"),
+            _c("id_tag", "VARCHAR", "", "authorisation token of the driver"),
+            _c("started_at", TSZ, UTC, "transaction start (plug-in / authorised)"),
+            _c("ended_at", TSZ, UTC, "transaction stop (plug-out)"),
+            _c("meter_start_wh", "DOUBLE", "Wh", "energy register at start"),
+            _c("meter_stop_wh", "DOUBLE", "Wh", "energy register at stop"),
+            _c("energy_wh", "DOUBLE", "Wh", "energy delivered (register delta)"),
+            _c(
+                "energy_quality",
+                "VARCHAR",
+                "",
+                "ok | reset | no_readings | ...",
+            ),
+            _c("readings", "BIGINT", "count", "meter readings matched to the transaction"),
+            _c("max_power_w", "DOUBLE", "W", "highest power reading of the transaction"),
+            _c("stop_reason", "VARCHAR", "", "OCPP stop reason"),
+            DATE_PARTITION,
+        ),
+    ),
+    TableDoc(
+        "connector_status",
+        "Status notifications, boots and heartbeats of chargers, one row per message.",
+        (
+            _c("ts", TSZ, UTC, "time of the status change / message"),
+            _c("charger_id", "VARCHAR", "", "charge point identity"),
+            _c("connector_id", "INTEGER", "", "connector number (0 = the whole charger)"),
+            _c("kind", "VARCHAR", "", "status | boot | heartbeat"),
+            _c("status", "VARCHAR", "", "OCPP status (Available, Charging, Faulted, ...)"),
+            _c("error_code", "VARCHAR", "", "OCPP error code with a Faulted status"),
+            DATE_PARTITION,
+        ),
+    ),
+    TableDoc(
+        "dead_letter",
+        "Every record the pipeline or a producer refused, with the reason; nothing is dropped.",
+        (
+            _c("ts", TSZ, UTC, "when it was judged (producer rejections: the record's time)"),
+            _c("topic", "VARCHAR", "", "event-log topic of the record"),
+            *LOG_POSITION,
+            _c("source", "VARCHAR", "", "who refused it: pipeline | csms | replay:<source> | ..."),
+            _c("reason", "VARCHAR", "", "reason code (chargegrid.events.Reason)"),
+            _c("detail", "VARCHAR", "", "what exactly was wrong"),
+            _c("charger_id", "VARCHAR", "", "charge point, when known"),
+            _c("raw", "VARCHAR", "", "the record as received"),
+            DATE_PARTITION,
+        ),
+    ),
+)
+
+REFERENCE = (
+    TableDoc(
+        "stations",
+        "Sites of our own estate (inventory): a location holding one or more chargers.",
+        (
+            _c("station_id", "VARCHAR", "", "site identity"),
+            _c("name", "VARCHAR", "", "display name"),
+            _c("lat", "DOUBLE", "degrees", "latitude (WGS 84)"),
+            _c("lon", "DOUBLE", "degrees", "longitude (WGS 84)"),
+            _c("operator", "VARCHAR", "", "operating company"),
+        ),
+    ),
+    TableDoc(
+        "connectors",
+        "Connectors of our own chargers (inventory), one row per charger and connector.",
+        (
+            _c("charger_id", "VARCHAR", "", "charge point identity"),
+            _c("station_id", "VARCHAR", "", "site the charger stands at"),
+            _c("model", "VARCHAR", "", "charger model"),
+            _c("connector_id", "INTEGER", "", "connector number on the charger"),
+            _c("standard", "VARCHAR", "", "plug standard (IEC 62196 type 2, CCS, ...)"),
+            _c("current", "VARCHAR", "", "AC | DC"),
+            _c("max_power_w", "DOUBLE", "W", "rated power of the connector"),
+        ),
+    ),
+)
+
+IMPORTED = (
+    TableDoc(
+        "historical_sessions",
+        "Sessions imported by `chargegrid import` from published exports, one per session.",
+        (
+            _c("session_id", "VARCHAR", "", "<source>:<natural key>, unique"),
+            _c("source", "VARCHAR", "", "importer: dundee | perth | boulder | sap | epfl | acn"),
+            _c("site_id", "VARCHAR", "", "site / location as published (normalised), if any"),
+            _c("station_id", "VARCHAR", "", "charge point / station as published"),
+            _c("connector", "VARCHAR", "", "connector / plug / parking space as published"),
+            _c("started_at", TSZ, UTC, "plug-in"),
+            _c("ended_at", TSZ, UTC, "plug-out"),
+            _c("charging_ended_at", TSZ, UTC, "end of energy transfer, when the source knows it"),
+            _c("energy_wh", "BIGINT", "Wh", "energy delivered"),
+            _c("price_minor", "BIGINT", "minor units of currency", "billed total, when known"),
+            _c("currency", "VARCHAR", "ISO 4217", "currency of price_minor"),
+            _c("user_id", "VARCHAR", "", "driver / account as published (pseudonymous)"),
+            _c("soc_start_pct", "DOUBLE", "%", "state of charge at plug-in, when published"),
+            _c("soc_end_pct", "DOUBLE", "%", "state of charge at plug-out, when published"),
+            _c("rated_power_w", "DOUBLE", "W", "outlet rating used by the plausibility rule"),
+            _c("flags", "VARCHAR[]", "", "import rules that changed or doubted a value"),
+            _c("file", "VARCHAR", "", "file the row came from"),
+            _c("line", "BIGINT", "", "line in that file (JSON: item number)"),
+        ),
+    ),
+    TableDoc(
+        "import_rejects",
+        "Rows `chargegrid import` refused, with the reason; read = imported + rejected.",
+        (
+            _c("source", "VARCHAR", "", "importer"),
+            _c("file", "VARCHAR", "", "file the row came from"),
+            _c("line", "BIGINT", "", "line in that file (JSON: item number)"),
+            _c("reason", "VARCHAR", "", "reason code (chargegrid.events.Reason)"),
+            _c("detail", "VARCHAR", "", "what exactly was wrong"),
+            _c("station_id", "VARCHAR", "", "station of the row, when readable"),
+            _c("raw", "VARCHAR", "", "the row as read (xlsx: cells joined by tabs)"),
+        ),
+    ),
+    TableDoc(
+        "registry_stations",
+        "Charging stations from published locations and the AFDC registry.",
+        (
+            _c("station_id", "VARCHAR", "", "station identity within its source"),
+            _c("source", "VARCHAR", "", "importer"),
+            _c("name", "VARCHAR", "", "station name"),
+            _c("site", "VARCHAR", "", "site / location name"),
+            _c("address", "VARCHAR", "", "street address"),
+            _c("city", "VARCHAR", "", "city"),
+            _c("lat", "DOUBLE", "degrees", "latitude (WGS 84)"),
+            _c("lon", "DOUBLE", "degrees", "longitude (WGS 84)"),
+            _c("connectors", "INTEGER", "count", "charging ports"),
+            _c("level1_ports", "INTEGER", "count", "Level 1 (120 V AC) ports"),
+            _c("level2_ports", "INTEGER", "count", "Level 2 (240 V AC) ports"),
+            _c("dc_fast_ports", "INTEGER", "count", "DC fast ports"),
+            _c("max_power_w", "DOUBLE", "W", "highest port power"),
+            _c("power_level", "VARCHAR", "", "Level 1 | Level 2 | DC fast (highest)"),
+            _c("connector_types", "VARCHAR", "", "plug types as published"),
+            _c("network", "VARCHAR", "", "charging network"),
+            _c("file", "VARCHAR", "", "file the row came from"),
+            _c("line", "BIGINT", "", "line in that file"),
+        ),
+    ),
+)
+
+_SOURCE = _c("source", "VARCHAR", "", "pipeline | import:<importer>")
+_SITE = _c("site_id", "VARCHAR", "", "site (pipeline: inventory station; import: site)")
+_STATION = _c("station_id", "VARCHAR", "", "station (pipeline: charger_id; import: station_id)")
+_PORT = _c("port_id", "VARCHAR", "", "<station_id>/<connector>: one charging port")
+
+
+def _slot_view(name: str, width: str) -> TableDoc:
+    return TableDoc(
+        name,
+        f"Per port and {width} UTC slot with any plug-in time: occupancy, energy, starts.",
+        (
+            _SOURCE,
+            _SITE,
+            _STATION,
+            _PORT,
+            _c("slot_start", TSZ, UTC, f"start of the {width} slot"),
+            _c("occupied_min", "DOUBLE", "min", "plugged-in minutes in the slot"),
+            _c(
+                "energy_wh",
+                "DOUBLE",
+                "Wh",
+                "session energy spread evenly over its charging interval (to charging end "
+                "when known, else to plug-out)",
+            ),
+            _c("sessions_started", "BIGINT", "count", "sessions that started in the slot"),
+        ),
+    )
+
+
+_SPAN_COMMON = (
+    _SOURCE,
+    _c("session_id", "VARCHAR", "", "session identity, unique per source"),
+    _SITE,
+    _STATION,
+    _PORT,
+    _c("started_at", TSZ, UTC, "plug-in"),
+    _c("ended_at", TSZ, UTC, "plug-out"),
+)
+
+DERIVED = (
+    TableDoc(
+        "session_spans",
+        "Sessions of every source in one shape (pipeline + imported history).",
+        (
+            *_SPAN_COMMON,
+            _c("charging_ended_at", TSZ, UTC, "end of energy transfer as imported; NULL else"),
+            _c("energy_wh", "DOUBLE", "Wh", "energy delivered"),
+            _c("price_minor", "BIGINT", "minor units of currency", "billed total, when known"),
+            _c("currency", "VARCHAR", "ISO 4217", "currency of price_minor"),
+            _c("transaction_id", "VARCHAR", "", "OCPP transaction (pipeline only)"),
+            _c("readings", "BIGINT", "count", "meter readings (pipeline only)"),
+        ),
+    ),
+    TableDoc(
+        "session_facts",
+        "session_spans plus the charging end and start outcome read from the meter (pipeline).",
+        (
+            *_SPAN_COMMON,
+            _c(
+                "charging_ended_at",
+                TSZ,
+                UTC,
+                "end of energy transfer: imported as published; pipeline: last reading with "
+                "power > 0 (NULL = unknown)",
+            ),
+            _c("energy_wh", "DOUBLE", "Wh", "energy delivered"),
+            _c("price_minor", "BIGINT", "minor units of currency", "billed total, when known"),
+            _c("currency", "VARCHAR", "ISO 4217", "currency of price_minor"),
+            _c(
+                "start_succeeded",
+                "BOOLEAN",
+                "",
+                "pipeline: the transaction delivered meter readings; imported: NULL (unknown)",
+            ),
+        ),
+    ),
+    TableDoc(
+        "ports",
+        "Ports counted as available by reports: inventory connectors, and ports seen in sessions.",
+        (
+            _SOURCE,
+            _SITE,
+            _STATION,
+            _PORT,
+            _c(
+                "available_from",
+                TSZ,
+                UTC,
+                "start of availability (UTC day of first plug-in); NULL = inventory, always",
+            ),
+            _c(
+                "available_until",
+                TSZ,
+                UTC,
+                "end of availability (end of UTC day of last plug-out); NULL = always",
+            ),
+        ),
+    ),
+    TableDoc(
+        "port_outages",
+        "Merged intervals a pipeline port was Faulted or Unavailable (own or charger status).",
+        (
+            _PORT,
+            _c("started_at", TSZ, UTC, "outage start"),
+            _c("ended_at", TSZ, UTC, "outage end (next non-outage status); NULL = ongoing"),
+        ),
+    ),
+    _slot_view("utilisation_15m", "15-minute"),
+    _slot_view("utilisation_hourly", "1-hour"),
+)
+
+DATA_DICTIONARY = TableDoc(
+    "data_dictionary",
+    "This dictionary: every catalog view and column with type, unit and meaning.",
+    (
+        _c("table_name", "VARCHAR", "", "catalog view"),
+        _c("table_meaning", "VARCHAR", "", "what one row of the view is"),
+        _c("column_name", "VARCHAR", "", "column of the view"),
+        _c("column_type", "VARCHAR", "", "DuckDB type"),
+        _c("unit", "VARCHAR", "", "unit of the column's values (empty: none)"),
+        _c("meaning", "VARCHAR", "", "what the column holds"),
+        _c("position", "INTEGER", "", "column position in the view (1-based)"),
+    ),
+)
+
+TABLES: tuple[TableDoc, ...] = (*PIPELINE, *REFERENCE, *IMPORTED, *DERIVED, DATA_DICTIONARY)
+
+
+def rows() -> list[dict[str, object]]:
+    """One dict per documented column, in catalog order (the ``data_dictionary`` rows)."""
+    return [
+        {
+            "table_name": t.name,
+            "table_meaning": t.meaning,
+            "column_name": c.name,
+            "column_type": c.type,
+            "unit": c.unit,
+            "meaning": c.meaning,
+            "position": i,
+        }
+        for t in TABLES
+        for i, c in enumerate(t.columns, start=1)
+    ]
+
+
+SCHEMA = pa.schema(
+    [(c.name, pa.int32() if c.name == "position" else pa.string()) for c in DATA_DICTIONARY.columns]
+)
+
+
+def arrow_table() -> pa.Table:
+    return pa.Table.from_pylist(rows(), schema=SCHEMA)
+
+
+def to_csv() -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=SCHEMA.names, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows())
+    return buffer.getvalue()
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def to_markdown() -> str:
+    """The dictionary as Markdown: a section per view with a column table."""
+    out = ["# chargegrid data dictionary", ""]
+    for t in TABLES:
+        out += [f"## {t.name}", "", _md_cell(t.meaning), ""]
+        out += ["| column | type | unit | meaning |", "|---|---|---|---|"]
+        out += [
+            f"| {c.name} | {c.type} | {_md_cell(c.unit)} | {_md_cell(c.meaning)} |"
+            for c in t.columns
+        ]
+        out.append("")
+    return "\n".join(out)
+
+
+def write_parquet(directory: Path) -> Path:
+    """Write the dictionary as Parquet in ``directory`` (atomically); returns the file."""
+    from warehouse import lake
+
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / "data_dictionary.parquet"
+    lake.write_atomic(arrow_table(), target)
+    return target

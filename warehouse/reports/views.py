@@ -1,0 +1,201 @@
+"""Derived catalog views for analysts and reports: sessions of every source in one shape, the
+ports they use, port outages, and per-port utilisation in 15-minute and hourly slots.
+
+All views are plain SQL over the lake's views (``sessions``, ``readings``, ``connector_status``,
+``connectors``, ``historical_sessions``), so they answer for live pipeline data and imported
+history alike and never go stale. Time is bucketed in UTC whatever the reader's ``TimeZone``
+setting: timestamps are turned into naive UTC wall time (``AT TIME ZONE 'UTC'``) before
+bucketing and back into ``TIMESTAMP WITH TIME ZONE`` on the way out.
+
+Rules (documented column by column in :mod:`warehouse.dictionary`):
+
+* ``session_spans``: one row per session. ``source`` is ``pipeline`` or ``import:<source>``;
+  ``port_id`` is ``<station_id>/<connector>``; pipeline stations are chargers, their site is the
+  inventory station. ``charging_ended_at`` is only what imported sources publish.
+* ``session_facts``: ``session_spans`` plus, for pipeline sessions, the charging end read from the
+  meter: the last reading of the transaction with ``power_w > 0`` (the session start when no
+  reading drew power; NULL when the transaction has no reading at all, i.e. unknown), and
+  ``start_succeeded`` (the transaction delivered at least one meter reading). Reading the meter
+  scans ``readings``; ``session_spans`` does not.
+* ``ports``: every port a report counts as available: the inventory's connectors (available
+  throughout) and every port seen in sessions but not in the inventory (available from the UTC day
+  of its first plug-in to the end of the UTC day of its last plug-out).
+* ``port_outages``: merged intervals in which a pipeline port was ``Faulted`` or ``Unavailable``
+  (its own status, or its charger's connector 0); ``ended_at`` NULL = still out.
+* ``utilisation_15m`` / ``utilisation_hourly``: per port and slot, plugged-in minutes, energy
+  (spread evenly over the charging interval: plug-in to charging end when known, else to plug-out)
+  and sessions started in the slot.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SLOT_VIEWS = {"utilisation_15m": "15 minutes", "utilisation_hourly": "1 hour"}
+OUTAGE_STATUSES = ("Faulted", "Unavailable")
+
+
+def overlap_s(a_start: str, a_end: str, b_start: str, b_end: str) -> str:
+    """SQL: seconds two naive-timestamp intervals overlap (0 when disjoint)."""
+    return f"greatest(0, epoch(least({a_end}, {b_end})) - epoch(greatest({a_start}, {b_start})))"
+
+
+SESSION_SPANS = """
+CREATE OR REPLACE VIEW session_spans AS
+WITH sites AS (
+    SELECT charger_id, min(station_id) AS station_id FROM connectors GROUP BY charger_id
+)
+SELECT
+    'pipeline' AS source,
+    s.session_id,
+    coalesce(sites.station_id, s.charger_id) AS site_id,
+    s.charger_id AS station_id,
+    s.charger_id || '/' || s.connector_id AS port_id,
+    s.started_at,
+    s.ended_at,
+    CAST(NULL AS TIMESTAMP WITH TIME ZONE) AS charging_ended_at,
+    CAST(s.energy_wh AS DOUBLE) AS energy_wh,
+    CAST(NULL AS BIGINT) AS price_minor,
+    CAST(NULL AS VARCHAR) AS currency,
+    s.transaction_id,
+    s.readings
+FROM sessions s LEFT JOIN sites ON sites.charger_id = s.charger_id
+UNION ALL
+SELECT
+    'import:' || source,
+    session_id,
+    coalesce(site_id, station_id),
+    station_id,
+    station_id || '/' || coalesce(connector, ''),
+    started_at,
+    ended_at,
+    charging_ended_at,
+    CAST(energy_wh AS DOUBLE),
+    price_minor,
+    currency,
+    CAST(NULL AS VARCHAR),
+    CAST(NULL AS BIGINT)
+FROM historical_sessions
+"""
+
+SESSION_FACTS = """
+CREATE OR REPLACE VIEW session_facts AS
+WITH metered AS (
+    SELECT charger_id, transaction_id, max(ts) FILTER (WHERE power_w > 0) AS last_power_at
+    FROM readings WHERE transaction_id IS NOT NULL
+    GROUP BY charger_id, transaction_id
+)
+SELECT
+    s.source, s.session_id, s.site_id, s.station_id, s.port_id, s.started_at, s.ended_at,
+    CASE
+        WHEN s.source <> 'pipeline' THEN s.charging_ended_at
+        WHEN m.charger_id IS NULL THEN NULL
+        ELSE least(greatest(coalesce(m.last_power_at, s.started_at), s.started_at), s.ended_at)
+    END AS charging_ended_at,
+    s.energy_wh, s.price_minor, s.currency,
+    CASE WHEN s.source = 'pipeline' THEN coalesce(s.readings, 0) > 0 END AS start_succeeded
+FROM session_spans s
+LEFT JOIN metered m ON s.source = 'pipeline' AND m.charger_id = s.station_id
+    AND m.transaction_id = s.transaction_id
+"""
+
+PORTS = """
+CREATE OR REPLACE VIEW ports AS
+WITH inventory AS (
+    SELECT 'pipeline' AS source, station_id AS site_id, charger_id AS station_id,
+        charger_id || '/' || connector_id AS port_id
+    FROM connectors
+), seen AS (
+    SELECT source, min(site_id) AS site_id, min(station_id) AS station_id, port_id,
+        CAST(time_bucket(INTERVAL 1 day, min(started_at) AT TIME ZONE 'UTC')
+            AS TIMESTAMP) AT TIME ZONE 'UTC' AS available_from,
+        CAST(time_bucket(INTERVAL 1 day, max(coalesce(ended_at, started_at)) AT TIME ZONE 'UTC')
+            + INTERVAL 1 day AS TIMESTAMP) AT TIME ZONE 'UTC' AS available_until
+    FROM session_spans GROUP BY source, port_id
+)
+SELECT source, site_id, station_id, port_id,
+    CAST(NULL AS TIMESTAMP WITH TIME ZONE) AS available_from,
+    CAST(NULL AS TIMESTAMP WITH TIME ZONE) AS available_until
+FROM inventory
+UNION ALL
+SELECT seen.* FROM seen ANTI JOIN inventory USING (source, port_id)
+"""
+
+PORT_OUTAGES = f"""
+CREATE OR REPLACE VIEW port_outages AS
+WITH status AS (
+    SELECT charger_id, connector_id, ts, status,
+        lead(ts) OVER (PARTITION BY charger_id, connector_id ORDER BY ts) AS next_ts
+    FROM connector_status WHERE kind = 'status'
+), outage AS (
+    SELECT charger_id, connector_id, ts AS s, coalesce(next_ts, 'infinity') AS e
+    FROM status WHERE status IN {OUTAGE_STATUSES!r}
+), per_port AS (
+    SELECT charger_id || '/' || connector_id AS port_id, s, e FROM outage WHERE connector_id <> 0
+    UNION ALL
+    SELECT p.port_id, o.s, o.e FROM outage o
+    JOIN ports p ON p.source = 'pipeline' AND p.station_id = o.charger_id
+    WHERE o.connector_id = 0
+), ordered AS (
+    SELECT port_id, s, e,
+        max(e) OVER (PARTITION BY port_id ORDER BY s, e
+            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach
+    FROM per_port
+), islands AS (
+    SELECT port_id, s, e,
+        sum(CASE WHEN reach >= s THEN 0 ELSE 1 END) OVER (PARTITION BY port_id ORDER BY s, e)
+            AS island
+    FROM ordered
+)
+SELECT port_id, min(s) AS started_at,
+    CASE WHEN isinf(max(e)) THEN NULL ELSE max(e) END AS ended_at
+FROM islands GROUP BY port_id, island
+"""
+
+
+def slot_view_sql(view: str, width: str) -> str:
+    """``utilisation_15m`` / ``utilisation_hourly``: one row per port and slot of ``width``."""
+    w = f"INTERVAL {width}"
+    slot_end = f"(slot + {w})"
+    occupied = overlap_s("slot", slot_end, "s", "e")
+    charging = overlap_s("slot", slot_end, "s", "ce")
+    first = f"slot = time_bucket({w}, s)"
+    return f"""
+CREATE OR REPLACE VIEW {view} AS
+WITH spans AS (
+    SELECT source, site_id, station_id, port_id, energy_wh,
+        started_at AT TIME ZONE 'UTC' AS s,
+        ended_at AT TIME ZONE 'UTC' AS e,
+        least(greatest(coalesce(charging_ended_at, ended_at), started_at), ended_at)
+            AT TIME ZONE 'UTC' AS ce
+    FROM session_spans WHERE ended_at >= started_at
+), slots AS (
+    SELECT *, unnest(generate_series(time_bucket({w}, s), e, {w})) AS slot FROM spans
+)
+SELECT source, site_id, station_id, port_id,
+    slot AT TIME ZONE 'UTC' AS slot_start,
+    sum({occupied}) / 60.0 AS occupied_min,
+    sum(CASE WHEN ce > s THEN energy_wh * {charging} / (epoch(ce) - epoch(s))
+             WHEN {first} THEN energy_wh ELSE 0 END) AS energy_wh,
+    count(*) FILTER (WHERE {first}) AS sessions_started
+FROM slots WHERE slot < e OR {first}
+GROUP BY source, site_id, station_id, port_id, slot
+"""
+
+
+def view_sql() -> list[str]:
+    """The ``CREATE VIEW`` statements, in dependency order (after the lake's own views)."""
+    slot_views = [slot_view_sql(view, width) for view, width in SLOT_VIEWS.items()]
+    return [SESSION_SPANS, SESSION_FACTS, PORTS, PORT_OUTAGES, *slot_views]
+
+
+def catalog_sql(reference_dir: Path) -> list[str]:
+    """Everything the catalog adds after the lake's views: the derived views above and the
+    ``data_dictionary`` view (its Parquet written into ``reference_dir``)."""
+    from warehouse import dictionary
+
+    path = str(dictionary.write_parquet(reference_dir).resolve()).replace("'", "''")
+    return [
+        *view_sql(),
+        f"CREATE OR REPLACE VIEW data_dictionary AS SELECT * FROM read_parquet('{path}')",
+    ]
