@@ -123,6 +123,8 @@ class CsmsContext:
     connectors: dict[tuple[str, str], int] = field(default_factory=dict)
     last_register_wh: dict[tuple[str, str], float] = field(default_factory=dict)
     open_starts: dict[tuple[str, str], _OpenStart] = field(default_factory=dict)
+    # charger id -> its protocol object while connected (chargers.commands calls through it)
+    live: dict[str, Any] = field(default_factory=dict)
 
     inventory_path: Path | None = None  # when set, a changed file is re-read for new chargers
     _inventory_mtime_ns: int | None = None

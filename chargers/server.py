@@ -80,9 +80,14 @@ async def _serve_connection(ctx: CsmsContext, ws: ServerConnection) -> None:
         return
     cp = protocol_for(ws.subprotocol)(charger_id, ws, ctx)
     ctx.stats.connections += 1
+    ctx.live[charger_id] = cp
     LOGGER.info("%s connected (%s)", charger_id, ws.subprotocol)
-    with contextlib.suppress(ConnectionClosed):
-        await cp.start()
+    try:
+        with contextlib.suppress(ConnectionClosed):
+            await cp.start()
+    finally:
+        if ctx.live.get(charger_id) is cp:
+            del ctx.live[charger_id]
     LOGGER.info("%s disconnected", charger_id)
 
 

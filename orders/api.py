@@ -8,7 +8,7 @@ app (its lifespan).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import httpx
@@ -68,12 +68,15 @@ def build_bpp(
     clock: Clock | None = None,
     directory: KeyDirectory | None = None,
     http: httpx.AsyncClient | None = None,
+    store: OrderStore | None = None,
+    relay: Callable[[], int] | None = None,
 ) -> Bpp:
     """A :class:`Bpp` wired from settings: our key pair, the order store, the registry."""
     clock = clock or SystemClock()
     return Bpp(
         router=router,
-        store=OrderStore(settings.orders_db_path),
+        relay=relay,
+        store=store or OrderStore(settings.orders_db_path),
         keys=load_keypair(settings.keys_dir),
         directory=directory or RegistryClient(settings.registry_url, clock),
         clock=clock,
@@ -86,8 +89,16 @@ def serve_bpp(settings: Settings) -> None:
     """Run the BPP in the foreground (uvicorn on ``settings.host:bpp_port``) until interrupted."""
     import uvicorn
 
+    from chargegrid.eventlog import EventLog
     from orders.handlers import estate_router
+    from orders.repo import EventRelay
 
     clock = SystemClock()
-    app = create_app(build_bpp(settings, estate_router(settings, clock), clock=clock))
+    store = OrderStore(settings.orders_db_path)
+    log_ = EventLog(settings.eventlog_path, settings.log_partitions)
+    relay = EventRelay(store, log_, lambda: int(clock.now().timestamp() * 1000))
+    # charger commands: the CSMS runs in another process; without a transport (see README)
+    # start/stop answer "fulfillment unavailable"
+    router = estate_router(settings, clock, store)
+    app = create_app(build_bpp(settings, router, clock=clock, store=store, relay=relay.relay))
     uvicorn.run(app, host=settings.host, port=settings.bpp_port, log_level="warning")

@@ -11,7 +11,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 GPS_PATTERN = (
     r"^[-+]?([1-8]?\d(\.\d+)?|90(\.0+)?),\s*[-+]?(180(\.0+)?|((1[0-7]\d)|([1-9]?\d))(\.\d+)?)$"
@@ -120,12 +120,34 @@ class Stop(Wire):
     type: str | None = None
     location: Location | None = None
     time: Time | None = None
+    instructions: Descriptor | None = None
+
+
+class State(Wire):
+    descriptor: Descriptor | None = None
+    updated_at: AwareDatetime | None = None
+
+
+class Person(Wire):
+    name: str | None = None
+
+
+class Contact(Wire):
+    phone: str | None = None
+    email: str | None = None
+
+
+class Customer(Wire):
+    person: Person | None = None
+    contact: Contact | None = None
 
 
 class Fulfillment(Wire):
     id: str | None = None
     type: str | None = None
+    state: State | None = None
     stops: list[Stop] | None = None
+    customer: Customer | None = None
     tags: list[TagGroup] | None = None
 
 
@@ -199,12 +221,57 @@ class Quote(Wire):
     ttl: timedelta | None = None
 
 
+class Billing(Wire):
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+
+
+class PaymentParams(Wire):
+    amount: DecimalText | None = None
+    currency: str | None = None
+    transaction_id: str | None = None
+
+
+class Payment(Wire):
+    url: str | None = None
+    collected_by: str | None = None
+    type: str | None = None
+    status: str | None = None
+    params: PaymentParams | None = None
+    time: Time | None = None
+    tags: list[TagGroup] | None = None
+
+
+class Fee(Wire):
+    percentage: str | None = None
+    amount: Price | None = None
+
+
+class MediaFile(Wire):
+    mimetype: str | None = None
+    url: str | None = None
+
+
+class CancellationTerm(Wire):
+    fulfillment_state: State | None = None
+    reason_required: bool | None = None
+    cancel_by: Time | None = None
+    cancellation_fee: Fee | None = None
+    external_ref: MediaFile | None = None
+
+
 class Order(Wire):
     id: str | None = None
+    status: str | None = None
     provider: Provider | None = None
     items: list[Item] | None = None
     fulfillments: list[Fulfillment] | None = None
     quote: Quote | None = None
+    billing: Billing | None = None
+    payments: list[Payment] | None = None
+    cancellation_terms: list[CancellationTerm] | None = None
+    tags: list[TagGroup] | None = None
 
 
 class Catalog(Wire):
@@ -228,6 +295,97 @@ class OnSelectMessage(Wire):
     order: Order
 
 
+class OrderMessage(Wire):
+    """``init``/``confirm`` (and every ``on_*`` that answers with the order)."""
+
+    order: Order
+
+
+class OrderRef(Wire):
+    """``status``/``track``: the order asked about."""
+
+    order_id: Id
+
+
+class UpdateMessage(Wire):
+    update_target: Annotated[str, Field(min_length=1)]
+    order: Order
+
+
+class CancelMessage(Wire):
+    order_id: Id
+    cancellation_reason_id: str | None = None
+    descriptor: Descriptor | None = None
+
+
+class Rating(Wire):
+    id: Id
+    rating_category: Annotated[str, Field(min_length=1)]
+    value: Annotated[str, Field(min_length=1, max_length=8)]
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class RatingMessage(Wire):
+    ratings: Annotated[list[Rating], Field(min_length=1, max_length=50)]
+
+
+class Support(Wire):
+    ref_id: str | None = None
+    callback_phone: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    url: str | None = None
+    channel: str | None = None  # our extension: phone | email | chat (default chat)
+
+
+class SupportMessage(Wire):
+    support: Support
+
+
+class EmptyMessage(Wire):
+    """``get_rating_categories``/``get_cancellation_reasons`` carry no message."""
+
+
+class Tracking(Wire):
+    id: str | None = None
+    url: str | None = None
+    status: str | None = None
+
+
+class OnTrackMessage(Wire):
+    tracking: Tracking
+
+
+class FeedbackForm(Wire):
+    url: str
+
+
+class FeedbackFormRef(Wire):
+    form: FeedbackForm
+    required: bool = False
+
+
+class OnRatingMessage(Wire):
+    feedback_form: FeedbackFormRef | None = None
+
+
+class OnSupportMessage(Wire):
+    support: Support
+
+
+class RatingCategoriesMessage(Wire):
+    rating_categories: list[str]
+
+
+class Option(Wire):
+    id: str
+    descriptor: Descriptor
+
+
+class CancellationReasonsMessage(Wire):
+    cancellation_reasons: list[Option]
+
+
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -238,6 +396,14 @@ class Envelope(BaseModel, Generic[M]):
 
     context: Context
     message: M
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_message_is_empty(cls, data: Any) -> Any:
+        # get_rating_categories / get_cancellation_reasons send no message at all
+        if isinstance(data, dict) and "message" not in data:
+            return {**data, "message": {}}
+        return data
 
 
 class _BapId(BaseModel):

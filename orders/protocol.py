@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -82,7 +83,19 @@ class Outcome:
     persist: Persist | None = None
 
 
-Handler = Callable[[Inbound[Any]], Outcome]
+Handler = Callable[[Inbound[Any]], Outcome | Awaitable[Outcome]]
+"""A synchronous handler runs in a worker thread; an ``async def`` one on the event loop (for
+handlers that await a charger command)."""
+
+# the callback of most actions is ``on_<action>``; core v1.1.1 names these two differently
+CALLBACK_ACTION = {
+    "get_rating_categories": "rating_categories",
+    "get_cancellation_reasons": "cancellation_reasons",
+}
+
+
+def callback_action(action: str) -> str:
+    return CALLBACK_ACTION.get(action, f"on_{action}")
 
 
 @dataclass(frozen=True)
@@ -207,6 +220,7 @@ class Bpp:
         config: BppConfig,
         http: httpx.AsyncClient,
         workers: int = 2,
+        relay: Callable[[], int] | None = None,
     ) -> None:
         self.router = router
         self.store = store
@@ -216,6 +230,7 @@ class Bpp:
         self.config = config
         self.http = http
         self.workers = workers
+        self.relay = relay  # copies committed order events to the event log (each delivery pass)
         self._queue: asyncio.Queue[InboxEntry] = asyncio.Queue()
         self._wake = asyncio.Event()
         self._delivering = asyncio.Lock()
@@ -323,10 +338,14 @@ class Bpp:
         route = self.router.route(Action(entry.action))
         assert route is not None
         envelope = Envelope[route.message_model].model_validate_json(entry.body)  # type: ignore[name-defined]
+        request = Inbound(envelope.context, envelope.message)
         try:
-            outcome = await asyncio.to_thread(
-                route.handler, Inbound(envelope.context, envelope.message)
-            )
+            if inspect.iscoroutinefunction(route.handler):
+                outcome = await route.handler(request)
+            else:
+                result = await asyncio.to_thread(route.handler, request)
+                assert isinstance(result, Outcome)
+                outcome = result
         except Exception as exc:
             if not isinstance(exc, BecknError):
                 log.exception("handler for %s failed", entry.action)
@@ -350,9 +369,10 @@ class Bpp:
     ) -> Callback:
         """The ``on_<action>`` callback answering ``ctx`` (same transaction/message ids)."""
         now = self.clock.now()
+        name = callback_action(ctx.action)
         reply_ctx = ctx.model_copy(
             update={
-                "action": f"on_{ctx.action}",
+                "action": name,
                 "bpp_id": self.config.bpp_id,
                 "bpp_uri": self.config.bpp_uri,
                 "timestamp": now,
@@ -365,8 +385,8 @@ class Bpp:
             payload["error"] = outcome.error.to_wire()
         ttl = ctx.ttl or timedelta(seconds=self.config.default_ttl_s)
         return Callback(
-            action=f"on_{ctx.action}",
-            url=f"{ctx.bap_uri.rstrip('/')}/on_{ctx.action}",
+            action=name,
+            url=f"{ctx.bap_uri.rstrip('/')}/{name}",
             transaction_id=ctx.transaction_id,
             message_id=reply_ctx.message_id,
             body=orjson.dumps(payload),
@@ -376,6 +396,11 @@ class Bpp:
     async def deliver_due(self) -> int:
         """One delivery pass over due callbacks; returns how many were attempted."""
         async with self._delivering:
+            if self.relay is not None:
+                try:
+                    await asyncio.to_thread(self.relay)
+                except Exception:
+                    log.exception("relaying order events failed; retried next pass")
             now_ms = ms(self.clock.now())
             await asyncio.to_thread(self.store.expire, now_ms)
             rows = await asyncio.to_thread(self.store.due, now_ms)

@@ -39,6 +39,32 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_ms);
 """
+# order state (see orders/repo.py): the last select per transaction, orders, the order-event
+# outbox relayed to the event log, ratings and support tickets
+ORDER_SCHEMA = """
+CREATE TABLE IF NOT EXISTS selections (
+    bap_id TEXT NOT NULL, transaction_id TEXT NOT NULL, doc BLOB NOT NULL,
+    PRIMARY KEY (bap_id, transaction_id)
+);
+CREATE TABLE IF NOT EXISTS orders (
+    id TEXT PRIMARY KEY, bap_id TEXT NOT NULL, transaction_id TEXT NOT NULL,
+    state TEXT NOT NULL, version INTEGER NOT NULL, doc BLOB NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS orders_tx ON orders (bap_id, transaction_id);
+CREATE TABLE IF NOT EXISTS order_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, order_id TEXT NOT NULL, payload BLOB
+);
+CREATE TABLE IF NOT EXISTS relay (name TEXT PRIMARY KEY, upto INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS ratings (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, bap_id TEXT NOT NULL, ref_id TEXT NOT NULL,
+    category TEXT NOT NULL, value INTEGER NOT NULL, comment TEXT, at_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tickets (
+    id TEXT PRIMARY KEY, bap_id TEXT NOT NULL, ref_id TEXT NOT NULL, channel TEXT NOT NULL,
+    opened_ms INTEGER NOT NULL, due_ms INTEGER NOT NULL, status TEXT NOT NULL,
+    escalated_ms INTEGER
+);
+"""
 
 
 @dataclass(frozen=True)
@@ -80,6 +106,7 @@ class OrderStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        self._db.executescript(ORDER_SCHEMA)
 
     def close(self) -> None:
         with self._lock:
@@ -96,6 +123,12 @@ class OrderStore:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection for reads, under the store's lock."""
+        with self._lock:
+            yield self._db
 
     # -- inbox ---------------------------------------------------------------------------------
 

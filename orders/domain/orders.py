@@ -137,6 +137,7 @@ class Settlement(Frozen):
     billed_minor: int
     fee_minor: int
     refund_minor: int
+    metered: bool = True  # False: no meter reading yet, billed on the quote (billing reconciles)
 
 
 class Order(Frozen):
@@ -160,7 +161,7 @@ class Order(Frozen):
     confirmation: Confirmation | None = None
     acceptance: TermsAcceptance | None = None
     id_tag: str
-    charging_transaction_id: int | None = None
+    charging_transaction_id: str | None = None
     delivered_wh: int = 0
     settlement: Settlement | None = None
     cancel_reason: str | None = None
@@ -224,13 +225,15 @@ class Order(Frozen):
 
     # -- charging ------------------------------------------------------------------------------
 
-    def start(self, charging_transaction_id: int | None, now: datetime) -> Order:
+    def start(self, charging_transaction_id: str | None, now: datetime) -> Order:
         self._require(OrderState.confirmed, "started")
         return self._next(
             now, state=OrderState.active, charging_transaction_id=charging_transaction_id
         )
 
-    def stop(self, delivered_wh: int, billed_minor: int, now: datetime) -> Order:
+    def stop(
+        self, delivered_wh: int, billed_minor: int, now: datetime, *, metered: bool = True
+    ) -> Order:
         """Charging ended: bill what was delivered, refund the rest of what was paid."""
         self._require(OrderState.active, "stopped")
         return self._next(
@@ -241,6 +244,7 @@ class Order(Frozen):
                 billed_minor=billed_minor,
                 fee_minor=0,
                 refund_minor=max(0, self.paid_minor - billed_minor),
+                metered=metered,
             ),
         )
 

@@ -84,7 +84,7 @@ def test_future_window_is_an_advance_confirmation_and_approval_needs_pending() -
     assert pending.state == OrderState.pending
     assert pending.approve(T_EXAMPLE).state == OrderState.confirmed
     with pytest.raises(ActionNotApplicable):
-        pending.start(1, T_EXAMPLE)
+        pending.start("1", T_EXAMPLE)
 
 
 def test_cancel_is_free_until_the_cutoff_then_charges_the_late_fee() -> None:
@@ -98,7 +98,7 @@ def test_cancel_is_free_until_the_cutoff_then_charges_the_late_fee() -> None:
 
 
 def test_cancel_after_charging_started_charges_the_percentage() -> None:
-    active = paid(new_order()).start(7, T_EXAMPLE)
+    active = paid(new_order()).start("7", T_EXAMPLE)
     done = active.cancel(None, T_EXAMPLE)
     assert done.settlement is not None
     assert done.settlement.fee_minor == 1133  # 30 % of 37.76
@@ -106,21 +106,21 @@ def test_cancel_after_charging_started_charges_the_percentage() -> None:
 
 
 def test_no_cancellation_after_completion() -> None:
-    completed = paid(new_order()).start(7, T_EXAMPLE).stop(3000, 2832, T_EXAMPLE)
+    completed = paid(new_order()).start("7", T_EXAMPLE).stop(3000, 2832, T_EXAMPLE)
     with pytest.raises(CancellationNotPossible) as err:
         completed.cancel(None, T_EXAMPLE)
     assert err.value.code == "50001"
 
 
 def test_stop_bills_what_was_delivered_and_refunds_the_rest() -> None:
-    completed = paid(new_order()).start(7, T_EXAMPLE).stop(3000, 2832, T_EXAMPLE)
+    completed = paid(new_order()).start("7", T_EXAMPLE).stop(3000, 2832, T_EXAMPLE)
     assert completed.settlement is not None
     assert completed.settlement.refund_minor == 3776 - 2832
     assert completed.delivered_wh == 3000
 
 
 def test_window_and_quantity_are_fixed_once_charging_started() -> None:
-    active = paid(new_order()).start(7, T_EXAMPLE)
+    active = paid(new_order()).start("7", T_EXAMPLE)
     with pytest.raises(UpdateNotPossible):
         active.modify(T_EXAMPLE, None, Mode.energy, 1000, active.quote, T_EXAMPLE)
 
