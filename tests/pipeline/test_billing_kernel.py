@@ -51,7 +51,7 @@ def local(*args: int) -> datetime:
     return datetime(*args, tzinfo=LONDON)  # type: ignore[misc]
 
 
-# -- rounding ---------------------------------------------------------------------------------------
+# -- rounding --
 
 
 def test_round_div_is_half_to_even_both_signs() -> None:
@@ -73,7 +73,7 @@ def test_energy_line_exactly_half_a_minor_unit_rounds_to_even() -> None:
     assert minor_by_line(compiled, out) == {"x": 38}
 
 
-# -- band boundaries --------------------------------------------------------------------------------
+# -- band boundaries --
 
 
 def test_band_boundary_between_readings_splits_energy_by_interpolation() -> None:
@@ -197,7 +197,7 @@ def test_25_hour_day_has_25_hours_of_bands() -> None:
     assert energy_by_line(compiled, out) == {"night": 8_000_000, "day": 17_000_000}
 
 
-# -- time, idle, fees, min/cap, tax -----------------------------------------------------------------
+# -- time, idle, fees, min/cap, tax --
 
 
 def test_idle_fee_counts_from_end_of_charging_after_grace() -> None:
@@ -258,7 +258,7 @@ def test_session_without_readings_pays_the_fee_only() -> None:
     assert out[5][0] == 60  # 50 + 20 % VAT
 
 
-# -- properties -------------------------------------------------------------------------------------
+# -- properties --
 
 T0 = datetime(2024, 3, 29, tzinfo=UTC)  # a span over the spring-forward weekend
 SPAN_S = 5 * 86_400
