@@ -1,0 +1,200 @@
+"""Walk-forward (rolling-origin) backtest of the model against the baselines.
+
+Forecasts are issued at local midnights. The test origins are the last ``test_days`` local
+midnights whose whole horizon is observed (every day for day-ahead; every 7th day for
+week-ahead, so week-ahead windows do not overlap). Every ``retrain_days`` the model is refit on
+rows from earlier origins (at most ``train_days`` back) **whose target hour lies before the
+refit origin** — so no training target and no feature is ever at or after the origin it serves.
+There is no random split anywhere.
+
+Sites enter the table when they had demand in the 4 weeks before the first test origin and
+during the test window (a site not yet open, or closed, has nothing to forecast); the others are
+counted in ``excluded``. MASE is per series (scaled by its in-sample lag-168 MAE) then averaged
+over series; the other measures pool every (series, origin, hour).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from chargegrid.errors import ChargegridError
+from models.forecast import metrics
+from models.forecast.baselines import BASELINES, baseline
+from models.forecast.features import (
+    MIN_HISTORY_H,
+    WEEK_H,
+    Calendar,
+    FloatArray,
+    IntArray,
+    design,
+)
+from models.forecast.model import QUANTILES, ModelConfig, QuantileModel
+from models.forecast.series import Panel, Target
+
+MODEL = "gbm_p50"
+
+
+class BacktestError(ChargegridError):
+    """The data are too short for the requested backtest."""
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestConfig:
+    horizon_h: int = 24
+    test_days: int = 84
+    retrain_days: int = 28
+    train_days: int = 364
+    train_step_days: int = 1
+    model: ModelConfig = field(default_factory=ModelConfig)
+
+    @classmethod
+    def for_horizon(cls, horizon: str, **overrides: object) -> BacktestConfig:
+        """``day`` (24 h) or ``week`` (168 h, training origins every 3 days to bound memory)."""
+        if horizon == "day":
+            return cls(**overrides)  # type: ignore[arg-type]
+        if horizon == "week":
+            return cls(horizon_h=WEEK_H, train_step_days=3, **overrides)  # type: ignore[arg-type]
+        msg = f"horizon must be 'day' or 'week', not {horizon!r}"
+        raise BacktestError(msg)
+
+
+@dataclass(frozen=True, slots=True)
+class Forecasts:
+    """Everything forecast at the test origins, ``(series, origins, horizon)`` per method."""
+
+    names: tuple[str, ...]
+    origins: IntArray
+    y: FloatArray
+    point: dict[str, FloatArray]
+    quantiles: FloatArray  # (len(QUANTILES), series, origins, horizon)
+    scale: FloatArray  # per series: in-sample MAE of the lag-168 seasonal naive
+    excluded: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    method: str
+    mae: float
+    rmse: float
+    wape: float
+    mase: float
+    pinball: float
+    coverage: float | None
+
+
+def local_midnights(calendar: Calendar) -> IntArray:
+    """Hour indices at which the local clock reads 00:00 (once per day, DST or not)."""
+    return np.flatnonzero(calendar.hour == 0).astype(np.int64)
+
+
+def _test_origins(calendar: Calendar, n_hours: int, config: BacktestConfig) -> IntArray:
+    midnights = local_midnights(calendar)
+    usable = midnights[(midnights >= MIN_HISTORY_H) & (midnights + config.horizon_h <= n_hours)]
+    step = 7 if config.horizon_h > 24 else 1
+    chosen = usable[::-1][: config.test_days : step][::-1]
+    if len(chosen) == 0 or chosen[0] < MIN_HISTORY_H + 7 * 24:
+        msg = (
+            f"{n_hours} hours of data are too few for {config.test_days} test days after "
+            f"{MIN_HISTORY_H // 24 + 7} days of history"
+        )
+        raise BacktestError(msg)
+    return chosen
+
+
+def _active(y: FloatArray, first: int, last: int) -> np.ndarray:
+    before = y[:, max(first - 28 * 24, 0) : first].sum(axis=1) > 0
+    during = y[:, first:last].sum(axis=1) > 0
+    return before & during
+
+
+def _fit(
+    y: FloatArray, ports: FloatArray, calendar: Calendar, refit_at: int, config: BacktestConfig
+) -> QuantileModel:
+    midnights = local_midnights(calendar)
+    lo = max(MIN_HISTORY_H, refit_at - config.train_days * 24)
+    train = midnights[(midnights >= lo) & (midnights < refit_at)][:: config.train_step_days]
+    rows = design(y[:, :refit_at], ports[:, :refit_at], calendar, train, config.horizon_h)
+    x, target = rows.flat()
+    return QuantileModel(config.model).fit(x, target)
+
+
+def walk_forward(
+    panel: Panel, target: Target, calendar: Calendar, config: BacktestConfig
+) -> Forecasts:
+    """Forecast every test origin with the model (refit every ``retrain_days``) and baselines."""
+    full = panel.target(target)
+    origins = _test_origins(calendar, full.shape[1], config)
+    active = _active(full, int(origins[0]), int(origins[-1]) + config.horizon_h)
+    if not active.any():
+        msg = "no series has demand both before and during the test window"
+        raise BacktestError(msg)
+    y, ports = full[active], panel.ports[active]
+    rows = design(y, ports, calendar, origins, config.horizon_h)
+    quantiles = np.full((len(QUANTILES), *rows.y.shape), np.nan)
+    model: QuantileModel | None = None
+    refit_at = -1
+    for j, origin in enumerate(origins):
+        if model is None or origin - refit_at >= config.retrain_days * 24:
+            model, refit_at = _fit(y, ports, calendar, int(origin), config), int(origin)
+        x = rows.x[:, j].reshape(-1, rows.x.shape[-1])
+        pred = model.predict(x).reshape(*rows.y[:, j].shape, len(QUANTILES))
+        quantiles[:, :, j] = np.moveaxis(pred, -1, 0)
+    point = {name: baseline(name, rows.x) for name in BASELINES}
+    point[MODEL] = quantiles[QUANTILES.index(0.5)]
+    first = int(origins[0])
+    scale = np.array([metrics.seasonal_scale(series[:first]) for series in y])
+    names = tuple(n for n, keep in zip(panel.names, active, strict=True) if keep)
+    excluded = tuple(n for n, keep in zip(panel.names, active, strict=True) if not keep)
+    return Forecasts(names, origins, rows.y, point, quantiles, scale, excluded)
+
+
+def _mase(y: FloatArray, f: FloatArray, scale: FloatArray) -> float:
+    per_series = [metrics.mae(y[s], f[s]) / scale[s] for s in range(len(scale)) if scale[s] > 0]
+    return float(np.mean(per_series)) if per_series else float("nan")
+
+
+def score(forecasts: Forecasts) -> list[Row]:
+    """One :class:`Row` per method: the baselines, then the model (with its interval coverage)."""
+    y = forecasts.y
+    out = []
+    for name in (*BASELINES, MODEL):
+        f = forecasts.point[name]
+        if name == MODEL:
+            pin = np.mean(
+                [metrics.pinball(y, forecasts.quantiles[i], q) for i, q in enumerate(QUANTILES)]
+            )
+            cover: float | None = metrics.coverage(
+                y, forecasts.quantiles[0], forecasts.quantiles[-1]
+            )
+        else:
+            pin = np.mean([metrics.pinball(y, f, q) for q in QUANTILES])
+            cover = None
+        out.append(
+            Row(
+                method=name,
+                mae=metrics.mae(y, f),
+                rmse=metrics.rmse(y, f),
+                wape=metrics.wape(y, f),
+                mase=_mase(y, f, forecasts.scale),
+                pinball=float(pin),
+                coverage=cover,
+            )
+        )
+    return out
+
+
+def table(rows: list[Row], title: str) -> str:
+    """Plain-text table (one line per method) under ``title``."""
+    head = (
+        f"{'method':<20}{'MAE':>10}{'RMSE':>10}{'WAPE':>8}{'MASE':>8}{'pinball':>10}{'P10-P90':>9}"
+    )
+    lines = [title, head, "-" * len(head)]
+    for r in rows:
+        cover = f"{r.coverage:>9.1%}" if r.coverage is not None else f"{'-':>9}"
+        lines.append(
+            f"{r.method:<20}{r.mae:>10.4g}{r.rmse:>10.4g}{r.wape:>8.3f}{r.mase:>8.3f}"
+            f"{r.pinball:>10.4g}{cover}"
+        )
+    return "\n".join(lines)

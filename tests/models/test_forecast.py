@@ -1,0 +1,220 @@
+"""Forecasting: hourly series, past-only features, baselines, metrics and the walk-forward loop."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.forecast import metrics
+from models.forecast.backtest import (
+    MODEL,
+    BacktestConfig,
+    BacktestError,
+    local_midnights,
+    score,
+    walk_forward,
+)
+from models.forecast.baselines import baseline
+from models.forecast.features import COLUMNS, MIN_HISTORY_H, Calendar, LeakageError, design
+from models.forecast.model import ModelConfig
+from models.forecast.series import Panel, build, charging_s
+from models.forecast.sessions import Session
+
+LONDON = "Europe/London"
+T0 = datetime(2018, 1, 1, tzinfo=UTC)
+
+
+def _session(
+    start_h: float,
+    plugged_h: float,
+    kwh: float,
+    site: str = "A",
+    port: str = "1/1",
+    power_w: float = 7_000.0,
+    current: str = "AC",
+) -> Session:
+    start = T0 + timedelta(hours=start_h)
+    return Session(
+        site, port, start, start + timedelta(hours=plugged_h), round(kwh * 1000), power_w, current
+    )
+
+
+def _synthetic_panel(weeks: int = 10, series: int = 3, seed: int = 1) -> Panel:
+    """Hourly demand with a daily and weekly shape and Poisson noise, per site."""
+    hours = pd.date_range("2018-01-01", periods=weeks * 168, freq="h", tz="UTC")
+    local = hours.tz_convert(LONDON)
+    shape = 1 + np.sin((local.hour.to_numpy() - 6) / 24 * 2 * np.pi)
+    shape = shape * np.where(local.day_of_week.to_numpy() >= 5, 0.5, 1.0)
+    rng = np.random.default_rng(seed)
+    y = np.stack([rng.poisson(3 * (s + 1) * shape).astype(float) for s in range(series)])
+    return Panel(
+        tuple(f"s{s}" for s in range(series)), hours, LONDON, y, y / 5, np.full_like(y, 2.0)
+    )
+
+
+def _calendar(panel: Panel) -> Calendar:
+    return Calendar.of(panel.local, "GB", "SCT")
+
+
+SMALL = BacktestConfig(test_days=14, retrain_days=7, train_days=28, model=ModelConfig(max_iter=30))
+
+
+# -- hourly series ------------------------------------------------------------------------------
+
+
+def test_energy_is_spread_over_the_estimated_charging_time_and_conserved() -> None:
+    # 14 kWh on a 22 kW AC post: cars take 7.4 kW on AC → 1.89 h of charging in a 5 h plug-in
+    sessions = (_session(0.5, 5.0, 14.0, power_w=22_000.0),)
+    panel = build(sessions, "UTC")
+    assert panel.energy_kwh.sum() == pytest.approx(14.0)
+    charge_h = charging_s(sessions[0]) / 3600
+    assert charge_h == pytest.approx(14 / 7.4)
+    assert panel.energy_kwh[0, 0] == pytest.approx(14.0 / charge_h * 0.5)
+    assert panel.energy_kwh[0, 3] == 0.0  # plugged in, not charging
+
+
+def test_occupancy_counts_connectors_plugged_in_per_hour() -> None:
+    sessions = (_session(1.0, 2.0, 1.0), _session(1.5, 1.0, 1.0, port="1/2"))
+    panel = build(sessions, "UTC")
+    assert panel.occupancy[0, :4].tolist() == pytest.approx([0.0, 1.5, 1.5, 0.0])
+
+
+def test_recorded_charging_time_is_used_when_the_source_has_it() -> None:
+    start = T0 + timedelta(hours=2)
+    session = Session("A", "x", start, start + timedelta(hours=4), 6_000, 6_600.0, "AC", 7200.0)
+    panel = build((session,), "UTC")
+    assert panel.energy_kwh[0, 2:5].tolist() == pytest.approx([3.0, 3.0, 0.0])
+
+
+def test_sites_are_rows_and_city_is_their_sum() -> None:
+    sessions = (_session(1, 1, 2, site="A"), _session(3, 1, 5, site="B"))
+    sites, city = build(sessions, "UTC"), build(sessions, "UTC", "city")
+    assert sites.names == ("A", "B") and city.names == ("city",)
+    assert city.energy_kwh[0] == pytest.approx(sites.energy_kwh.sum(axis=0))
+
+
+def test_ports_count_only_plug_ins_of_the_last_28_days_before_the_hour() -> None:
+    sessions = (_session(0, 1, 1, port="p1"), _session(30 * 24, 1, 1, port="p2"))
+    ports = build(sessions, "UTC").ports[0]
+    assert ports[0] == 0  # nothing before the first hour
+    assert ports[1] == 1
+    assert ports[28 * 24] == 1 and ports[28 * 24 + 1] == 0
+    assert ports[30 * 24 + 1] == 1
+
+
+def test_local_midnights_are_one_per_day_across_both_dst_changes() -> None:
+    hours = pd.date_range("2018-03-20", "2018-11-10", freq="h", tz="UTC", inclusive="left")
+    cal = Calendar.of(hours.tz_convert(LONDON), "GB", "SCT")
+    midnights = hours[local_midnights(cal)].tz_convert(LONDON)
+    assert (
+        len(midnights) == len(set(midnights.date)) == (date(2018, 11, 10) - date(2018, 3, 20)).days
+    )
+    assert set(midnights.hour) == {0}
+
+
+def test_scottish_bank_holidays_are_flagged() -> None:
+    hours = pd.date_range("2018-01-01", "2018-01-03", freq="h", tz="UTC", inclusive="left")
+    cal = Calendar.of(hours.tz_convert(LONDON), "GB", "SCT")
+    assert cal.holiday[:24].all() and cal.holiday[24:].all()  # 1 and 2 January in Scotland
+
+
+# -- past-only features --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("horizon_h", [24, 168])
+def test_features_for_an_origin_do_not_change_when_every_later_hour_is_garbled(
+    horizon_h: int,
+) -> None:
+    panel = _synthetic_panel()
+    cal = _calendar(panel)
+    origin = int(local_midnights(cal)[local_midnights(cal) > MIN_HISTORY_H][3])
+    garbled = panel.energy_kwh.copy()
+    garbled[:, origin:] = np.random.default_rng(5).uniform(100, 200, garbled[:, origin:].shape)
+    ports = panel.ports.copy()
+    ports[:, origin + 1 :] = 99.0
+    origins = np.array([origin])
+    clean = design(panel.energy_kwh, panel.ports, cal, origins, horizon_h)
+    dirty = design(garbled, ports, cal, origins, horizon_h)
+    np.testing.assert_array_equal(clean.x, dirty.x)
+    assert not np.array_equal(clean.y, dirty.y)  # the targets did change: the test can fail
+
+
+def test_an_origin_without_four_weeks_of_history_is_refused() -> None:
+    panel = _synthetic_panel()
+    with pytest.raises(LeakageError, match="history"):
+        design(panel.energy_kwh, panel.ports, _calendar(panel), np.array([100]), 24)
+
+
+def test_baselines_read_the_lags_they_are_named_after() -> None:
+    panel = _synthetic_panel()
+    y = panel.energy_kwh
+    origin = 6 * 168
+    rows = design(y, panel.ports, _calendar(panel), np.array([origin]), 168)
+    k = np.arange(168)
+    np.testing.assert_array_equal(
+        baseline("seasonal_naive_168", rows.x)[0, 0], y[0, origin + k - 168]
+    )
+    np.testing.assert_array_equal(
+        baseline("persistence", rows.x)[0, 0], np.full(168, y[0, origin - 1])
+    )
+    day = baseline("seasonal_naive_24", rows.x)[0, 0]
+    assert day[0] == y[0, origin - 24] and day[30] == y[0, origin + 30 - 48]
+    slot = baseline("weekday_hour_mean", rows.x)[0, 0, 0]
+    assert slot == pytest.approx(y[0, origin - 168 :: -168].mean())
+
+
+# -- metrics -------------------------------------------------------------------------------------
+
+
+def test_metrics_on_known_values() -> None:
+    y, f = np.array([1.0, 2.0, np.nan, 4.0]), np.array([2.0, 2.0, 9.0, 1.0])
+    assert metrics.mae(y, f) == pytest.approx(4 / 3)
+    assert metrics.rmse(y, f) == pytest.approx(np.sqrt(10 / 3))
+    assert metrics.wape(y, f) == pytest.approx(4 / 7)
+    assert metrics.pinball(y, f, 0.9) == pytest.approx((0.1 * 1 + 0 + 0.9 * 3) / 3)
+    assert metrics.coverage(y, f - 1, f + 1) == pytest.approx(2 / 3)
+    weekly = np.tile(np.arange(168.0), 3)
+    assert metrics.seasonal_scale(weekly) == 0.0
+    assert metrics.seasonal_scale(weekly + np.arange(len(weekly))) == pytest.approx(168.0)
+
+
+# -- walk-forward --------------------------------------------------------------------------------
+
+
+def test_walk_forward_model_beats_seasonal_naive_on_a_seasonal_series() -> None:
+    panel = _synthetic_panel()
+    forecasts = walk_forward(panel, "energy", _calendar(panel), SMALL)
+    rows = {r.method: r for r in score(forecasts)}
+    assert len(forecasts.origins) == 14
+    assert rows[MODEL].mase < 0.85 * rows["seasonal_naive_168"].mase
+    assert 0.6 < (rows[MODEL].coverage or 0) < 0.95
+    assert (forecasts.quantiles[0] <= forecasts.quantiles[1]).all()
+    assert (forecasts.quantiles[1] <= forecasts.quantiles[2]).all()
+
+
+def test_forecasts_at_an_origin_ignore_everything_from_that_origin_on() -> None:
+    panel = _synthetic_panel()
+    cal = _calendar(panel)
+    clean = walk_forward(panel, "energy", cal, SMALL)
+    first = int(clean.origins[0])
+    garbled = panel.energy_kwh.copy()
+    garbled[:, first:] = np.random.default_rng(9).uniform(1, 50, garbled[:, first:].shape)
+    dirty_panel = Panel(
+        panel.names, panel.hours, panel.time_zone, garbled, panel.occupancy, panel.ports
+    )
+    dirty = walk_forward(dirty_panel, "energy", cal, SMALL)
+    np.testing.assert_array_equal(clean.quantiles[:, :, 0], dirty.quantiles[:, :, 0])
+    assert not np.array_equal(clean.quantiles[:, :, -1], dirty.quantiles[:, :, -1])
+
+
+def test_too_little_data_is_a_clear_error() -> None:
+    panel = _synthetic_panel(weeks=5)
+    with pytest.raises(BacktestError, match="too few"):
+        walk_forward(panel, "energy", _calendar(panel), SMALL)
+
+
+def test_feature_columns_are_unique() -> None:
+    assert len(set(COLUMNS)) == len(COLUMNS)
