@@ -420,7 +420,11 @@ class Lifecycle:
         ctx, s = request.context, request.message.support
         ref = s.ref_id or ctx.transaction_id
         ticket = open_ticket(
-            self.policy.new_id(), ctx.bap_id, ref, channel_of(s.channel), self.clock.now()
+            self.policy.new_id(),
+            ctx.bap_id,
+            ref,
+            channel_of(s.channel or ("phone" if s.callback_phone else None)),
+            self.clock.now(),
         )
 
         def persist(db: sqlite3.Connection) -> None:
@@ -433,7 +437,6 @@ class Lifecycle:
                     phone=self.policy.support_phone,
                     email=self.policy.support_email,
                     url=f"{self.policy.dashboard_url.rstrip('/')}/support/{ticket.id}",
-                    channel=ticket.channel.value,
                 )
             ),
             persist=persist,

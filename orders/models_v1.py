@@ -335,7 +335,8 @@ class Support(Wire):
     phone: str | None = None
     email: str | None = None
     url: str | None = None
-    channel: str | None = None  # our extension: phone | email | chat (default chat)
+    # tolerated extension: phone | email | chat (absent: callback_phone → phone, else chat)
+    channel: str | None = None
 
 
 class SupportMessage(Wire):

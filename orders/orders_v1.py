@@ -39,11 +39,11 @@ STATE_CODE = {
     OrderState.completed: "charging-ended",
     OrderState.cancelled: "order-cancelled",
 }
-ORDER_STATUS = {
-    OrderState.draft: "CREATED",
-    OrderState.pending: "PENDING",
-    OrderState.confirmed: "ACCEPTED",
-    OrderState.active: "IN-PROGRESS",
+ORDER_STATUS = {  # core v1.1.0 enum; the fulfillment state code tells them apart
+    OrderState.draft: "ACTIVE",
+    OrderState.pending: "ACTIVE",
+    OrderState.confirmed: "ACTIVE",
+    OrderState.active: "ACTIVE",
     OrderState.completed: "COMPLETED",
     OrderState.cancelled: "CANCELLED",
 }

@@ -49,7 +49,9 @@ def save_order(db: sqlite3.Connection, order: Order, kind: OrderEventKind) -> No
     seq = db.execute("INSERT INTO order_events (order_id) VALUES (?)", (order.id,)).lastrowid
     assert seq is not None
     event = OrderEvent.of(order, kind, seq)
-    db.execute("UPDATE order_events SET payload = ? WHERE seq = ?", (event.model_dump_json(), seq))
+    db.execute(
+        "UPDATE order_events SET payload = ? WHERE seq = ?", (event.model_dump_json().encode(), seq)
+    )
 
 
 def saving(*steps: tuple[Order, OrderEventKind]) -> Persist:

@@ -101,8 +101,18 @@ def test_serve_registry_and_bpp_answer_a_signed_search(tmp_path: Path) -> None:
         "CHARGEGRID_REGISTRY_URL": f"http://127.0.0.1:{reg_port}",
         "CHARGEGRID_BPP_ID": "bpp.test",
     }
-    assert chargegrid(["keys", "generate"], data, **env).returncode == 0
-    assert chargegrid(["registry", "add", str(tmp_path / "bap.json")], data, **env).returncode == 0
+    url, bpp_id = env["CHARGEGRID_REGISTRY_URL"], env["CHARGEGRID_BPP_ID"]
+    generated = chargegrid(
+        ["keys", "generate"], data, CHARGEGRID_REGISTRY_URL=url, CHARGEGRID_BPP_ID=bpp_id
+    )
+    assert generated.returncode == 0
+    added = chargegrid(
+        ["registry", "add", str(tmp_path / "bap.json")],
+        data,
+        CHARGEGRID_REGISTRY_URL=url,
+        CHARGEGRID_BPP_ID=bpp_id,
+    )
+    assert added.returncode == 0
     bap = RecordingBap()
     registry = start_chargegrid(
         ["serve", "registry", "--port", str(reg_port)], data, tmp_path / "registry.log", **env
