@@ -369,6 +369,160 @@ def catalog_dictionary(
     typer.echo(dictionary.to_markdown() if fmt is DictionaryFormat.md else dictionary.to_csv())
 
 
+class ReportBy(StrEnum):
+    station = "station"
+    connector = "connector"
+    site = "site"
+
+
+class ReportGrain(StrEnum):
+    day = "day"
+    week = "week"
+    month = "month"
+
+
+class ReportFormat(StrEnum):
+    csv = "csv"
+    xlsx = "xlsx"
+    html = "html"
+
+
+FromDay = Annotated[str, typer.Option("--from", help="first UTC day, YYYY-MM-DD")]
+ToDay = Annotated[str, typer.Option("--to", help="last UTC day (inclusive), YYYY-MM-DD")]
+ReportSource = Annotated[
+    str, typer.Option("--source", help="all | pipeline | import | import:<source>")
+]
+
+
+@report_app.command("utilisation")
+def report_utilisation_cmd(
+    first: FromDay,
+    last: ToDay,
+    output: Annotated[Path, typer.Option("-o", "--output", help="file to write")],
+    by: Annotated[ReportBy, typer.Option("--by")] = ReportBy.station,
+    grain: Annotated[
+        list[ReportGrain] | None, typer.Option("--grain", help="repeat for several (sheets)")
+    ] = None,
+    fmt: Annotated[ReportFormat, typer.Option("--format")] = ReportFormat.csv,
+    source: ReportSource = "all",
+    data_dir: DataDir = None,
+) -> None:
+    """Sessions, energy, occupied/charging %, idle-after-full, NEVI uptime, revenue, starts."""
+    from warehouse.reports.run import report_utilisation
+    from warehouse.reports.utilisation import parse_range
+
+    rng = parse_range(first, last, source)
+    grains = [g.value for g in grain or [ReportGrain.day]]
+    rows = report_utilisation(_settings(data_dir), rng, by.value, grains, fmt.value, output)
+    typer.echo(f"wrote {output} ({', '.join(f'{g}: {n:,} rows' for g, n in rows.items())})")
+
+
+@report_app.command("intervals")
+def report_intervals_cmd(
+    first: FromDay,
+    last: ToDay,
+    output: Annotated[Path, typer.Option("-o", "--output", help="file to write")],
+    by: Annotated[ReportBy, typer.Option("--by")] = ReportBy.connector,
+    slot: Annotated[str, typer.Option("--slot", help="15m | hourly")] = "15m",
+    fmt: Annotated[ReportFormat, typer.Option("--format", help="csv | xlsx")] = ReportFormat.csv,
+    source: ReportSource = "all",
+    data_dir: DataDir = None,
+) -> None:
+    """Per port/station/site and 15-minute slot: plugged-in minutes, energy, sessions started."""
+    from warehouse.reports.run import report_intervals
+    from warehouse.reports.utilisation import parse_range
+
+    rng = parse_range(first, last, source)
+    rows = report_intervals(_settings(data_dir), rng, by.value, fmt.value, output, slot)
+    typer.echo(f"wrote {output} ({rows:,} rows)")
+
+
+forecast_app = typer.Typer(no_args_is_help=True, help="Demand forecasts: walk-forward backtests.")
+simulate_app = typer.Typer(no_args_is_help=True, help="Discrete-event simulation of drivers.")
+app.add_typer(forecast_app, name="forecast")
+app.add_typer(simulate_app, name="simulate")
+
+
+class ForecastSource(StrEnum):
+    dundee = "dundee"
+    perth = "perth"
+    boulder = "boulder"
+
+
+class ForecastHorizon(StrEnum):
+    day = "day"
+    week = "week"
+
+
+class ForecastLevel(StrEnum):
+    site = "site"
+    city = "city"
+
+
+class ForecastTarget(StrEnum):
+    energy = "energy"
+    occupancy = "occupancy"
+
+
+@forecast_app.command("backtest")
+def forecast_backtest(
+    path: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, readable=True)],
+    source: Annotated[ForecastSource, typer.Option(help="whose session exports PATH are")],
+    horizon: Annotated[ForecastHorizon, typer.Option()] = ForecastHorizon.day,
+    level: Annotated[ForecastLevel, typer.Option(help="one series per site, or the city")] = (
+        ForecastLevel.site
+    ),
+    target: Annotated[
+        list[ForecastTarget] | None, typer.Option(help="energy and/or occupancy (default both)")
+    ] = None,
+) -> None:
+    """Walk-forward backtest: the model's MAE/RMSE/WAPE/MASE/pinball/coverage beside baselines."""
+    from models.forecast.run import backtest_files
+
+    targets = [t.value for t in (target or list(ForecastTarget))]
+    loaded, results = backtest_files(source.value, path, level.value, horizon.value, targets)
+    dropped = ", ".join(f"{reason} {n}" for reason, n in loaded.rejected.most_common())
+    typer.echo(f"{len(loaded.sessions)} sessions read; left out: {dropped or 'none'}\n")
+    typer.echo("\n\n".join(r.text for r in results))
+
+
+@simulate_app.command("mmc")
+def simulate_mmc(
+    lam: Annotated[float, typer.Option("--lam", help="arrivals per second")],
+    mu: Annotated[float, typer.Option("--mu", help="services per second per connector")],
+    c: Annotated[int, typer.Option("--c", help="connectors")],
+    customers: Annotated[int, typer.Option(help="vehicles to simulate")] = 200_000,
+    seed: Annotated[int, typer.Option()] = 7,
+) -> None:
+    """Simulate an M/M/c queue and print it beside the exact Erlang-C figures."""
+    from models.simulate.run import mmc_report
+
+    typer.echo(mmc_report(lam, mu, c, customers, seed))
+
+
+@simulate_app.command("city")
+def simulate_city(
+    path: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, readable=True)],
+    source: Annotated[ForecastSource, typer.Option(help="whose session exports PATH are")],
+    days: Annotated[int, typer.Option(help="simulated days")] = 28,
+    scale: Annotated[float, typer.Option(help="demand as a multiple of the observed")] = 1.0,
+    patience_min: Annotated[float, typer.Option(help="minutes a driver waits")] = 30.0,
+    detour_km: Annotated[float, typer.Option(help="farthest site a driver tries")] = 2.0,
+    add_site: Annotated[
+        list[str] | None, typer.Option(help="NAME:LAT:LON:CONNECTORS:KW, repeatable")
+    ] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Fitted arrivals on the real estate: utilisation, waits, abandonment (before/after sites)."""
+    from models.simulate.run import CityOptions, city_report, parse_site
+
+    options = CityOptions(
+        days=days, scale=scale, patience_min=patience_min, detour_km=detour_km, seed=seed,
+        new_sites=tuple(parse_site(s) for s in add_site or ()),
+    )  # fmt: skip
+    typer.echo(city_report(source.value, path, options))
+
+
 # -- commands added by subsystems go above this line, one block each (keep imports lazy) --
 
 
