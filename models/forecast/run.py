@@ -5,11 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from models.forecast import series
-from models.forecast.backtest import BacktestConfig, Row, score, table, walk_forward
+from models.forecast.backtest import (
+    BacktestConfig,
+    BacktestError,
+    Row,
+    score,
+    table,
+    walk_forward,
+)
 from models.forecast.features import Calendar
-from models.forecast.sessions import HOLIDAY_REGIONS, Loaded, SourceName, load
+from models.forecast.sessions import HOLIDAY_REGIONS, SOURCES, Loaded, load
 
 UNITS = {"energy": "kWh per hour", "occupancy": "connectors plugged in (hourly mean)"}
 
@@ -49,11 +57,18 @@ def backtest_loaded(
 
 
 def backtest_files(
-    source: SourceName,
+    source: str,
     paths: Iterable[Path],
-    level: series.Level,
+    level: str,
     horizon: str,
-    targets: Iterable[series.Target] = ("energy", "occupancy"),
+    targets: Iterable[str] = ("energy", "occupancy"),
 ) -> tuple[Loaded, list[Result]]:
+    """Read ``paths`` as ``source`` exports and backtest each target (names as on the CLI)."""
+    if source not in SOURCES or level not in ("site", "city"):
+        msg = f"unknown source {source!r} or level {level!r}"
+        raise BacktestError(msg)
+    chosen = [t for t in ("energy", "occupancy") if t in set(targets)]
     loaded = load(source, paths)
-    return loaded, backtest_loaded(loaded, level, BacktestConfig.for_horizon(horizon), targets)
+    config = BacktestConfig.for_horizon(horizon)
+    level_ = cast(series.Level, level)
+    return loaded, backtest_loaded(loaded, level_, config, chosen)
