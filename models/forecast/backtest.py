@@ -9,8 +9,11 @@ There is no random split anywhere.
 
 Sites enter the table when they had demand in the 4 weeks before the first test origin and
 during the test window (a site not yet open, or closed, has nothing to forecast); the others are
-counted in ``excluded``. MASE is per series (scaled by its in-sample lag-168 MAE) then averaged
-over series; the other measures pool every (series, origin, hour).
+counted in ``excluded``. MASE is per series, scaled by the MAE of the lag-168 seasonal naive
+over the ``train_days`` before the first test origin (the in-sample period of the first fit; the
+whole history would understate the scale of a network whose demand has grown), then averaged over
+series. ``rMAE`` is the pooled MAE divided by the seasonal naive (168)'s pooled MAE on the very
+same test points. The other measures pool every (series, origin, hour).
 """
 
 from __future__ import annotations
@@ -69,7 +72,7 @@ class Forecasts:
     y: FloatArray
     point: dict[str, FloatArray]
     quantiles: FloatArray  # (len(QUANTILES), series, origins, horizon)
-    scale: FloatArray  # per series: in-sample MAE of the lag-168 seasonal naive
+    scale: FloatArray  # per series: lag-168 seasonal naive MAE over the last training window
     excluded: tuple[str, ...] = ()
 
 
@@ -80,6 +83,7 @@ class Row:
     rmse: float
     wape: float
     mase: float
+    rmae: float  # MAE / MAE of seasonal_naive_168 on the same points
     pinball: float
     coverage: float | None
 
@@ -144,7 +148,8 @@ def walk_forward(
     point = {name: baseline(name, rows.x) for name in BASELINES}
     point[MODEL] = quantiles[QUANTILES.index(0.5)]
     first = int(origins[0])
-    scale = np.array([metrics.seasonal_scale(series[:first]) for series in y])
+    window = max(first - config.train_days * 24, 0)
+    scale = np.array([metrics.seasonal_scale(series[window:first]) for series in y])
     names = tuple(n for n, keep in zip(panel.names, active, strict=True) if keep)
     excluded = tuple(n for n, keep in zip(panel.names, active, strict=True) if not keep)
     return Forecasts(names, origins, rows.y, point, quantiles, scale, excluded)
@@ -158,6 +163,7 @@ def _mase(y: FloatArray, f: FloatArray, scale: FloatArray) -> float:
 def score(forecasts: Forecasts) -> list[Row]:
     """One :class:`Row` per method: the baselines, then the model (with its interval coverage)."""
     y = forecasts.y
+    reference = metrics.mae(y, forecasts.point["seasonal_naive_168"])
     out = []
     for name in (*BASELINES, MODEL):
         f = forecasts.point[name]
@@ -178,6 +184,7 @@ def score(forecasts: Forecasts) -> list[Row]:
                 rmse=metrics.rmse(y, f),
                 wape=metrics.wape(y, f),
                 mase=_mase(y, f, forecasts.scale),
+                rmae=metrics.mae(y, f) / reference if reference > 0 else float("nan"),
                 pinball=float(pin),
                 coverage=cover,
             )
@@ -194,7 +201,7 @@ def table(rows: list[Row], title: str) -> str:
     for r in rows:
         cover = f"{r.coverage:>9.1%}" if r.coverage is not None else f"{'-':>9}"
         lines.append(
-            f"{r.method:<20}{r.mae:>10.4g}{r.rmse:>10.4g}{r.wape:>8.3f}{r.mase:>8.3f}"
+            f"{r.method:<20}{r.mae:>10.4g}{r.rmse:>10.4g}{r.wape:>8.3f}{r.mase:>8.3f}{r.rmae:>7.3f}"
             f"{r.pinball:>10.4g}{cover}"
         )
     return "\n".join(lines)

@@ -2,7 +2,7 @@
 
 * MAE, RMSE; WAPE = sum |error| / sum |y|;
 * MASE = MAE / ``scale``, with ``scale`` the in-sample MAE of the seasonal naive (lag 168) over
-  the hours before the first test origin (Hyndman & Koehler 2006, m = 168);
+  the training hours before the first test origin (Hyndman & Koehler 2006, m = 168);
 * pinball loss of quantile ``q``: mean of ``max(q (y - f), (q - 1)(y - f))``;
 * coverage: share of targets inside ``[lower, upper]``.
 """
