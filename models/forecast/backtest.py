@@ -195,7 +195,8 @@ def score(forecasts: Forecasts) -> list[Row]:
 def table(rows: list[Row], title: str) -> str:
     """Plain-text table (one line per method) under ``title``."""
     head = (
-        f"{'method':<20}{'MAE':>10}{'RMSE':>10}{'WAPE':>8}{'MASE':>8}{'pinball':>10}{'P10-P90':>9}"
+        f"{'method':<20}{'MAE':>10}{'RMSE':>10}{'WAPE':>8}{'MASE':>8}{'rMAE':>7}{'pinball':>10}"
+        f"{'P10-P90':>9}"
     )
     lines = [title, head, "-" * len(head)]
     for r in rows:
