@@ -36,6 +36,10 @@ class Reason(StrEnum):
     duplicate = "duplicate"
     register_backwards = "register_backwards"
     implausible_value = "implausible_value"  # NaN, negative power, ...
+    unknown_connector = "unknown_connector"  # a connector the inventory does not list
+    out_of_order = "out_of_order"  # older than the transaction's last reading
+    future_timestamp = "future_timestamp"  # later than the pipeline clock plus the tolerated skew
+    unit_mismatch = "unit_mismatch"  # kWh sent where Wh is expected
     # replay / import rejections (producer side)
     no_end = "no_end"
     end_before_start = "end_before_start"

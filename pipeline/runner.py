@@ -70,7 +70,8 @@ def build_flow(
     flow = Dataflow("chargegrid")
     batches = op.input("log", flow, source)
     keyed = op.key_on("by_partition", batches, lambda batch: str(batch.partition))
-    outs = op.stateful_map("transactions", keyed, make_step(clock))
+    step = make_step(clock, inventory_path=settings.inventory_path)
+    outs = op.stateful_map("transactions", keyed, step)
     op.output(
         "lake",
         op.flat_map("to_lake", outs, _lake_items),

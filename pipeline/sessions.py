@@ -14,6 +14,13 @@ Rules:
   a plain reading (idle meter values are legitimate).
 * a reading whose register steps back a little -> ``register_backwards`` (see the kernel for
   glitch vs reset).
+* an exact duplicate of an earlier reading of its transaction (same connector, ``ts`` and
+  register), in this batch or as the last reading of an earlier one -> ``duplicate``.
+* a reading older than the latest reading of its transaction seen so far (within or across
+  batches) -> ``out_of_order``. Equal times are in order.
+* a register in kWh where Wh is expected -> ``unit_mismatch``. The rule: the transaction started
+  at ``meter_start_wh >= 1000`` and the register is below 1/100 of it while 1000 x the register is
+  at least 99% of it (a real meter reset restarts near 0 instead, and is kept as a reset).
 """
 
 from __future__ import annotations
@@ -52,6 +59,8 @@ class OpenTxn:
     readings: int = 0
     resets: int = 0
     glitches: int = 0
+    last_ts_us: int = -(2**62)  # the latest reading's time so far (microseconds since epoch)
+    last_reading_wh: float = math.nan  # that reading's register
 
     @property
     def energy_wh(self) -> float:
@@ -200,8 +209,13 @@ def process_meter(
         _reject(offsets, payloads, o, Reason.unknown_transaction, f"no open transaction {k}", c)
         for o, k, c in unknown.select("offset", "_key", "charger_id").iter_rows()
     ]
-    matched = readings.filter(~no_txn & in_txn.fill_null(False))
+    matched, screened = _screen_in_txn(book, readings.filter(~no_txn & in_txn.fill_null(False)))
+    rejected.extend(
+        _reject(offsets, payloads, o, reason, detail, c) for o, reason, detail, c in screened
+    )
+    screened_offsets = [o for o, *_ in screened]
     glitch_offsets = _fold_energy(book, keys, matched, walk)
+    _remember_last(book, matched, glitch_offsets)
     if glitch_offsets:
         glitched = matched.filter(pl.col("offset").is_in(glitch_offsets))
         rejected.extend(
@@ -216,7 +230,12 @@ def process_meter(
             for o, r, c in glitched.select("offset", "energy_register_wh", "charger_id").iter_rows()
         )
     accepted = readings.filter(
-        no_txn | (in_txn.fill_null(False) & ~pl.col("offset").is_in(glitch_offsets))
+        no_txn
+        | (
+            in_txn.fill_null(False)
+            & ~pl.col("offset").is_in(glitch_offsets)
+            & ~pl.col("offset").is_in(screened_offsets)
+        )
     )
     ended = [book.close(k) for k in walk.ends]
     sessions = [
@@ -231,6 +250,85 @@ def process_meter(
         touched,
         ended,
     )
+
+
+def _screen_in_txn(
+    book: TxnBook, matched: pl.DataFrame
+) -> tuple[pl.DataFrame, list[tuple[int, Reason, str, str]]]:
+    """Split readings matched to open transactions into kept ones and (offset, reason, detail,
+    charger) for duplicates, out-of-order readings and kWh registers (rules in the docstring)."""
+    if not matched.height:
+        return matched, []
+    keys = matched.get_column("_key").unique().to_list()
+    state = pl.DataFrame(
+        [
+            (k, book.open[k].last_ts_us, book.open[k].last_reading_wh, book.open[k].meter_start_wh)
+            for k in keys
+        ],
+        schema={
+            "_key": pl.String,
+            "_last_us": pl.Int64,
+            "_last_wh": pl.Float64,
+            "_start": pl.Float64,
+        },
+        orient="row",
+    )
+    register = pl.col("energy_register_wh")
+    ts_us = pl.col("ts").dt.epoch("us")
+    frame = matched.join(state, on="_key", how="left", maintain_order="left").with_columns(
+        ts_us.alias("_us"),
+        pl.max_horizontal(ts_us.cum_max().shift(1).over("_key"), pl.col("_last_us")).alias("_max"),
+    )
+    same_as_last = (pl.col("_us") == pl.col("_last_us")) & (register == pl.col("_last_wh"))
+    repeated = ~pl.struct("_key", "connector_id", "_us", register).is_first_distinct()
+    kwh = (
+        (pl.col("_start") >= 1000)
+        & (register < pl.col("_start") / 100)
+        & (register * 1000 >= pl.col("_start") * 0.99)
+    )
+    verdict = (
+        pl.when(repeated | same_as_last.fill_null(False))
+        .then(pl.lit(Reason.duplicate.value))
+        .when(pl.col("_us") < pl.col("_max"))
+        .then(pl.lit(Reason.out_of_order.value))
+        .when(kwh.fill_null(False))
+        .then(pl.lit(Reason.unit_mismatch.value))
+    )
+    frame = frame.with_columns(verdict.alias("_verdict"))
+    bad = frame.filter(pl.col("_verdict").is_not_null())
+    screened = [
+        (o, Reason(v), _screen_detail(Reason(v), k, r), c)
+        for o, v, k, r, c in bad.select(
+            "offset", "_verdict", "_key", "energy_register_wh", "charger_id"
+        ).iter_rows()
+    ]
+    kept = frame.filter(pl.col("_verdict").is_null()).drop(
+        "_last_us", "_last_wh", "_start", "_us", "_max", "_verdict"
+    )
+    return kept, screened
+
+
+def _screen_detail(reason: Reason, key: str, register_wh: float | None) -> str:
+    if reason is Reason.duplicate:
+        return f"reading repeats an earlier reading of transaction {key}"
+    if reason is Reason.out_of_order:
+        return f"reading is older than the latest reading of transaction {key}"
+    return f"energy register {register_wh} looks like kWh (transaction {key} is in Wh)"
+
+
+def _remember_last(book: TxnBook, matched: pl.DataFrame, glitch_offsets: list[int]) -> None:
+    """Record each transaction's latest accepted reading (time, register) for the next batch."""
+    kept = matched.filter(~pl.col("offset").is_in(glitch_offsets))
+    if not kept.height:
+        return
+    last = kept.group_by("_key").agg(
+        pl.col("ts").dt.epoch("us").max().alias("us"),
+        pl.col("energy_register_wh").sort_by("offset").last().alias("wh"),
+    )
+    for key, us, wh in last.iter_rows():
+        txn = book.open[key]
+        txn.last_ts_us = max(txn.last_ts_us, us)
+        txn.last_reading_wh = math.nan if wh is None else wh
 
 
 def _fold_energy(book: TxnBook, keys: list[str], matched: pl.DataFrame, walk: _Walk) -> list[int]:

@@ -13,14 +13,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 from pydantic import ValidationError
 
 from chargegrid.clock import Clock
 from chargegrid.events import DeadLetter, Reason, Topic
+from pipeline.checks import MAX_SKEW_S, InventoryWatch, screen
 from pipeline.live import LiveDelta
 from pipeline.parse import METER_SPEC, STATUS_SPEC, Rejection, parse_batch
 from pipeline.sessions import MeterResult, TxnBook, process_meter
@@ -114,15 +117,40 @@ def _meter_live(result: MeterResult, live: LiveDelta) -> None:
     live.readings += frame.height
 
 
-def _meter(state: PartitionState, batch: LogBatch, out: StepOut) -> list[Rejection]:
+@dataclass(frozen=True)
+class Checks:
+    """What the stateless reading checks (:mod:`pipeline.checks`) judge against."""
+
+    clock: Clock
+    inventory: InventoryWatch
+    max_skew_s: float = MAX_SKEW_S
+
+
+def _screened(
+    good: pl.DataFrame, batch: LogBatch, checks: Checks
+) -> tuple[pl.DataFrame, list[Rejection]]:
+    verdicts = screen(good, checks.inventory.current(), checks.clock.now(), checks.max_skew_s)
+    if not verdicts.rows:
+        return good, []
+    bad = [o for o, *_ in verdicts.rows]
+    index = np.searchsorted(batch.offsets, bad)
+    rejected = [
+        Rejection(o, reason, detail, batch.payloads[int(i)], charger)
+        for (o, reason, detail, charger), i in zip(verdicts.rows, index, strict=True)
+    ]
+    return good.filter(~pl.col("offset").is_in(bad)), rejected
+
+
+def _meter(state: PartitionState, batch: LogBatch, out: StepOut, checks: Checks) -> list[Rejection]:
     parsed = parse_batch(batch.offsets, batch.payloads, METER_SPEC)
-    result = process_meter(state.book, parsed.good, batch.offsets, batch.payloads)
+    good, screened = _screened(parsed.good, batch, checks)
+    result = process_meter(state.book, good, batch.offsets, batch.payloads)
     if result.readings.height:
         out.tables["readings"] = readings_table(result.readings, batch.partition)
     if result.sessions:
         out.tables["sessions"] = pa.Table.from_pylist(result.sessions, schema=SESSIONS)
     _meter_live(result, out.live)
-    return parsed.rejected + result.rejected
+    return sorted(parsed.rejected + screened + result.rejected, key=lambda r: r.offset)
 
 
 def _status(batch: LogBatch, out: StepOut) -> list[Rejection]:
@@ -175,8 +203,13 @@ def _producer_rejections(batch: LogBatch) -> list[Rejection]:
 Step = Callable[[PartitionState | None, LogBatch], tuple[PartitionState, StepOut]]
 
 
-def make_step(clock: Clock) -> Step:
-    """The ``stateful_map`` mapper; ``clock`` stamps when the pipeline judged a record."""
+def make_step(
+    clock: Clock, *, inventory_path: Path | None = None, max_skew_s: float = MAX_SKEW_S
+) -> Step:
+    """The ``stateful_map`` mapper; ``clock`` stamps when the pipeline judged a record and is
+    what readings from the future are judged against; ``inventory_path`` (re-read on change)
+    lists the known chargers and connectors (``None``: every charger is known)."""
+    checks = Checks(clock, InventoryWatch(inventory_path), max_skew_s)
 
     def step(state: PartitionState | None, batch: LogBatch) -> tuple[PartitionState, StepOut]:
         state = state or PartitionState()
@@ -184,7 +217,7 @@ def make_step(clock: Clock) -> Step:
         if not len(batch.offsets):
             return state, out
         if batch.topic == Topic.meter_readings:
-            rejected = _meter(state, batch, out)
+            rejected = _meter(state, batch, out, checks)
         elif batch.topic == Topic.connector_status:
             rejected = _status(batch, out)
         else:

@@ -43,11 +43,11 @@ def _crashing_step(snapshots: list[int], batches_after_snapshot: int) -> object:
     written after the last snapshot, which the resume must discard). Deterministic whatever the
     machine's load, unlike a fixed batch count."""
 
-    def factory(clock: object) -> Step:
-        inner = make_step(clock)  # type: ignore[arg-type]
+    def factory(clock: object, **checks: object) -> Step:
+        inner = make_step(clock, **checks)  # type: ignore[arg-type]
         seen = {"snapshots": 0, "since": 0}
 
-        def step(state, batch):  # type: ignore[no-untyped-def]
+        def step(state, batch):
             if len(batch.offsets):
                 if len(snapshots) != seen["snapshots"]:
                     seen["snapshots"], seen["since"] = len(snapshots), 0
