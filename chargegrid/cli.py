@@ -369,6 +369,28 @@ def catalog_dictionary(
     typer.echo(dictionary.to_markdown() if fmt is DictionaryFormat.md else dictionary.to_csv())
 
 
+@catalog_app.command("compact")
+def catalog_compact(
+    min_age_days: Annotated[
+        int, typer.Option(help="only UTC days at least this old (closed partitions)")
+    ] = 2,
+    data_dir: DataDir = None,
+) -> None:
+    """Merge the small pipeline files of closed, committed date partitions (readers unblocked)."""
+    from chargegrid.clock import SystemClock
+    from warehouse.compact import compact_lake
+
+    settings = _settings(data_dir)
+    report = compact_lake(
+        settings.lake_dir, settings.recovery_dir, SystemClock(), min_age_days=min_age_days
+    )
+    for table, merged in report.merged_partitions.items():
+        typer.echo(
+            f"{table}: {merged} partition(s) merged from {report.files_before[table]} files "
+            f"({report.rows[table]:,} rows); {len(report.skipped[table])} skipped"
+        )
+
+
 class ReportBy(StrEnum):
     station = "station"
     connector = "connector"

@@ -1,0 +1,189 @@
+"""Compaction: merge a closed date partition's small pipeline files into one, without blocking
+readers, double counting or losing rows, and without breaking the pipeline's exactly-once resume.
+
+Why not file by file. Readers (DuckDB views) glob ``<table>/date=*/*.parquet``. Going from files
+``{a, b, c}`` to one merged ``m`` by single-file renames always passes through a state a reader's
+glob could catch with both ``m`` and one of ``a, b, c`` (double count) or with neither (loss).
+
+The scheme (one partition ``<table>/date=D``):
+
+1. Pick the pipeline files of ``date=D`` numbered below the sink's **committed** sequence (read
+   from the Bytewax recovery store, :func:`committed_seqs`). The partition is skipped when it
+   holds anything else (a newer pipeline file, a temporary: the pipeline is writing there) or
+   when ``D`` is not yet closed (younger than ``min_age_days`` by the injected clock).
+2. Write the merged rows into a sibling staging folder ``<table>/.compact-date=D`` (not matched
+   by the readers' glob, nor by the sink's clean-up glob) as ``pipeline-<highest seq>.parquet``.
+3. Swap the two folders in one ``renameat2(RENAME_EXCHANGE)`` call: a reader listing
+   ``date=D`` sees either the old file set or the merged file, never both, never neither.
+4. If anything appeared in the old folder since step 1 (the pipeline wrote late rows into a
+   closed day), swap back: readers see the old files plus the new one, nothing is lost. Else
+   delete the old folder.
+
+A reader that listed the old files and opens one after the swap gets DuckDB's "No files found" /
+IO error for that query (retrying answers correctly); it never gets a wrong count.
+
+Exactly-once resume. The merged file keeps the pipeline's name pattern with the highest merged
+sequence number ``h < committed``. The sink deletes files numbered ``>= resume seq`` on restart,
+and a resume never goes back before the committed state, so the merged file is never deleted by
+a resume (its rows are never replayed); a rebuild without recovery state (resume seq 0) deletes
+it with every other pipeline file, as it must.
+
+Imported tables (``source=<src>/data.parquet``) are already one file per source: nothing to do.
+Linux only (``renameat2``); elsewhere :class:`CompactionUnsupported` is raised.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import pickle
+import re
+import shutil
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from chargegrid.clock import Clock
+from chargegrid.errors import ChargegridError
+from warehouse import lake
+from warehouse.schema import TABLES
+
+AT_FDCWD = -100
+RENAME_EXCHANGE = 2
+STAGING_PREFIX = ".compact-"
+_PIPELINE_FILE = re.compile(r"pipeline-(\d+)\.parquet")  # warehouse.lake.pipeline_file_name
+LAKE_STEP = "chargegrid.lake"  # the Bytewax step id of the lake sink (pipeline.runner)
+
+
+class CompactionError(ChargegridError):
+    """Compaction could not run (unreadable recovery store, file system without exchange)."""
+
+
+class CompactionUnsupported(CompactionError):
+    """The platform cannot swap two folders atomically."""
+
+
+@dataclass
+class CompactReport:
+    """What one compaction pass did, per table."""
+
+    merged_partitions: dict[str, int] = field(default_factory=dict)
+    files_before: dict[str, int] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, list[str]] = field(default_factory=dict)  # table -> "date: why"
+
+
+def exchange(a: Path, b: Path) -> None:
+    """Swap two paths atomically (Linux ``renameat2(RENAME_EXCHANGE)``)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    rename = getattr(libc, "renameat2", None)
+    if rename is None:
+        msg = "atomic folder exchange (renameat2) is not available on this platform"
+        raise CompactionUnsupported(msg)
+    if rename(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) != 0:
+        err = ctypes.get_errno()
+        msg = f"cannot exchange {a} and {b}: {os.strerror(err)}"
+        raise CompactionUnsupported(msg)
+
+
+def committed_seqs(recovery_dir: Path) -> dict[str, int]:
+    """Per lake table, the lowest ``next_seq`` among the sink's stored snapshots (the resume
+    point can be no earlier); tables without a snapshot are absent (compact nothing there)."""
+    found: dict[str, int] = {}
+    for db in sorted(recovery_dir.glob("part-*.sqlite3")):
+        try:
+            con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+            try:
+                rows = con.execute(
+                    "SELECT state_key, ser_change FROM snaps WHERE step_id = ?", (LAKE_STEP,)
+                ).fetchall()
+            finally:
+                con.close()
+        except sqlite3.Error as exc:
+            msg = f"cannot read the recovery store {db}: {exc}"
+            raise CompactionError(msg) from None
+        for table, blob in rows:
+            if blob is None:
+                continue
+            seq = int(pickle.loads(blob).next_seq)  # our own store: pipeline.sinks.SinkState
+            found[table] = min(seq, found.get(table, seq))
+    return found
+
+
+def _mergeable(directory: Path, committed: int) -> list[tuple[int, Path]] | str:
+    """The partition's pipeline files to merge, or why it is skipped."""
+    files: list[tuple[int, Path]] = []
+    for path in sorted(directory.iterdir()):
+        match = _PIPELINE_FILE.fullmatch(path.name)
+        if match is None:
+            return f"holds {path.name}"
+        seq = int(match.group(1))
+        if seq >= committed:
+            return f"{path.name} is not committed yet"
+        files.append((seq, path))
+    if len(files) < 2:
+        return "already one file"
+    return sorted(files)
+
+
+def _write_merged(staging: Path, files: list[tuple[int, Path]], schema: pa.Schema) -> int:
+    tables = [pq.read_table(path, schema=schema) for _, path in files]
+    merged = pa.concat_tables(tables)
+    staging.mkdir()
+    lake.write_atomic(merged, staging / lake.pipeline_file_name(files[-1][0]))
+    return merged.num_rows
+
+
+def compact_partition(table: str, directory: Path, committed: int) -> tuple[int, int] | str:
+    """Merge one partition (steps 1-4 above); ``(files merged, rows)`` or why it was skipped."""
+    picked = _mergeable(directory, committed)
+    if isinstance(picked, str):
+        return picked
+    staging = directory.with_name(STAGING_PREFIX + directory.name)
+    if staging.exists():
+        shutil.rmtree(staging)  # left by a crash between steps 2 and 4: never visible to readers
+    rows = _write_merged(staging, picked, TABLES[table])
+    exchange(directory, staging)
+    expected = {path.name for _, path in picked}
+    if {p.name for p in staging.iterdir()} != expected:
+        exchange(directory, staging)  # the pipeline wrote here meanwhile: keep the old set
+        shutil.rmtree(staging)
+        return "the pipeline wrote into it meanwhile"
+    shutil.rmtree(staging)
+    return len(picked), rows
+
+
+def compact_lake(
+    lake_dir: Path,
+    recovery_dir: Path,
+    clock: Clock,
+    *,
+    min_age_days: int = 2,
+    tables: tuple[str, ...] = tuple(TABLES),
+) -> CompactReport:
+    """Compact every closed, committed date partition of the pipeline's tables."""
+    committed = committed_seqs(recovery_dir) if recovery_dir.exists() else {}
+    newest_closed = clock.now().date() - timedelta(days=min_age_days)
+    report = CompactReport()
+    for table in tables:
+        report.merged_partitions[table] = report.files_before[table] = report.rows[table] = 0
+        report.skipped[table] = []
+        for directory in sorted(lake.table_dir(lake_dir, table).glob("date=*")):
+            day = directory.name.removeprefix("date=")
+            if day == lake.SCHEMA_DATE or not directory.is_dir():
+                continue
+            if date.fromisoformat(day) > newest_closed:
+                report.skipped[table].append(f"{day}: not closed yet")
+                continue
+            outcome = compact_partition(table, directory, committed.get(table, 0))
+            if isinstance(outcome, str):
+                report.skipped[table].append(f"{day}: {outcome}")
+                continue
+            report.merged_partitions[table] += 1
+            report.files_before[table] += outcome[0]
+            report.rows[table] += outcome[1]
+    return report
