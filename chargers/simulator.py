@@ -27,14 +27,17 @@ from typing import Any, Literal, Protocol
 
 from ocpp import exceptions as ox
 from ocpp.messages import Call, MessageType
+from ocpp.routing import on
 from ocpp.v16 import ChargePoint as Client16
+from ocpp.v16 import call_result as result16
 from ocpp.v201 import ChargePoint as Client201
+from ocpp.v201 import call_result as result201
 
 from chargegrid.clock import ScaledClock
 from chargegrid.events import iso
 from chargegrid.inventory import CurrentType
 from chargegrid.plans import PlannedSession
-from chargers.curve import ChargeCurve
+from chargers.curve import ChargeCurve, build_curve
 
 ProtocolName = Literal["ocpp1.6", "ocpp2.0.1"]
 VENDOR = "chargegrid"
@@ -423,13 +426,72 @@ class SessionRefused(Exception):
     """The central system refused the driver or the transaction."""
 
 
+@dataclass(frozen=True)
+class RemoteRequest:
+    """A remote start (``connector_id``, ``id_tag``) or stop (``transaction_id``) the central
+    system sent; the charger accepted it and acts on it outside the reader (see
+    :meth:`SimulatedCharger.start_remote_session`)."""
+
+    kind: Literal["start", "stop"]
+    connector_id: int | None = None
+    id_tag: str | None = None
+    transaction_id: str | None = None
+
+
+class _RemoteControlled:
+    """Accepts remote start/stop and queues it: the reader task must not send CALLs itself."""
+
+    remote: asyncio.Queue[RemoteRequest]
+
+    def _queue(self, request: RemoteRequest) -> str:
+        if request.kind == "start" and (request.connector_id or 0) < 1:
+            return "Rejected"  # a simulated charger does not choose a connector for the driver
+        self.remote.put_nowait(request)
+        return "Accepted"
+
+
+class RemoteClient16(_RemoteControlled, Client16):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.remote = asyncio.Queue()
+
+    @on("RemoteStartTransaction")
+    def _remote_start(self, id_tag: str, connector_id: int | None = None, **_: Any) -> Any:
+        status = self._queue(RemoteRequest("start", connector_id, id_tag))
+        return result16.RemoteStartTransaction(status=status)
+
+    @on("RemoteStopTransaction")
+    def _remote_stop(self, transaction_id: int, **_: Any) -> Any:
+        status = self._queue(RemoteRequest("stop", transaction_id=str(transaction_id)))
+        return result16.RemoteStopTransaction(status=status)
+
+
+class RemoteClient201(_RemoteControlled, Client201):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.remote = asyncio.Queue()
+
+    @on("RequestStartTransaction")
+    def _remote_start(
+        self, id_token: dict[str, Any], remote_start_id: int, evse_id: int | None = None, **_: Any
+    ) -> Any:
+        tag = str(id_token.get("id_token", ""))
+        status = self._queue(RemoteRequest("start", evse_id, tag))
+        return result201.RequestStartTransaction(status=status)
+
+    @on("RequestStopTransaction")
+    def _remote_stop(self, transaction_id: str, **_: Any) -> Any:
+        status = self._queue(RemoteRequest("stop", transaction_id=transaction_id))
+        return result201.RequestStopTransaction(status=status)
+
+
 def client_for(
     protocol: ProtocolName, charger_id: str, connection: Any, count: Callable[[], None]
 ) -> _Dialect:
     """The dialect object (wrapping an ``ocpp`` client) for a negotiated subprotocol."""
     if protocol == "ocpp2.0.1":
-        return Dialect201(Client201(charger_id, connection, response_timeout=30), count)
-    return Dialect16(Client16(charger_id, connection, response_timeout=30), count)
+        return Dialect201(RemoteClient201(charger_id, connection, response_timeout=30), count)
+    return Dialect16(RemoteClient16(charger_id, connection, response_timeout=30), count)
 
 
 class SimulatedCharger:
@@ -485,6 +547,38 @@ class SimulatedCharger:
                 return
             await self.dialect.heartbeat()
             self._last_sent = beat_at
+
+    @property
+    def remote_requests(self) -> asyncio.Queue[RemoteRequest]:
+        """Remote start/stop requests the central system sent and the charger accepted."""
+        queue: asyncio.Queue[RemoteRequest] = self.dialect.client.remote
+        return queue
+
+    async def start_remote_session(
+        self, request: RemoteRequest, at: datetime, plan_energy_wh: int, max_power_w: float
+    ) -> SessionRun:
+        """Plug in and start the transaction a remote start asked for (at simulated ``at``)."""
+        assert request.kind == "start" and request.connector_id and request.id_tag
+        # room for the taper: twice the time at full power, plus a minute
+        duration_s = 2 * plan_energy_wh / max_power_w * 3600 + 60 if max_power_w > 0 else 60.0
+        plan = PlannedSession(
+            ref=f"remote:{self.charger_id}:{request.connector_id}",
+            charger_id=self.charger_id,
+            connector_id=request.connector_id,
+            id_tag=request.id_tag[:20],
+            plug_in=at,
+            plug_out=at + timedelta(seconds=duration_s),
+            energy_wh=plan_energy_wh,
+            max_power_w=max_power_w,
+        )
+        run = SessionRun(plan, build_curve(plan))
+        await self.dialect.plug_in(run)
+        return run
+
+    async def stop_remote_session(self, run: SessionRun) -> None:
+        """End a remotely started session (final reading, stop, Available)."""
+        await self.dialect.plug_out(run)
+        run.done = True
 
     async def _step(self, step: Step) -> None:
         run = step.session
