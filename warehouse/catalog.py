@@ -34,6 +34,10 @@ from warehouse.reports.views import catalog_sql
 from warehouse.schema import CONNECTORS, REFERENCE_TABLES, STATIONS, TABLES
 
 REFERENCE_DIR = "_reference"
+DEAD_LETTER_COUNTS = (
+    "CREATE OR REPLACE VIEW dead_letter_counts AS SELECT topic, source, reason, "
+    "count(*) AS records FROM dead_letter GROUP BY topic, source, reason"
+)
 
 
 def _quote(path: Path | str) -> str:
@@ -98,6 +102,7 @@ def refresh_catalog(settings: Settings) -> Path:
             con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet({path})")
         for statement in catalog_sql(settings.lake_dir / REFERENCE_DIR):
             con.execute(statement)
+        con.execute(DEAD_LETTER_COUNTS)
         con.execute("CHECKPOINT")
     finally:
         con.close()

@@ -322,6 +322,16 @@ DERIVED = (
     ),
     _slot_view("utilisation_15m", "15-minute"),
     _slot_view("utilisation_hourly", "1-hour"),
+    TableDoc(
+        "dead_letter_counts",
+        "Dead-lettered records per topic, source and reason (what operators watch).",
+        (
+            _c("topic", "VARCHAR", "", "event-log topic the record came from"),
+            _c("source", "VARCHAR", "", "who rejected it: pipeline | csms | replay:<source> ..."),
+            _c("reason", "VARCHAR", "", "chargegrid.events.Reason"),
+            _c("records", "BIGINT", "records", "how many records"),
+        ),
+    ),
 )
 
 DATA_DICTIONARY = TableDoc(

@@ -77,6 +77,8 @@ def test_bad_reading_corpus_every_record_counted_once(settings: Settings) -> Non
 
     counts = dict(sql(settings, "SELECT reason, count(*) FROM dead_letter GROUP BY 1"))
     assert counts == {reason.value: n for reason, n in expected.items()}
+    view = sql(settings, "SELECT reason, records FROM dead_letter_counts WHERE source='pipeline'")
+    assert dict(view) == counts
     (readings,) = sql(settings, "SELECT count(*) FROM readings")[0]
     (sessions,) = sql(settings, "SELECT count(*) FROM sessions")[0]
     assert (readings, sessions) == (accepted, 2)
