@@ -1,17 +1,32 @@
-"""The ONE interface between orders and chargers: remote start/stop (and reservations).
+"""The ONE interface between orders and chargers: remote start/stop.
 
 The BPP (``orders/``) asks the central system to start or stop charging through
 :class:`ChargerCommands`; it never speaks OCPP itself. Implementations: :class:`CsmsCommands` on a
 running central system in the same process (OCPP 1.6 RemoteStart/StopTransaction, 2.0.1
-RequestStart/StopTransaction over the charger's live connection) and :class:`FakeChargerCommands`
-for tests. Transaction ids are strings (1.6 integers are rendered as text).
+RequestStart/StopTransaction over the charger's live connection), :class:`HttpChargerCommands`
+for a BPP in another process (``chargegrid serve bpp`` next to ``chargegrid serve csms``) and
+:class:`FakeChargerCommands` for tests. Transaction ids are strings (1.6 integers as text).
+
+Cross-process transport: the CSMS answers ``GET /-/control/<verb>/...`` on its own WebSocket port
+(:class:`ControlEndpoint`, hooked into the handshake's ``process_request``), only with
+``Authorization: Bearer <token>``; the token is a random secret in ``<data_dir>/csms_control.token``
+(mode 0600), created by the CSMS and read by the BPP, which share the data directory.
 """
 
 from __future__ import annotations
 
+import hmac
 import itertools
+import json
+import os
+import secrets
 from dataclasses import dataclass, field
+from http import HTTPStatus
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import quote, unquote, urlsplit
+
+import httpx
 
 from chargegrid.errors import ChargegridError
 
@@ -33,7 +48,7 @@ class ChargerCommands(Protocol):
         """Ask the charger to end ``transaction_id``; True when accepted."""
         ...
 
-    def transaction_on(self, charger_id: str, connector_id: int) -> str | None:
+    async def transaction_on(self, charger_id: str, connector_id: int) -> str | None:
         """The open transaction on that connector, if the central system knows one."""
         ...
 
@@ -62,7 +77,7 @@ class FakeChargerCommands:
             self.open = {k: v for k, v in self.open.items() if v != transaction_id}
         return self.accept
 
-    def transaction_on(self, charger_id: str, connector_id: int) -> str | None:
+    async def transaction_on(self, charger_id: str, connector_id: int) -> str | None:
         return self.open.get((charger_id, connector_id))
 
     def _online(self, charger_id: str) -> None:
@@ -119,8 +134,99 @@ class CsmsCommands:
             result = await cp.call(call201.RequestStopTransaction(transaction_id=transaction_id))
         return bool(result.status == "Accepted")
 
-    def transaction_on(self, charger_id: str, connector_id: int) -> str | None:
+    async def transaction_on(self, charger_id: str, connector_id: int) -> str | None:
         for (cid, tx), conn in self.ctx.connectors.items():
             if cid == charger_id and conn == connector_id:
                 return tx
         return None
+
+
+CONTROL_PREFIX = "/-/control/"
+TOKEN_FILE = "csms_control.token"
+
+
+def control_token(data_dir: Path, *, create: bool) -> str | None:
+    """The shared control secret; created (0600) when ``create`` and missing."""
+    path = data_dir / TOKEN_FILE
+    if path.exists():
+        return path.read_text().strip()
+    if not create:
+        return None
+    data_dir.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # the other process made it first
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as out:
+        out.write(token)
+    return token
+
+
+class ControlEndpoint:
+    """Answers control requests on the CSMS's port; anything else goes on to the handshake."""
+
+    def __init__(self, commands: ChargerCommands, token: str) -> None:
+        self.commands = commands
+        self.token = token
+
+    async def respond(self, connection: Any, request: Any) -> Any:
+        path = urlsplit(request.path).path
+        if not path.startswith(CONTROL_PREFIX):
+            return None
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
+            return connection.respond(HTTPStatus.UNAUTHORIZED, "control token required\n")
+        parts = [unquote(p) for p in path[len(CONTROL_PREFIX) :].split("/")]
+        try:
+            answer = await self._run(parts)
+        except ChargerOffline as exc:
+            return connection.respond(HTTPStatus.CONFLICT, f"{exc}\n")
+        except (ValueError, IndexError):
+            return connection.respond(HTTPStatus.NOT_FOUND, "unknown control request\n")
+        except Exception as exc:  # the charger answered with an OCPP error or timed out
+            return connection.respond(HTTPStatus.BAD_GATEWAY, f"{type(exc).__name__}\n")
+        return connection.respond(HTTPStatus.OK, json.dumps(answer) + "\n")
+
+    async def _run(self, parts: list[str]) -> dict[str, Any]:
+        verb = parts[0]
+        if verb == "start" and len(parts) == 4:
+            ok = await self.commands.remote_start(parts[1], int(parts[2]), parts[3])
+            return {"accepted": ok}
+        if verb == "stop" and len(parts) == 3:
+            return {"accepted": await self.commands.remote_stop(parts[1], parts[2])}
+        if verb == "transaction" and len(parts) == 3:
+            return {"transaction_id": await self.commands.transaction_on(parts[1], int(parts[2]))}
+        raise ValueError(verb)
+
+
+class HttpChargerCommands:
+    """:class:`ChargerCommands` of a CSMS in another process (its control endpoint)."""
+
+    def __init__(self, csms_http_url: str, token: str, http: httpx.AsyncClient) -> None:
+        self.base = csms_http_url.rstrip("/") + CONTROL_PREFIX
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.http = http
+
+    async def _get(self, *parts: str) -> dict[str, Any]:
+        url = self.base + "/".join(quote(p, safe="") for p in parts)
+        try:
+            response = await self.http.get(url, headers=self.headers)
+        except httpx.HTTPError as exc:
+            msg = f"central system unreachable at {self.base}: {type(exc).__name__}"
+            raise ChargerOffline(msg) from exc
+        if response.status_code != HTTPStatus.OK:
+            msg = f"central system answered {response.status_code}: {response.text.strip()[:200]}"
+            raise ChargerOffline(msg)
+        answer: dict[str, Any] = response.json()
+        return answer
+
+    async def remote_start(self, charger_id: str, connector_id: int, id_tag: str) -> bool:
+        return bool((await self._get("start", charger_id, str(connector_id), id_tag))["accepted"])
+
+    async def remote_stop(self, charger_id: str, transaction_id: str) -> bool:
+        return bool((await self._get("stop", charger_id, transaction_id))["accepted"])
+
+    async def transaction_on(self, charger_id: str, connector_id: int) -> str | None:
+        tx = (await self._get("transaction", charger_id, str(connector_id)))["transaction_id"]
+        return None if tx is None else str(tx)

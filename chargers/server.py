@@ -26,6 +26,7 @@ from chargegrid.clock import Clock, SystemClock
 from chargegrid.eventlog import BatchingProducer, EventLog
 from chargegrid.inventory import Inventory, load_inventory
 from chargegrid.settings import Settings
+from chargers.commands import ControlEndpoint, CsmsCommands, control_token
 from chargers.csms import CsmsContext, CsmsStats, protocol_for
 from chargers.transactions import FILE_NAME, TransactionRegistry
 
@@ -119,12 +120,20 @@ async def start_csms(
     async def handler(ws: ServerConnection) -> None:
         await _serve_connection(ctx, ws)
 
+    # remote start/stop for the BPP in another process (chargers.commands.ControlEndpoint)
+    token = control_token(settings.data_dir, create=True)
+    control = ControlEndpoint(CsmsCommands(ctx), token or "")
+
+    async def process_request(connection: ServerConnection, request: Request) -> Response | None:
+        answer: Response | None = await control.respond(connection, request)
+        return answer if answer is not None else _check_request(connection, request)
+
     server = await ws_serve(
         handler,
         settings.host,
         settings.csms_port,
         subprotocols=SUBPROTOCOLS,
-        process_request=_check_request,
+        process_request=process_request,
         compression=None,
     )
     port = int(next(iter(server.sockets)).getsockname()[1])

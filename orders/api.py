@@ -90,6 +90,7 @@ def serve_bpp(settings: Settings) -> None:
     import uvicorn
 
     from chargegrid.eventlog import EventLog
+    from chargers.commands import HttpChargerCommands, control_token
     from orders.handlers import estate_router
     from orders.repo import EventRelay
 
@@ -97,8 +98,11 @@ def serve_bpp(settings: Settings) -> None:
     store = OrderStore(settings.orders_db_path)
     log_ = EventLog(settings.eventlog_path, settings.log_partitions)
     relay = EventRelay(store, log_, lambda: int(clock.now().timestamp() * 1000))
-    # charger commands: the CSMS runs in another process; without a transport (see README)
-    # start/stop answer "fulfillment unavailable"
-    router = estate_router(settings, clock, store)
+    # the CSMS runs in another process: remote start/stop through its control endpoint
+    token = control_token(settings.data_dir, create=True) or ""
+    commands = HttpChargerCommands(
+        f"http://{settings.host}:{settings.csms_port}", token, httpx.AsyncClient(timeout=40.0)
+    )
+    router = estate_router(settings, clock, store, commands)
     app = create_app(build_bpp(settings, router, clock=clock, store=store, relay=relay.relay))
     uvicorn.run(app, host=settings.host, port=settings.bpp_port, log_level="warning")

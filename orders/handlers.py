@@ -325,7 +325,7 @@ class Lifecycle:
         if not accepted:
             msg = f"charger {order.charger_id} refused to start connector {order.connector_id}"
             raise FulfillmentUnavailable(msg)
-        tx = commands.transaction_on(order.charger_id, order.connector_id)
+        tx = await commands.transaction_on(order.charger_id, order.connector_id)
         return self._reply(order.start(tx, self.clock.now()), OrderEventKind.started)
 
     async def _stop(self, order: Order) -> Outcome:
@@ -333,7 +333,7 @@ class Lifecycle:
             msg = f"order {order.id} is {order.state}; only an active order can stop charging"
             raise ActionNotApplicable(msg)
         commands = self._need_commands()
-        tx = order.charging_transaction_id or commands.transaction_on(
+        tx = order.charging_transaction_id or await commands.transaction_on(
             order.charger_id, order.connector_id
         )
         if tx is not None:
