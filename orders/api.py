@@ -92,6 +92,7 @@ def serve_bpp(settings: Settings) -> None:
     from chargegrid.eventlog import EventLog
     from chargers.commands import HttpChargerCommands, control_token
     from orders.handlers import estate_router
+    from orders.meter import EventLogMeter
     from orders.repo import EventRelay
 
     clock = SystemClock()
@@ -103,6 +104,6 @@ def serve_bpp(settings: Settings) -> None:
     commands = HttpChargerCommands(
         f"http://{settings.host}:{settings.csms_port}", token, httpx.AsyncClient(timeout=40.0)
     )
-    router = estate_router(settings, clock, store, commands)
+    router = estate_router(settings, clock, store, commands, EventLogMeter(log_))
     app = create_app(build_bpp(settings, router, clock=clock, store=store, relay=relay.relay))
     uvicorn.run(app, host=settings.host, port=settings.bpp_port, log_level="warning")

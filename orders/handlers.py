@@ -465,6 +465,7 @@ def estate_router(
     clock: Clock,
     store: OrderStore | None = None,
     commands: ChargerCommands | None = None,
+    meter: Meter | None = None,
 ) -> Router:
     """The router over the estate on disk, priced at the configured flat rate."""
     estate = EstateCatalog(settings.inventory_path, settings.live_dir)
@@ -479,4 +480,5 @@ def estate_router(
         store=store,
         commands=commands,
         policy=OrderPolicy.from_settings(settings),
+        meter=meter,
     )
