@@ -267,6 +267,9 @@ def _order_tags(order: Order) -> list[wire.TagGroup]:
                 ],
             )
         )
+    if order.state == OrderState.active:
+        kwh = plain(Decimal(order.delivered_wh).scaleb(-3))
+        groups.append(_group("charging-details", [_tag("energy-delivered", f"{kwh}kWh")]))
     s = order.settlement
     if s is not None:
         cur = order.quote.currency

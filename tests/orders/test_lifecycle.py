@@ -14,6 +14,7 @@ import pytest
 
 from chargegrid.clock import FrozenClock
 from chargers.commands import FakeChargerCommands
+from orders import notify
 from orders.domain.support import answer_ticket, escalate_overdue, ticket_status
 from orders.handlers import OrderPolicy, build_router
 from orders.protocol import Bpp
@@ -315,3 +316,61 @@ async def test_unanswered_support_tickets_escalate_after_their_sla(h: Harness) -
         assert escalate_overdue(db, T_EXAMPLE + timedelta(hours=5)) == []  # chat answered in time
         assert escalate_overdue(db, T_EXAMPLE + timedelta(hours=9)) == []  # escalated once only
         assert ticket_status(db, phone_id) == ("escalated", T_EXAMPLE + timedelta(minutes=61))
+
+
+@pytest.fixture
+async def approving(tmp_path: Path) -> AsyncIterator[Harness]:
+    """A BPP where orders above 50 INR need the operator's approval."""
+    clock = frozen()
+    store = OrderStore(tmp_path / "o.sqlite")
+    commands, meter = FakeChargerCommands(), Meter()
+    fixed = catalog()
+    router = build_router(
+        lambda: fixed,
+        PRICER,
+        clock,
+        corridor_m=2000.0,
+        store=store,
+        commands=commands,
+        policy=OrderPolicy(approval_over_minor=5_000),
+        meter=meter,
+    )
+    bap = RecordingBap()
+    bpp = make_bpp(tmp_path / "o.sqlite", clock, bap.client(), route=router)
+    bpp.store = store
+    async with bpp.running():
+        yield Harness(bpp, bap, clock, commands, meter, store)
+
+
+async def test_provisional_order_is_pending_until_the_operator_approves(approving: Harness) -> None:
+    h = approving
+    order_id = await h.order({"value": "20", "unit": "kWh"})  # 188.80 INR > 50
+    status = await h.send("status", {"order_id": order_id})
+    code = status["message"]["order"]["fulfillments"][0]["state"]["descriptor"]["code"]
+    assert code == "order-pending"
+    assert (await h.update(order_id, "start-charging"))["error"]["code"] == "40001"
+    notify.approve(h.bpp, BAP.subscriber_id, order_id)
+    await h.bpp.idle()
+    unsolicited = h.bap.received[-1]
+    assert unsolicited.path == "on_confirm"
+    ctx = unsolicited.json["context"]
+    assert ctx["transaction_id"] == "t-1"
+    assert not ctx["message_id"].startswith("m-")  # a new message id
+    order = unsolicited.json["message"]["order"]
+    assert order["fulfillments"][0]["state"]["descriptor"]["code"] == "order-confirmed"
+    assert "error" not in await h.update(order_id, "start-charging")
+
+
+async def test_charging_orders_get_periodic_unsolicited_status(h: Harness) -> None:
+    charging = await h.order({"value": "4", "unit": "kWh"})
+    await h.order({"value": "4", "unit": "kWh"}, tx="t-2")  # confirmed, not charging
+    await h.update(charging, "start-charging")
+    before = len(h.bap.received)
+    assert notify.status_tick(h.bpp, lambda order: 1_500) == 1
+    await h.bpp.idle()
+    [update] = h.bap.received[before:]
+    assert update.path == "on_status"
+    order = update.json["message"]["order"]
+    assert order["id"] == charging
+    details = {t["descriptor"]["code"]: t["value"] for t in order["tags"][-1]["list"]}
+    assert details == {"energy-delivered": "1.5kWh"}

@@ -1,0 +1,68 @@
+"""Unsolicited callbacks: an operator's approval of a provisional order (``on_confirm``) and the
+periodic ``on_status`` of every order that is charging.
+
+Each goes through the outbox with a new ``message_id`` in the order's transaction; an approval's
+state change and its order event commit with the callback. :func:`status_tick` is meant to be run
+by a timer every N seconds while the BPP runs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+from orders import orders_v1, repo
+from orders.domain.orders import Order, OrderState
+from orders.events import OrderEventKind
+from orders.models_v1 import Context
+from orders.protocol import Bpp, Outcome, ms
+
+
+def _context(bpp: Bpp, order: Order, action: str) -> Context:
+    return Context(
+        domain=bpp.config.domain,
+        action=action,
+        version="1.1.0",
+        bap_id=order.bap_id,
+        bap_uri=order.bap_uri,
+        bpp_id=bpp.config.bpp_id,
+        bpp_uri=bpp.config.bpp_uri,
+        transaction_id=order.transaction_id,
+        message_id=str(uuid.uuid4()),
+        timestamp=bpp.clock.now(),
+    )
+
+
+def approve(bpp: Bpp, bap_id: str, order_id: str) -> Order:
+    """The operator approves a pending order: confirmed, and the BAP hears it (``on_confirm``)."""
+    order = repo.order_by_id(bpp.store, bap_id, order_id).approve(bpp.clock.now())
+    ctx = _context(bpp, order, "confirm")
+    callback = bpp.callback(ctx, Outcome(message=orders_v1.order_message(order)))
+    bpp.store.enqueue(
+        callback,
+        now_ms=ms(bpp.clock.now()),
+        persist=repo.saving((order, OrderEventKind.approved)),
+    )
+    return order
+
+
+def active_orders(bpp: Bpp) -> list[Order]:
+    with bpp.store.reading() as db:
+        rows = db.execute(
+            "SELECT doc FROM orders WHERE state = ?", (OrderState.active.value,)
+        ).fetchall()
+    return [Order.model_validate_json(r[0]) for r in rows]
+
+
+def status_tick(bpp: Bpp, delivered_wh: Callable[[Order], int | None]) -> int:
+    """Queue an unsolicited ``on_status`` for every charging order (with the energy delivered so
+    far when the meter knows it); returns how many."""
+    count = 0
+    for order in active_orders(bpp):
+        wh = delivered_wh(order)
+        current = order if wh is None else order.model_copy(update={"delivered_wh": wh})
+        ctx = _context(bpp, current, "status")
+        message = orders_v1.order_message(current)
+        bpp.store.enqueue(bpp.callback(ctx, Outcome(message=message)), now_ms=ms(bpp.clock.now()))
+        count += 1
+    return count
