@@ -11,7 +11,14 @@ import pyarrow as pa
 from chargegrid.settings import Settings
 from warehouse.catalog import ensure_catalog
 from warehouse.reports import render
-from warehouse.reports.utilisation import KEY_COLUMN, ReportError, ReportRange, utilisation
+from warehouse.reports.utilisation import (
+    KEY_COLUMN,
+    ReportError,
+    ReportRange,
+    facts_sql,
+    naive_bounds,
+    utilisation,
+)
 
 FORMATS = ("csv", "xlsx", "html")
 INTERVAL_VIEWS = {"15m": "utilisation_15m", "hourly": "utilisation_hourly"}
@@ -41,7 +48,16 @@ def utilisation_tables(
     """``{grain: report rows}`` for each requested grain (duplicates ignored)."""
     con = _connect(settings)
     try:
-        return {grain: utilisation(con, rng, by, grain) for grain in dict.fromkeys(grains)}
+        # session facts read the meter (all readings): once per report, not once per grain
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"CREATE TEMP TABLE report_facts AS {facts_sql(rng)}", naive_bounds(rng))
+        return {
+            grain: utilisation(con, rng, by, grain, "report_facts")
+            for grain in dict.fromkeys(grains)
+        }
+    except duckdb.Error as exc:
+        msg = f"utilisation report failed in DuckDB: {exc}"
+        raise ReportError(msg) from None
     finally:
         con.close()
 

@@ -122,8 +122,18 @@ def _check(by: str, grain: str) -> None:
         raise ReportError(msg)
 
 
-def report_sql(rng: ReportRange, by: str, grain: str) -> str:
-    """The report query for one grain (naive UTC internally; parameters ``$f``, ``$t``)."""
+def facts_sql(rng: ReportRange) -> str:
+    """``session_facts`` rows a report over ``rng`` needs (parameters ``$f``, ``$t``)."""
+    return f"""
+SELECT * FROM session_facts
+WHERE {rng.source_sql()} AND started_at < $t AT TIME ZONE 'UTC'
+    AND coalesce(ended_at, started_at) >= $f AT TIME ZONE 'UTC'
+"""
+
+
+def report_sql(rng: ReportRange, by: str, grain: str, facts: str = "session_facts") -> str:
+    """The report query for one grain (naive UTC internally; parameters ``$f``, ``$t``);
+    ``facts`` names the relation of session facts (a pre-filtered temporary table will do)."""
     _check(by, grain)
     key = KEY_COLUMN[by]
     w = f"INTERVAL 1 {grain}"
@@ -142,7 +152,7 @@ WITH facts AS (
         coalesce(ended_at, started_at) AT TIME ZONE 'UTC' AS e,
         charging_ended_at AT TIME ZONE 'UTC' AS ce,
         energy_wh, price_minor, currency, start_succeeded
-    FROM session_facts
+    FROM {facts}
     WHERE {src} AND started_at < $t AT TIME ZONE 'UTC'
         AND coalesce(ended_at, started_at) >= $f AT TIME ZONE 'UTC'
 ), usage AS (
@@ -232,16 +242,24 @@ ORDER BY source, key, b
 """
 
 
-def utilisation(con: duckdb.DuckDBPyConnection, rng: ReportRange, by: str, grain: str) -> pa.Table:
+def naive_bounds(rng: ReportRange) -> dict[str, datetime]:
+    """The ``$f``/``$t`` parameters: the range as naive UTC timestamps."""
+    return {"f": rng.start.replace(tzinfo=None), "t": rng.end.replace(tzinfo=None)}
+
+
+def utilisation(
+    con: duckdb.DuckDBPyConnection,
+    rng: ReportRange,
+    by: str,
+    grain: str,
+    facts: str = "session_facts",
+) -> pa.Table:
     """The report rows of one grain, as Arrow (columns: ``grain``, ``source``, the group key
     (``site_id`` | ``station_id`` | ``port_id``), then :data:`COLUMNS` from ``period_start``)."""
     con.execute("SET TimeZone = 'UTC'")
-    params = {
-        "f": rng.start.replace(tzinfo=None),
-        "t": rng.end.replace(tzinfo=None),
-    }
+    params = naive_bounds(rng)
     try:
-        return con.sql(report_sql(rng, by, grain), params=params).to_arrow_table()
+        return con.sql(report_sql(rng, by, grain, facts), params=params).to_arrow_table()
     except duckdb.Error as exc:
         msg = f"utilisation report ({by} by {grain}) failed in DuckDB: {exc}"
         raise ReportError(msg) from None
