@@ -74,6 +74,7 @@ CANCELLATION_REASONS = {
 }
 
 
+TARIFF_FILE = "tariff.json"  # in the data directory: quotes priced by the billing kernel
 DEFAULT_TERMS = TermsOfService(
     id="chargegrid-tos", version="1", url="http://127.0.0.1:8050/terms/1"
 )
@@ -469,9 +470,15 @@ def estate_router(
 ) -> Router:
     """The router over the estate on disk, priced at the configured flat rate."""
     estate = EstateCatalog(settings.inventory_path, settings.live_dir)
-    pricer = FlatRatePricer(
+    pricer: Pricer = FlatRatePricer(
         settings.beckn_currency, settings.beckn_price_minor_per_kwh, settings.beckn_tax_bp
     )
+    tariff_file = settings.data_dir / TARIFF_FILE
+    if tariff_file.exists():  # the billing kernel prices quotes with the operator's tariff
+        from chargegrid.tariffs import load_tariff
+        from orders.domain.tariff_pricer import TariffPricer
+
+        pricer = TariffPricer(load_tariff(tariff_file))
     return build_router(
         estate.current,
         pricer,
