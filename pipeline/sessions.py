@@ -14,8 +14,8 @@ Rules:
   a plain reading (idle meter values are legitimate).
 * a reading whose register steps back a little -> ``register_backwards`` (see the kernel for
   glitch vs reset).
-* an exact duplicate of an earlier reading of its transaction (same connector, ``ts`` and
-  register), in this batch or as the last reading of an earlier one -> ``duplicate``.
+* an exact duplicate of an earlier reading of its transaction (same connector, ``ts``,
+  register and context), in this batch or as the last reading of an earlier one -> ``duplicate``.
 * a reading older than the latest reading of its transaction seen so far (within or across
   batches) -> ``out_of_order``. Equal times are in order.
 * a register in kWh where Wh is expected -> ``unit_mismatch``. The rule: the transaction started
@@ -61,6 +61,7 @@ class OpenTxn:
     glitches: int = 0
     last_ts_us: int = -(2**62)  # the latest reading's time so far (microseconds since epoch)
     last_reading_wh: float = math.nan  # that reading's register
+    last_context: str = ""  # and its context (a periodic sample and a stop sample may share a ts)
 
     @property
     def energy_wh(self) -> float:
@@ -262,13 +263,15 @@ def _screen_in_txn(
     keys = matched.get_column("_key").unique().to_list()
     state = pl.DataFrame(
         [
-            (k, book.open[k].last_ts_us, book.open[k].last_reading_wh, book.open[k].meter_start_wh)
+            (k, t.last_ts_us, t.last_reading_wh, t.last_context, t.meter_start_wh)
             for k in keys
+            for t in (book.open[k],)
         ],
         schema={
             "_key": pl.String,
             "_last_us": pl.Int64,
             "_last_wh": pl.Float64,
+            "_last_ctx": pl.String,
             "_start": pl.Float64,
         },
         orient="row",
@@ -279,8 +282,13 @@ def _screen_in_txn(
         ts_us.alias("_us"),
         pl.max_horizontal(ts_us.cum_max().shift(1).over("_key"), pl.col("_last_us")).alias("_max"),
     )
-    same_as_last = (pl.col("_us") == pl.col("_last_us")) & (register == pl.col("_last_wh"))
-    repeated = ~pl.struct("_key", "connector_id", "_us", register).is_first_distinct()
+    context = pl.col("context").fill_null("Sample.Periodic")
+    same_as_last = (
+        (pl.col("_us") == pl.col("_last_us"))
+        & (register == pl.col("_last_wh"))
+        & (context == pl.col("_last_ctx"))
+    )
+    repeated = ~pl.struct("_key", "connector_id", "_us", register, context).is_first_distinct()
     kwh = (
         (pl.col("_start") >= 1000)
         & (register < pl.col("_start") / 100)
@@ -303,7 +311,7 @@ def _screen_in_txn(
         ).iter_rows()
     ]
     kept = frame.filter(pl.col("_verdict").is_null()).drop(
-        "_last_us", "_last_wh", "_start", "_us", "_max", "_verdict"
+        "_last_us", "_last_wh", "_last_ctx", "_start", "_us", "_max", "_verdict"
     )
     return kept, screened
 
@@ -324,11 +332,13 @@ def _remember_last(book: TxnBook, matched: pl.DataFrame, glitch_offsets: list[in
     last = kept.group_by("_key").agg(
         pl.col("ts").dt.epoch("us").max().alias("us"),
         pl.col("energy_register_wh").sort_by("offset").last().alias("wh"),
+        pl.col("context").fill_null("Sample.Periodic").sort_by("offset").last().alias("ctx"),
     )
-    for key, us, wh in last.iter_rows():
+    for key, us, wh, ctx in last.iter_rows():
         txn = book.open[key]
         txn.last_ts_us = max(txn.last_ts_us, us)
         txn.last_reading_wh = math.nan if wh is None else wh
+        txn.last_context = ctx
 
 
 def _fold_energy(book: TxnBook, keys: list[str], matched: pl.DataFrame, walk: _Walk) -> list[int]:
