@@ -102,13 +102,17 @@ def session_steps(run: SessionRun, meter_interval_s: float, order: Iterable[int]
     ids = iter(order)
     duration_s = run.plan.duration_s
     steps = [Step(run.plan.plug_in, StepKind.plug_in, next(ids), run, 0.0)]
+    done_s = run.curve.done_s
+    full_pending = run.curve.energy_wh > 0 and done_s < duration_s
     for k in itertools.count(1):
         t_s = k * meter_interval_s
         if t_s >= duration_s:
             break
-        steps.append(Step(run.at(t_s), StepKind.sample, next(ids), run, t_s))
-    done_s = run.curve.done_s
-    if run.curve.energy_wh > 0 and done_s < duration_s:
+        # the battery filling exactly at a sample time is one reading, not two at one instant
+        kind = StepKind.full if full_pending and t_s == done_s else StepKind.sample
+        full_pending = full_pending and kind is not StepKind.full
+        steps.append(Step(run.at(t_s), kind, next(ids), run, t_s))
+    if full_pending:
         steps.append(Step(run.at(done_s), StepKind.full, next(ids), run, done_s))
     steps.append(Step(run.plan.plug_out, StepKind.plug_out, next(ids), run, duration_s))
     return sorted(steps, key=Step.key)
