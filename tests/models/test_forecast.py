@@ -218,3 +218,20 @@ def test_too_little_data_is_a_clear_error() -> None:
 
 def test_feature_columns_are_unique() -> None:
     assert len(set(COLUMNS)) == len(COLUMNS)
+
+
+def test_week_ahead_uses_non_overlapping_weekly_origins_and_full_168_hour_horizons() -> None:
+    panel = _synthetic_panel(weeks=12)
+    config = BacktestConfig.for_horizon(
+        "week", test_days=21, retrain_days=7, train_days=28, model=ModelConfig(max_iter=30)
+    )
+    forecasts = walk_forward(panel, "occupancy", _calendar(panel), config)
+    assert forecasts.y.shape[1:] == (3, 168)
+    assert np.diff(forecasts.origins).tolist() == [168, 168]
+    rows = {r.method: r for r in score(forecasts)}
+    assert rows[MODEL].mae < rows["seasonal_naive_168"].mae
+
+
+def test_an_unknown_horizon_is_refused() -> None:
+    with pytest.raises(BacktestError, match="'day' or 'week'"):
+        BacktestConfig.for_horizon("month")
