@@ -36,9 +36,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
-from chargegrid.errors import ChargegridError
 from chargegrid.events import Reason
-from chargegrid.sources.dundee import Rejected, _LineTap
+from chargegrid.sources.dundee import Rejected
+from chargegrid.sources.records import SourceFormatError, csv_rows
 
 SOURCE = "boulder"
 ZONE_OFFSETS = {"MST": timezone(timedelta(hours=-7)), "MDT": timezone(timedelta(hours=-6))}
@@ -57,10 +57,6 @@ REQUIRED_COLUMNS = (
 )
 
 __all__ = ["BoulderSession", "Rejected", "SourceFormatError", "read_locations", "read_sessions"]
-
-
-class SourceFormatError(ChargegridError):
-    """The file is not a Boulder ChargePoint session export (wrong columns, not UTF-8 text)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,33 +159,15 @@ def read_sessions(
     seen: set[tuple[object, ...]] = set()
     count = 0
     for path in paths:
-        with path.open(newline="", encoding="utf-8-sig") as src:
-            tap = _LineTap(iter(src))
-            reader = csv.reader(tap)
-            line_no = 1
-            try:
-                header = [h.strip() for h in next(reader, [])]
-                tap.take()
-                missing = [c for c in REQUIRED_COLUMNS if c not in header]
-                if missing:
-                    msg = f"{path}: not a Boulder session export: no column {', '.join(missing)}"
-                    raise SourceFormatError(msg)
-                for line_no, cells in enumerate(reader, start=2):
-                    raw = tap.take()
-                    if limit is not None and count >= limit:
-                        return
-                    if not any(c.strip() for c in cells):
-                        continue
-                    count += 1
-                    row = dict(zip(header, cells, strict=False))
-                    oid = (row.get("ObjectId") or "").strip() or f"line{line_no}"
-                    judged = _judge(row, f"{SOURCE}:{path.name}:{oid}", raw, seen)
-                    if isinstance(judged, BoulderSession):
-                        judged = replace(judged, file=path.name, line=line_no)
-                    yield judged
-            except UnicodeDecodeError as exc:
-                msg = f"{path}: line {line_no + 1} is not UTF-8 text ({exc.reason})"
-                raise SourceFormatError(msg) from exc
+        for row in csv_rows(path, REQUIRED_COLUMNS, "a Boulder session export"):
+            if limit is not None and count >= limit:
+                return
+            count += 1
+            oid = row.get("ObjectId") or f"line{row.line}"
+            judged = _judge(row.cells, f"{SOURCE}:{path.name}:{oid}", row.raw, seen)
+            if isinstance(judged, BoulderSession):
+                judged = replace(judged, file=path.name, line=row.line)
+            yield judged
 
 
 def read_locations(path: Path) -> dict[str, tuple[float, float]]:

@@ -24,14 +24,28 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from chargegrid.errors import ChargegridError
 from chargegrid.events import Reason
+from chargegrid.sources.records import RawRow, SourceFormatError, csv_rows
+
+__all__ = [
+    "CpLocation",
+    "Judged",
+    "OutletModel",
+    "Rejected",
+    "SessionRow",
+    "SourceFormatError",
+    "judge_chargeplace",
+    "locations_beside",
+    "outlet_model",
+    "read_locations",
+    "read_sessions",
+]
 
 LONDON = ZoneInfo("Europe/London")
 SOURCE = "dundee"
@@ -45,10 +59,6 @@ REQUIRED_COLUMNS = (
     "End Time",
     "Total kWh",
 )
-
-
-class SourceFormatError(ChargegridError):
-    """The file is not a Dundee session export (wrong columns, not UTF-8 text)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,20 +132,28 @@ def _resolve_end(date_text: str, time_text: str, start: datetime) -> datetime:
     return end
 
 
-def _judge(row: dict[str, str], ref: str, raw: str, seen: set[str]) -> SessionRow | Rejected:
-    event_id = (row.get("Charging event") or "").strip()
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """What the ChargePlace Scotland rules read from a row that passed them."""
+
+    cp_id: str
+    connector_id: int
+    start: datetime  # UTC
+    end: datetime  # UTC
+    energy_wh: int
+
+
+def judge_chargeplace(
+    row: dict[str, str], reject: Callable[[Reason, str], Rejected]
+) -> Judged | Rejected:
+    """The rules every ChargePlace Scotland export (Dundee, Perth & Kinross) shares; see the
+    module docstring. ``reject`` builds the rejection (the caller knows the row's reference)."""
     cp_id = (row.get("CP ID") or "").strip()
-
-    def reject(reason: Reason, detail: str) -> Rejected:
-        return Rejected(ref, reason, detail, raw, cp_id or None)
-
-    if event_id in seen:
-        return reject(Reason.duplicate, f"charging event {event_id} appears again")
-    seen.add(event_id)
     if not cp_id:
         return reject(Reason.unknown_charger, "empty CP ID")
-    if "TEST SITE" in (row.get("Site") or "").upper():
-        return reject(Reason.test_site, f"test site {row.get('Site', '').strip()!r}")
+    site = row.get("Site") or ""
+    if "TEST SITE" in site.upper():
+        return reject(Reason.test_site, f"test site {site.strip()!r}")
     end_date, end_time = (row.get("End Date") or "").strip(), (row.get("End Time") or "").strip()
     kwh_text = (row.get("Total kWh") or "").strip()
     if not end_date or not end_time:
@@ -155,40 +173,35 @@ def _judge(row: dict[str, str], ref: str, raw: str, seen: set[str]) -> SessionRo
         return reject(Reason.energy_negative, f"Total kWh {kwh_text} is negative")
     if end < start:
         return reject(Reason.end_before_start, f"end {end.isoformat()} before {start.isoformat()}")
+    return Judged(cp_id, connector_id, start, end, round(kwh * 1000))
+
+
+def _judge(row: RawRow, ref: str, seen: set[str]) -> SessionRow | Rejected:
+    event_id = row.get("Charging event")
+    cp_id = row.get("CP ID")
+
+    def reject(reason: Reason, detail: str) -> Rejected:
+        return Rejected(ref, reason, detail, row.raw, cp_id or None)
+
+    if event_id in seen:
+        return reject(Reason.duplicate, f"charging event {event_id} appears again")
+    seen.add(event_id)
+    judged = judge_chargeplace(row.cells, reject)
+    if isinstance(judged, Rejected):
+        return judged
     return SessionRow(
         ref=ref,
         event_id=event_id,
-        cp_id=cp_id,
-        connector_id=connector_id,
-        start=start,
-        end=end,
-        energy_wh=round(kwh * 1000),
-        site=(row.get("Site") or "").strip(),
-        model=(row.get("Model") or "").strip(),
-        user_id=(row.get("User ID") or "").strip() or None,
-        raw=raw,
+        cp_id=judged.cp_id,
+        connector_id=judged.connector_id,
+        start=judged.start,
+        end=judged.end,
+        energy_wh=judged.energy_wh,
+        site=row.get("Site"),
+        model=row.get("Model"),
+        user_id=row.get("User ID") or None,
+        raw=row.raw,
     )
-
-
-class _LineTap:
-    """Feeds a file to ``csv.reader`` and remembers the text of the row it just read."""
-
-    def __init__(self, lines: Iterator[str]) -> None:
-        self._lines = lines
-        self._taken: list[str] = []
-
-    def __iter__(self) -> _LineTap:
-        return self
-
-    def __next__(self) -> str:
-        line = next(self._lines)
-        self._taken.append(line)
-        return line
-
-    def take(self) -> str:
-        text = "".join(self._taken).rstrip("\r\n")
-        self._taken.clear()
-        return text
 
 
 def read_sessions(
@@ -198,31 +211,13 @@ def read_sessions(
     seen: set[str] = set()
     count = 0
     for path in paths:
-        with path.open(newline="", encoding="utf-8-sig") as src:
-            tap = _LineTap(iter(src))
-            reader = csv.reader(tap)
-            line_no = 1
-            try:
-                header = next(reader, [])
-                tap.take()
-                missing = [c for c in REQUIRED_COLUMNS if c not in header]
-                if missing:
-                    msg = f"{path}: not a Dundee session export: no column {', '.join(missing)}"
-                    raise SourceFormatError(msg)
-                for line_no, cells in enumerate(reader, start=2):
-                    raw = tap.take()
-                    if limit is not None and count >= limit:
-                        return
-                    if not any(c.strip() for c in cells):
-                        continue
-                    count += 1
-                    row = dict(zip(header, cells, strict=False))
-                    event = (row.get("Charging event") or "").strip()
-                    ref = f"{SOURCE}:{event}" if event else f"{SOURCE}:{path.name}:{line_no}"
-                    yield replace(_judge(row, ref, raw, seen), file=path.name, line=line_no)
-            except UnicodeDecodeError as exc:
-                msg = f"{path}: line {line_no + 1} is not UTF-8 text ({exc.reason})"
-                raise SourceFormatError(msg) from exc
+        for row in csv_rows(path, REQUIRED_COLUMNS, "a Dundee session export"):
+            if limit is not None and count >= limit:
+                return
+            count += 1
+            event = row.get("Charging event")
+            ref = f"{SOURCE}:{event}" if event else f"{SOURCE}:{path.name}:{row.line}"
+            yield replace(_judge(row, ref, seen), file=path.name, line=row.line)
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,16 +33,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from chargegrid.errors import ChargegridError
 from chargegrid.events import Reason
-from chargegrid.sources.dundee import (
-    OutletModel,
-    Rejected,
-    _LineTap,
-    _local,
-    _resolve_end,
-    outlet_model,
-)
+from chargegrid.sources.dundee import OutletModel, Rejected, judge_chargeplace, outlet_model
+from chargegrid.sources.records import RawRow, SourceFormatError, csv_rows
 
 SOURCE = "perth"
 REQUIRED_COLUMNS = (
@@ -66,10 +59,6 @@ __all__ = [
     "read_sessions",
     "site_key",
 ]
-
-
-class SourceFormatError(ChargegridError):
-    """The file is not a Perth & Kinross session export (wrong columns, not UTF-8 text)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,56 +104,34 @@ def site_key(label: str) -> tuple[str, str | None]:
     return name.strip(), town.strip() or None
 
 
-def _judge(
-    row: dict[str, str], ref: str, raw: str, seen: set[tuple[object, ...]]
-) -> PerthSession | Rejected:
-    cp_id = (row.get("CP ID") or "").strip()
+def _judge(row: RawRow, ref: str, seen: set[tuple[object, ...]]) -> PerthSession | Rejected:
+    cp_id = row.get("CP ID")
 
     def reject(reason: Reason, detail: str) -> Rejected:
-        return Rejected(ref, reason, detail, raw, cp_id or None)
+        return Rejected(ref, reason, detail, row.raw, cp_id or None)
 
-    label = row.get("Site") or ""
-    if not cp_id:
-        return reject(Reason.unknown_charger, "empty CP ID")
-    if "TEST SITE" in label.upper():
-        return reject(Reason.test_site, f"test site {label.strip()!r}")
-    end_date, end_time = (row.get("End Date") or "").strip(), (row.get("End Time") or "").strip()
-    kwh_text = (row.get("Total kWh") or "").strip()
-    if not end_date or not end_time:
-        return reject(Reason.no_end, "no End Date/End Time: session open at export")
-    if end_date.endswith("/1970"):
-        return reject(Reason.sentinel_date, f"End Date {end_date} is the 1970 'unknown' sentinel")
-    if not kwh_text:
-        return reject(Reason.energy_missing, "empty Total kWh")
-    try:
-        start = _local(row["Start Date"].strip(), row["Start Time"].strip(), 0)
-        end = _resolve_end(end_date, end_time, start)
-        kwh = float(kwh_text)
-        connector_id = int(row["Connector"].strip())
-    except (KeyError, ValueError) as exc:
-        return reject(Reason.unparseable_row, f"unreadable field: {exc}")
-    if kwh < 0:
-        return reject(Reason.energy_negative, f"Total kWh {kwh_text} is negative")
-    if end < start:
-        return reject(Reason.end_before_start, f"end {end.isoformat()} before {start.isoformat()}")
-    energy_wh = round(kwh * 1000)
-    key = (cp_id, connector_id, start, end, energy_wh)
+    judged = judge_chargeplace(row.cells, reject)
+    if isinstance(judged, Rejected):
+        return judged
+    key = (judged.cp_id, judged.connector_id, judged.start, judged.end, judged.energy_wh)
     if key in seen:
-        return reject(Reason.duplicate, f"CP {cp_id}/{connector_id} at {start.isoformat()} again")
+        what = f"CP {judged.cp_id}/{judged.connector_id} at {judged.start.isoformat()}"
+        return reject(Reason.duplicate, f"{what} again")
     seen.add(key)
+    label = row.cells.get("Site") or ""
     site, town = site_key(label)
     return PerthSession(
         ref=ref,
-        cp_id=cp_id,
-        connector_id=connector_id,
-        start=start,
-        end=end,
-        energy_wh=energy_wh,
+        cp_id=judged.cp_id,
+        connector_id=judged.connector_id,
+        start=judged.start,
+        end=judged.end,
+        energy_wh=judged.energy_wh,
         site=site,
         town=town,
         site_label=label,
-        model=(row.get("Model") or "").strip(),
-        raw=raw,
+        model=row.get("Model"),
+        raw=row.raw,
     )
 
 
@@ -175,32 +142,12 @@ def read_sessions(
     seen: set[tuple[object, ...]] = set()
     count = 0
     for path in paths:
-        with path.open(newline="", encoding="utf-8-sig") as src:
-            tap = _LineTap(iter(src))
-            reader = csv.reader(tap)
-            line_no = 1
-            try:
-                header = [h.strip() for h in next(reader, [])]
-                tap.take()
-                missing = [c for c in REQUIRED_COLUMNS if c not in header]
-                if missing:
-                    msg = f"{path}: not a Perth & Kinross export: no column {', '.join(missing)}"
-                    raise SourceFormatError(msg)
-                for line_no, cells in enumerate(reader, start=2):
-                    raw = tap.take()
-                    if limit is not None and count >= limit:
-                        return
-                    if not any(c.strip() for c in cells):
-                        continue
-                    count += 1
-                    row = dict(zip(header, cells, strict=False))
-                    judged = _judge(row, f"{SOURCE}:{path.name}:{line_no}", raw, seen)
-                    if isinstance(judged, PerthSession):
-                        judged = replace(judged, file=path.name, line=line_no)
-                    yield judged
-            except UnicodeDecodeError as exc:
-                msg = f"{path}: line {line_no + 1} is not UTF-8 text ({exc.reason})"
-                raise SourceFormatError(msg) from exc
+        for row in csv_rows(path, REQUIRED_COLUMNS, "a Perth & Kinross export"):
+            if limit is not None and count >= limit:
+                return
+            count += 1
+            judged = _judge(row, f"{SOURCE}:{path.name}:{row.line}", seen)
+            yield replace(judged, file=row.file, line=row.line)
 
 
 def read_locations(path: Path) -> dict[str, tuple[float, float]]:
