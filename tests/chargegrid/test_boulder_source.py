@@ -16,6 +16,7 @@ from chargegrid.sources.boulder import (
     read_locations,
     read_sessions,
 )
+from tests.chargegrid.exports import write_export
 
 HEADER = (
     "Station_Name,Address,City,State_Province,Zip_Postal_Code,Start_Date___Time,Start_Time_Zone,"
@@ -42,9 +43,7 @@ def _row(
 
 
 def _export(tmp_path: Path, *rows: str, name: str = "export.csv") -> Path:
-    path = tmp_path / name
-    path.write_bytes(b"\xef\xbb\xbf" + (HEADER + "".join(r + "\n" for r in rows)).encode())
-    return path
+    return write_export(tmp_path / name, HEADER, rows, bom=True, newline="\n")
 
 
 def _one(path: Path) -> BoulderSession | Rejected:

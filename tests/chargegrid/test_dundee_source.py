@@ -16,6 +16,7 @@ from chargegrid.sources.dundee import (
     outlet_model,
     read_sessions,
 )
+from tests.chargegrid.exports import write_export
 
 HEADER = (
     "Charging event,CP ID,Connector,Start Date,Start Time,End Date,End Time,Total kWh,Cost,Site,"
@@ -24,10 +25,7 @@ HEADER = (
 
 
 def _export(tmp_path: Path, *rows: str, header: str = HEADER, bom: bool = False) -> Path:
-    path = tmp_path / "export.csv"
-    text = header + "".join(r + "\r\n" for r in rows)
-    path.write_bytes(("\ufeff" if bom else "").encode() + text.encode())
-    return path
+    return write_export(tmp_path / "export.csv", header, rows, bom=bom)
 
 
 def _one(path: Path) -> SessionRow | Rejected:

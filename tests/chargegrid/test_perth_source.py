@@ -18,15 +18,13 @@ from chargegrid.sources.perth import (
     read_sessions,
     site_key,
 )
+from tests.chargegrid.exports import write_export
 
 HEADER = "CP ID,Connector,Start Date,Start Time,End Date,End Time,Total kWh,Site,Model\r\n"
 
 
 def _export(tmp_path: Path, *rows: str, name: str = "export.csv", bom: bool = False) -> Path:
-    path = tmp_path / name
-    text = HEADER + "".join(r + "\r\n" for r in rows)
-    path.write_bytes(("\ufeff" if bom else "").encode() + text.encode())
-    return path
+    return write_export(tmp_path / name, HEADER, rows, bom=bom)
 
 
 def _one(path: Path) -> PerthSession | Rejected:

@@ -10,6 +10,7 @@ import pytest
 from chargegrid.events import Reason
 from chargegrid.sources.records import RowRejected, SessionRecord, SourceFormatError
 from chargegrid.sources.sap import read_sessions
+from tests.chargegrid.exports import write_export
 
 HEADER = (
     "Type Lieu de charge;ID transaction;ID borne;ID connecteur borne;Date demarrage;"
@@ -20,9 +21,7 @@ HEADER = (
 
 
 def _read(tmp_path: Path, *rows: str, bom: bool = False) -> list[SessionRecord | RowRejected]:
-    path = tmp_path / "conso-ve-sap0.csv"
-    text = "\r\n".join((HEADER, *rows)) + "\r\n"
-    path.write_bytes(("\ufeff" if bom else "").encode() + text.encode())
+    path = write_export(tmp_path / "conso-ve-sap0.csv", HEADER, rows, bom=bom)
     return list(read_sessions([path]))
 
 
