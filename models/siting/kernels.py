@@ -37,6 +37,17 @@ REL_TOL = 1e-12  # a swap must improve the objective by more than this fraction 
 
 
 @njit(cache=True)
+def cached_objective(weight: FloatArray, d1: FloatArray) -> float:
+    """Sum over clients of weight x distance to their nearest open site (``d1``); zero weights
+    are skipped, so an unreachable zero-weight client (inf) adds nothing."""
+    total = 0.0
+    for c in range(d1.shape[0]):
+        if weight[c] != 0.0:
+            total += weight[c] * d1[c]
+    return total
+
+
+@njit(cache=True)
 def objective(dist: FloatArray, weight: FloatArray, open_list: IntArray) -> float:
     """Sum over clients of weight x distance to the nearest candidate in ``open_list``."""
     n = dist.shape[1]
@@ -45,11 +56,7 @@ def objective(dist: FloatArray, weight: FloatArray, open_list: IntArray) -> floa
         row = dist[open_list[k]]
         for c in range(n):
             nearest[c] = min(nearest[c], row[c])
-    total = 0.0
-    for c in range(n):
-        if weight[c] != 0.0:
-            total += weight[c] * nearest[c]
-    return total
+    return cached_objective(weight, nearest)
 
 
 @njit(cache=True)
@@ -76,15 +83,6 @@ def assign(
                 f1[c], d1[c] = j, d
             elif d < d2[c]:
                 f2[c], d2[c] = j, d
-
-
-@njit(cache=True)
-def cached_objective(weight: FloatArray, d1: FloatArray) -> float:
-    total = 0.0
-    for c in range(d1.shape[0]):
-        if weight[c] != 0.0:
-            total += weight[c] * d1[c]
-    return total
 
 
 @njit(cache=True)
