@@ -23,6 +23,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench._common import emit  # noqa: E402
+from chargegrid.eventbatch import expand  # noqa: E402
 from chargegrid.eventlog import EventLog  # noqa: E402
 from chargegrid.events import Topic  # noqa: E402
 from chargegrid.inventory import Charger, Connector, Inventory, Station, save_inventory  # noqa: E402
@@ -88,7 +89,7 @@ def meter_values_logged(path: Path) -> int:
         count = 0
         for p in range(log.partitions):
             for rec in log.read(Topic.meter_readings, p, 0, 10_000_000):
-                count += b'"meter_value"' in rec.payload
+                count += sum(b'"meter_value"' in x for x in expand(rec.payload))
         return count
 
 

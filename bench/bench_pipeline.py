@@ -2,7 +2,10 @@
 
 (a) ``readings_per_s``: meter readings drained per wall second from a pre-filled event log (1.2M
     meter_value records over 400 transactions, 2 log partitions) into the Parquet lake, start-up and
-    final flush included. Baselines in the same run, so the ratios survive noisy shared machines:
+    final flush included. The readings are on the log as the central system's producer writes
+    them: each flush (here: one reading of every transaction) one columnar batch record per
+    partition (:mod:`chargegrid.eventbatch`); starts and stops are single JSON records. Baselines in the same run, so the ratios survive noisy shared
+    machines:
     ``json.loads`` of the same payloads alone (what a naive per-record parse would cost), and one
     Parquet write (the lake's settings) of the very rows the run put in the lake (the cheapest
     any pipeline ending in this lake could be).
@@ -29,8 +32,8 @@ import orjson
 import pyarrow.parquet as pq
 
 from bench._common import emit
-from chargegrid.eventlog import EventLog
-from chargegrid.events import Topic, iso
+from chargegrid.eventlog import EventLog, columnar_records
+from chargegrid.events import MeterValue, Topic, encode, iso
 from chargegrid.live import read_snapshot
 from chargegrid.settings import Settings, load_settings
 from pipeline.runner import build_flow, execute
@@ -60,19 +63,20 @@ def _start(charger: str, txn: str, at_s: float) -> bytes:
     )
 
 
+def _meter_value(charger: str, txn: str | None, at_s: float, register_wh: float) -> MeterValue:
+    return MeterValue(
+        charger_id=charger,
+        ts=datetime.fromtimestamp(at_s, UTC),
+        connector_id=1,
+        transaction_id=txn,
+        energy_register_wh=register_wh,
+        power_w=7200.0,
+        soc_pct=55.0,
+    )
+
+
 def _reading(charger: str, txn: str | None, at_s: float, register_wh: float) -> bytes:
-    record: dict[str, object] = {
-        "charger_id": charger,
-        "ts": _ts(at_s),
-        "kind": "meter_value",
-        "connector_id": 1,
-        "energy_register_wh": register_wh,
-        "power_w": 7200.0,
-        "soc_pct": 55.0,
-    }
-    if txn is not None:
-        record["transaction_id"] = txn
-    return orjson.dumps(record)
+    return encode(_meter_value(charger, txn, at_s, register_wh))
 
 
 def _fill(settings: Settings) -> tuple[int, list[bytes]]:
@@ -86,10 +90,15 @@ def _fill(settings: Settings) -> tuple[int, list[bytes]]:
             now_ms=0,
         )
         for k in range(1, READINGS_PER_TXN + 1):
-            rows = [(c, _reading(c, "T1", T0_S + 10 * k, 1000.0 + 20.0 * k)) for c in chargers]
+            # one round = one producer flush: per partition one columnar batch record, as the
+            # central system's BatchingProducer writes them
+            events = [
+                (c, _meter_value(c, "T1", T0_S + 10 * k, 1000.0 + 20.0 * k)) for c in chargers
+            ]
             if k <= 10:
-                sample.extend(p for _, p in rows)
-            log.append(Topic.meter_readings, rows, now_ms=0)
+                sample.extend(encode(e) for _, e in events)
+            records = columnar_records(events, log.partitions)
+            log.append(Topic.meter_readings, records, now_ms=0)
         stop = {
             "ts": _ts(T0_S + 10 * READINGS_PER_TXN + 1),
             "kind": "transaction_ended",

@@ -19,15 +19,18 @@ import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import overload
+from typing import Any, overload
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import BaseModel
 
 from chargegrid.errors import ChargegridError
-from chargegrid.events import Topic
+from chargegrid.eventbatch import MAX_ROWS, encode_batch
+from chargegrid.events import Topic, encode
 
 SCHEMA_VERSION = "1"
+_BINARY_AVERAGE = 1024  # bytes per record above which a read batch is taken as binary
 
 
 class EventLogError(ChargegridError):
@@ -316,7 +319,9 @@ class EventLog:
             offsets = np.arange(first, last + 1, dtype=np.int64)
         else:
             offsets = self._column(table, "offset", first, last)
-        packed = Payloads.from_lines(data, count)
+        # Large average records are columnar batch records (binary, newlines likely): their
+        # lengths cost one row each, far less than counting newlines in the whole buffer.
+        packed = None if len(data) > _BINARY_AVERAGE * count else Payloads.from_lines(data, count)
         if packed is not None:
             return offsets, packed
         starts = np.zeros(count + 1, np.int64)
@@ -401,7 +406,11 @@ class BatchingProducer:
     """Collects records from asyncio code and appends them in batches from a worker thread.
 
     ``flush_interval_s`` bounds the latency a record waits; ``max_batch`` bounds a transaction.
-    ``now_ms`` is the clock used for ``appended_at_ms``.
+    ``now_ms`` is the clock used for ``appended_at_ms``. Records come as raw bytes (:meth:`put`)
+    or as event models (:meth:`put_event`); with ``columnar`` (the default) each flush writes the
+    ``meter_readings`` events of one partition as ONE batch record
+    (:mod:`chargegrid.eventbatch`), other events as one JSON record each. Encoding happens in the
+    worker thread, off the event loop.
     """
 
     def __init__(
@@ -411,20 +420,28 @@ class BatchingProducer:
         *,
         flush_interval_s: float = 0.05,
         max_batch: int = 5000,
+        columnar: bool = True,
     ) -> None:
         self._log = log
         self._now_ms = now_ms
         self._interval = flush_interval_s
         self._max = max_batch
-        self._pending: dict[Topic, list[tuple[str, bytes]]] = {}
+        self._columnar = columnar
+        self._pending: dict[Topic, list[tuple[str, bytes | BaseModel]]] = {}
         self._count = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
-        self.appended = 0
+        self.appended = 0  # events appended (a batch record counts its rows)
 
     def put(self, topic: Topic, key: str, payload: bytes) -> None:
-        self._pending.setdefault(topic, []).append((key, payload))
+        self._put(topic, key, payload)
+
+    def put_event(self, topic: Topic, key: str, event: BaseModel) -> None:
+        self._put(topic, key, event)
+
+    def _put(self, topic: Topic, key: str, item: bytes | BaseModel) -> None:
+        self._pending.setdefault(topic, []).append((key, item))
         self._count += 1
         if self._count >= self._max:
             self._wake.set()
@@ -446,7 +463,19 @@ class BatchingProducer:
         pending, self._pending, self._count = self._pending, {}, 0
         now_ms = self._now_ms()
         for topic, rows in pending.items():
-            self.appended += await asyncio.to_thread(self._log.append, topic, rows, now_ms=now_ms)
+            self.appended += await asyncio.to_thread(self._append, topic, rows, now_ms)
+
+    def _append(self, topic: Topic, rows: list[tuple[str, bytes | BaseModel]], now_ms: int) -> int:
+        records = self._records(topic, rows)
+        self._log.append(topic, records, now_ms=now_ms)
+        return len(rows)
+
+    def _records(
+        self, topic: Topic, rows: list[tuple[str, bytes | BaseModel]]
+    ) -> list[tuple[str, bytes]]:
+        if self._columnar and topic is Topic.meter_readings:
+            return columnar_records(rows, self._log.partitions)
+        return [(k, r if isinstance(r, bytes) else encode(r)) for k, r in rows]
 
     async def close(self) -> None:
         self._closing = True
@@ -454,6 +483,35 @@ class BatchingProducer:
         if self._task is not None:
             await self._task
         await self.flush()
+
+
+def columnar_records(
+    rows: Sequence[tuple[str, bytes | BaseModel]], partitions: int
+) -> list[tuple[str, bytes]]:
+    """``(key, record)`` pairs for :meth:`EventLog.append`: the consecutive ``meter_readings``
+    events of each partition packed into batch records (:mod:`chargegrid.eventbatch`), raw
+    bytes kept as they are. Each partition's order is kept; partitions are independent."""
+    out: list[tuple[str, bytes]] = []
+    runs: dict[int, tuple[str, list[Any]]] = {}  # partition -> (a key of it, pending events)
+
+    def close_run(partition: int) -> None:
+        key, events = runs.pop(partition)
+        out.append((key, encode_batch(events)))
+
+    for key, item in rows:
+        partition = partition_for(key, partitions)
+        if isinstance(item, bytes):
+            if partition in runs:
+                close_run(partition)
+            out.append((key, item))
+            continue
+        run = runs.setdefault(partition, (key, []))
+        run[1].append(item)
+        if len(run[1]) >= MAX_ROWS:
+            close_run(partition)
+    for partition in list(runs):
+        close_run(partition)
+    return out
 
 
 def append_jsonl(

@@ -56,7 +56,6 @@ from chargegrid.events import (
     Topic,
     TransactionEnded,
     TransactionStarted,
-    encode,
     iso,
 )
 from chargegrid.inventory import Inventory, load_inventory
@@ -145,7 +144,7 @@ class CsmsContext:
         return self.inventory.charger(charger_id) is not None
 
     def emit(self, topic: Topic, event: BaseModel, charger_id: str) -> None:
-        self.producer.put(topic, charger_id, encode(event))
+        self.producer.put_event(topic, charger_id, event)
 
     def dead_letter(self, charger_id: str, reason: Reason, detail: str, raw: str | bytes) -> None:
         text = raw if isinstance(raw, str) else raw.decode("utf-8", "backslashreplace")

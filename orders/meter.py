@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from pydantic import TypeAdapter, ValidationError
 
+from chargegrid.eventbatch import expand
 from chargegrid.eventlog import EventLog, partition_for
 from chargegrid.events import MeterValue, Topic, TransactionEnded, TransactionStarted
 
@@ -56,7 +57,8 @@ class EventLogMeter:
             if not records:
                 return
             for r in records:
-                self._apply(r.payload)
+                for payload in expand(r.payload):
+                    self._apply(payload)
             self._offsets[partition] = records[-1].offset
 
     def _apply(self, payload: bytes) -> None:

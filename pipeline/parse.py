@@ -36,6 +36,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from chargegrid.eventbatch import (
+    MAGIC,
+    BatchRecordError,
+    decode_batch,
+    json_record,
+    row_json,
+    seq_of,
+    seqs_of,
+    split_seq,
+)
 from chargegrid.eventlog import Payloads, count_byte
 from chargegrid.events import (
     METER_RECORD,
@@ -454,3 +464,107 @@ def empty_frame(spec: TopicSpec) -> pl.DataFrame:
     schema: dict[str, pl.DataType] = {"offset": pl.Int64(), "ts": TS_DTYPE}
     schema.update({c: t for c, t in spec.schema.items() if c != "ts"})
     return pl.DataFrame(schema=schema)
+
+
+# -- log batches that may hold columnar batch records -----------------------------------------
+
+
+@dataclass(slots=True)
+class RawIndex:
+    """The raw bytes behind a row's sequence number (:func:`chargegrid.eventbatch.seq_of`): the
+    log record itself, or, for a row of a batch record, that row as a JSON record."""
+
+    offsets: Offsets  # log offsets of the batch, ascending
+    payloads: Payloads
+    tables: dict[int, pa.Table] = field(default_factory=dict)  # decoded batch records by offset
+
+    def __call__(self, seq: int) -> bytes:
+        offset, index = split_seq(int(seq))
+        table = self.tables.get(offset)
+        if table is not None:
+            return row_json(table, index)
+        return self.payloads[int(np.searchsorted(self.offsets, offset))]
+
+
+def parse_log_batch(
+    offsets: Offsets, payloads: Payloads, spec: TopicSpec
+) -> tuple[Parsed, RawIndex]:
+    """:func:`parse_batch` for a batch of log records, some of which may be batch records.
+
+    Good rows and rejections carry sequence numbers (``offset << 20 | row``) in ``offset``.
+    Batch records are decoded (no parse), checked by the same vectorised rules as decoded JSON,
+    and their suspect rows judged as JSON records by the slow path, so both encodings get one
+    verdict. A batch record that does not decode, or one on a topic other than
+    ``meter_readings``, is dead-lettered whole as ``undecodable``.
+    """
+    offsets = np.asarray(offsets, np.int64)
+    raw = RawIndex(offsets, payloads)
+    if MAGIC not in payloads.data:
+        return parse_batch(seqs_of(offsets), payloads, spec), raw
+    json_at: list[int] = []
+    rejected: list[Rejection] = []
+    data, starts = payloads.data, payloads.starts.tolist()
+    view = memoryview(data)
+    for i in range(len(payloads)):
+        if not data.startswith(MAGIC, starts[i]):
+            json_at.append(i)
+            continue
+        offset = int(offsets[i])
+        payload = view[starts[i] : starts[i + 1] - 1]
+        if spec is not METER_SPEC:
+            detail = "a columnar batch record on a topic that takes single JSON records only"
+            rejected.append(Rejection(seq_of(offset), Reason.undecodable, detail, bytes(payload)))
+            continue
+        try:
+            raw.tables[offset] = decode_batch(payload)
+        except BatchRecordError as exc:
+            rejected.append(Rejection(seq_of(offset), Reason.undecodable, str(exc), bytes(payload)))
+    parts: list[pl.DataFrame] = []
+    if json_at:
+        index = np.asarray(json_at, np.int64)
+        text = Payloads.of([payloads[int(i)] for i in index])
+        parsed = parse_batch(seqs_of(offsets[index]), text, spec)
+        parts.append(parsed.good)
+        rejected += parsed.rejected
+    if raw.tables:
+        good, bad = _batch_rows(raw.tables, spec)
+        parts.append(good)
+        rejected += bad
+    good = pl.concat(parts) if len(parts) > 1 else parts[0] if parts else empty_frame(spec)
+    if len(parts) > 1:
+        good = good.sort("offset")
+    return Parsed(good, sorted(rejected, key=lambda r: r.offset)), raw
+
+
+def _batch_rows(
+    tables: dict[int, pa.Table], spec: TopicSpec
+) -> tuple[pl.DataFrame, list[Rejection]]:
+    """Good rows of decoded batch records (good-records layout) and rejected suspects."""
+    seqs = np.concatenate(
+        [
+            seqs_of(np.full(t.num_rows, offset, np.int64), np.arange(t.num_rows, dtype=np.int64))
+            for offset, t in tables.items()
+        ]
+    )
+    frame = pl.from_arrow(pa.concat_tables(tables.values()).combine_chunks())
+    assert isinstance(frame, pl.DataFrame)
+    frame = frame.with_columns(pl.col("ts").alias("_ts"), pl.Series("offset", seqs))
+    rules, _ = _valid_expr(spec, frame)
+    columns = [c for c in spec.schema if c != "ts"]
+    ok = frame.select(rules).to_series()
+    if ok.all():
+        return frame.select("offset", "ts", *columns), []
+    frame = frame.with_columns(ok.alias("_ok"))
+    good = frame.filter(pl.col("_ok")).select("offset", "ts", *columns)
+    suspects = frame.filter(~pl.col("_ok"))
+    # Judged as the JSON records they stand for: one verdict whatever the encoding.
+    again = parse_batch(
+        suspects.get_column("offset").to_numpy(),
+        Payloads.of(
+            [json_record(row) for row in suspects.drop("offset", "_ts", "_ok").rows(named=True)]
+        ),
+        spec,
+    )
+    if again.good.height:
+        good = pl.concat([good, again.good]).sort("offset")
+    return good, again.rejected

@@ -10,22 +10,24 @@ tables in the warehouse schemas (``readings``, ``sessions``, ``connector_status`
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import polars as pl
 import pyarrow as pa
 from pydantic import ValidationError
 
 from chargegrid.clock import Clock
+from chargegrid.eventbatch import INDEX_BITS, INDEX_MASK, seq_of
 from chargegrid.events import DeadLetter, Reason, Topic
 from pipeline.checks import MAX_SKEW_S, InventoryWatch, screen
+from pipeline.kernels.energy import warm as warm_kernels
 from pipeline.live import LiveDelta
-from pipeline.parse import METER_SPEC, STATUS_SPEC, Rejection, parse_batch
+from pipeline.parse import METER_SPEC, STATUS_SPEC, RawIndex, Rejection, parse_log_batch
 from pipeline.sessions import MeterResult, TxnBook, process_meter
 from pipeline.source import LogBatch
 from warehouse.schema import CONNECTOR_STATUS, DEAD_LETTER, READINGS, SESSIONS
@@ -56,7 +58,8 @@ def readings_table(readings: pl.DataFrame, partition: int) -> pa.Table:
     frame = readings.with_columns(
         pl.col("context").fill_null("Sample.Periodic"),
         pl.lit(partition, pl.Int32).alias("log_partition"),
-        pl.col("offset").alias("log_offset"),
+        (pl.col("offset") // (1 << INDEX_BITS)).alias("log_offset"),
+        (pl.col("offset") % (1 << INDEX_BITS)).cast(pl.Int32).alias("log_index"),
     )
     return _table(frame, READINGS)
 
@@ -70,7 +73,8 @@ def dead_letter_table(
             "ts": r.ts or judged_at,
             "topic": topic,
             "log_partition": partition,
-            "log_offset": r.offset,
+            "log_offset": r.offset >> INDEX_BITS,
+            "log_index": r.offset & INDEX_MASK,
             "source": r.source,
             "reason": r.reason.value,
             "detail": r.detail,
@@ -127,24 +131,23 @@ class Checks:
 
 
 def _screened(
-    good: pl.DataFrame, batch: LogBatch, checks: Checks
+    good: pl.DataFrame, raw: RawIndex, checks: Checks
 ) -> tuple[pl.DataFrame, list[Rejection]]:
     verdicts = screen(good, checks.inventory.current(), checks.clock.now(), checks.max_skew_s)
     if not verdicts.rows:
         return good, []
     bad = [o for o, *_ in verdicts.rows]
-    index = np.searchsorted(batch.offsets, bad)
     rejected = [
-        Rejection(o, reason, detail, batch.payloads[int(i)], charger)
-        for (o, reason, detail, charger), i in zip(verdicts.rows, index, strict=True)
+        Rejection(o, reason, detail, raw(o), charger)
+        for o, reason, detail, charger in verdicts.rows
     ]
     return good.filter(~pl.col("offset").is_in(bad)), rejected
 
 
 def _meter(state: PartitionState, batch: LogBatch, out: StepOut, checks: Checks) -> list[Rejection]:
-    parsed = parse_batch(batch.offsets, batch.payloads, METER_SPEC)
-    good, screened = _screened(parsed.good, batch, checks)
-    result = process_meter(state.book, good, batch.offsets, batch.payloads)
+    parsed, raw = parse_log_batch(batch.offsets, batch.payloads, METER_SPEC)
+    good, screened = _screened(parsed.good, raw, checks)
+    result = process_meter(state.book, good, raw)
     if result.readings.height:
         out.tables["readings"] = readings_table(result.readings, batch.partition)
     if result.sessions:
@@ -154,7 +157,7 @@ def _meter(state: PartitionState, batch: LogBatch, out: StepOut, checks: Checks)
 
 
 def _status(batch: LogBatch, out: StepOut) -> list[Rejection]:
-    parsed = parse_batch(batch.offsets, batch.payloads, STATUS_SPEC)
+    parsed, _ = parse_log_batch(batch.offsets, batch.payloads, STATUS_SPEC)
     good = parsed.good.with_columns(pl.col("error_code").fill_null("NoError"))
     if good.height:
         out.tables["connector_status"] = _table(good, CONNECTOR_STATUS)
@@ -180,15 +183,12 @@ def _producer_rejections(batch: LogBatch) -> list[Rejection]:
                 if exc.errors()[0]["type"] == "json_invalid"
                 else Reason.schema_invalid
             )
-            rejected.append(
-                Rejection(
-                    offset, reason, f"bad dead-letter record: {exc.errors()[0]['msg']}", payload
-                )
-            )
+            detail = f"bad dead-letter record: {exc.errors()[0]['msg']}"
+            rejected.append(Rejection(seq_of(int(offset)), reason, detail, payload))
             continue
         rejected.append(
             Rejection(
-                offset,
+                seq_of(int(offset)),
                 letter.reason,
                 letter.detail,
                 letter.raw.encode(),
@@ -210,6 +210,8 @@ def make_step(
     what readings from the future are judged against; ``inventory_path`` (re-read on change)
     lists the known chargers and connectors (``None``: every charger is known)."""
     checks = Checks(clock, InventoryWatch(inventory_path), max_skew_s)
+    # Numba loads compiled kernels on first call (~0.3 s): do it while the flow starts up.
+    threading.Thread(target=warm_kernels, name="warm-kernels", daemon=True).start()
 
     def step(state: PartitionState | None, batch: LogBatch) -> tuple[PartitionState, StepOut]:
         state = state or PartitionState()

@@ -24,6 +24,7 @@ READINGS = pa.schema(
         ("context", pa.string()),
         ("log_partition", pa.int32()),
         ("log_offset", pa.int64()),
+        ("log_index", pa.int32()),  # row within a columnar batch record (0 for a JSON record)
     ]
 )
 
@@ -63,6 +64,7 @@ DEAD_LETTER = pa.schema(
         ("topic", pa.string()),
         ("log_partition", pa.int32()),
         ("log_offset", pa.int64()),
+        ("log_index", pa.int32()),  # row within a columnar batch record (0 for a JSON record)
         ("source", pa.string()),  # pipeline | csms | replay:dundee | ...
         ("reason", pa.string()),  # chargegrid.events.Reason
         ("detail", pa.string()),

@@ -131,3 +131,11 @@ def register_energy_reference(
         np.array(glitches, np.int64),
         np.array(flags, np.int8),
     )
+
+
+def warm() -> None:
+    """Load the compiled kernel from Numba's cache now (a few hundred ms on first call): the
+    runner calls it in a thread at start-up so it overlaps with opening the log."""
+    values = np.zeros(2, np.float64)
+    one = np.zeros(1, np.float64)
+    register_energy(np.array([0, 2], np.int64), values, values, one, one, one, one, 0.5)

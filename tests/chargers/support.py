@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from pydantic import TypeAdapter
 
 from chargegrid.clock import FrozenClock
+from chargegrid.eventbatch import expand
 from chargegrid.eventlog import EventLog
 from chargegrid.events import METER_RECORD, STATUS_RECORD, DeadLetter, Topic
 from chargegrid.inventory import Charger, Connector, Inventory, Station
@@ -51,7 +52,7 @@ def read_log(log: EventLog) -> Logged:
     def payloads(topic: Topic) -> list[bytes]:
         out: list[bytes] = []
         for p in range(log.partitions):
-            out += [r.payload for r in log.read(topic, p, 0, 1_000_000)]
+            out += [x for r in log.read(topic, p, 0, 1_000_000) for x in expand(r.payload)]
         return out
 
     dead = TypeAdapter(DeadLetter)
