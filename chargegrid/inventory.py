@@ -38,6 +38,7 @@ class Charger(BaseModel):
     station_id: str
     model: str = ""
     connectors: tuple[Connector, ...]
+    tariff_id: str | None = None  # overrides the station's (see chargegrid.tariffs.TariffResolver)
 
     def connector(self, connector_id: int) -> Connector | None:
         return next((c for c in self.connectors if c.connector_id == connector_id), None)
@@ -51,6 +52,7 @@ class Station(BaseModel):
     lat: float
     lon: float
     operator: str = "chargegrid"
+    tariff_id: str | None = None  # tariff of its chargers unless a charger names its own
 
 
 class Inventory(BaseModel):

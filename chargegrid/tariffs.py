@@ -52,6 +52,7 @@ from pydantic import (
 )
 
 from chargegrid.errors import ChargegridError
+from chargegrid.inventory import Inventory
 
 MICRO = 1_000_000  # µminor per minor unit; also ppm per unit rate
 US_PER_S = 1_000_000
@@ -330,6 +331,73 @@ def load_tariff(path: Path) -> Tariff:
         msg = f"{path}: cannot read tariff file ({exc.strerror})"
         raise TariffError(msg) from None
     return parse_tariff(text, str(path))
+
+
+def load_tariff_dir(directory: Path) -> dict[str, Tariff]:
+    """Every ``*.json`` tariff of ``directory`` by its id; two files with one id are refused."""
+    if not directory.is_dir():
+        msg = f"{directory}: not a tariff directory"
+        raise TariffError(msg)
+    found: dict[str, Tariff] = {}
+    origin: dict[str, Path] = {}
+    for path in sorted(directory.glob("*.json")):
+        tariff = load_tariff(path)
+        if tariff.id in found:
+            msg = f"tariff id {tariff.id!r} is in both {origin[tariff.id]} and {path}"
+            raise TariffError(msg)
+        found[tariff.id], origin[tariff.id] = tariff, path
+    return found
+
+
+class UnresolvedTariffError(TariffError):
+    """No tariff applies to a charger (not in the inventory, or no tariff and no default)."""
+
+
+class TariffResolver:
+    """Which tariff bills a charger's sessions: the charger's ``tariff_id``, else its
+    station's, else ``default`` (e.g. the operator's ``<data dir>/tariff.json``).
+
+    ``tariffs`` maps tariff ids to tariffs (e.g. :func:`load_tariff_dir`). Every id the inventory
+    names must be among them: a dangling reference is refused when the resolver is built, not
+    when a session closes. A charger missing from the inventory gets the default. Calling the
+    resolver is :meth:`tariff_for`, so it can be passed wherever a ``charger_id -> Tariff``
+    callable is expected.
+    """
+
+    __slots__ = ("_by_charger", "_by_station", "_tariffs", "default")
+
+    def __init__(
+        self, inventory: Inventory, tariffs: dict[str, Tariff], default: Tariff | None = None
+    ) -> None:
+        self._tariffs = dict(tariffs)
+        self.default = default
+        self._by_station = {s.station_id: s.tariff_id for s in inventory.stations}
+        self._by_charger = {c.charger_id: (c.station_id, c.tariff_id) for c in inventory.chargers}
+        named = [(f"station {k}", v) for k, v in self._by_station.items()]
+        named += [(f"charger {k}", v[1]) for k, v in self._by_charger.items()]
+        for who, tariff_id in named:
+            if tariff_id is not None and tariff_id not in self._tariffs:
+                known = ", ".join(sorted(self._tariffs)) or "none"
+                msg = f"inventory: {who} names tariff {tariff_id!r}; known tariffs: {known}"
+                raise TariffError(msg)
+
+    def tariff_id_for(self, charger_id: str) -> str:
+        """The id of the tariff billing ``charger_id`` (see the class docstring)."""
+        return self.tariff_for(charger_id).id
+
+    def tariff_for(self, charger_id: str) -> Tariff:
+        """The tariff billing ``charger_id``; :class:`UnresolvedTariffError` if none applies."""
+        station_id, own = self._by_charger.get(charger_id, (None, None))
+        chosen = own or self._by_station.get(station_id or "")
+        if chosen is not None:
+            return self._tariffs[chosen]
+        if self.default is None:
+            where = "is not in the inventory" if station_id is None else "has no tariff"
+            msg = f"charger {charger_id!r} {where} and there is no default tariff"
+            raise UnresolvedTariffError(msg)
+        return self.default
+
+    __call__ = tariff_for
 
 
 def _describe(exc: ValidationError, origin: str) -> str:

@@ -19,10 +19,15 @@ rollovers, gaps, power-only sessions) are in :mod:`pipeline.kernels.session_ener
 
 Output: ``Bills.lines`` (one row per breakup line; the lines of a session sum to its total) and
 ``Bills.sessions`` (one row per session: energy, quality, net, tax, total).
+
+Several tariffs at once (a tariff per charger or station, :class:`chargegrid.tariffs.
+TariffResolver`): :func:`bill_sessions_multi` — one kernel call per tariff, one table of lines
+and one of sessions, both with a ``tariff_id`` column, and the sessions it could not bill.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -39,6 +44,7 @@ from chargegrid.tariffs import (
     CompiledTariff,
     PriceSeries,
     Tariff,
+    TariffError,
     compile_tariff,
     from_us,
     to_major,
@@ -71,6 +77,25 @@ LINE_SCHEMA = {
     "amount_minor": pl.Int64,
     "currency": pl.String,
 }
+
+
+SESSION_SCHEMA = pl.Schema(
+    {
+        "session_id": pl.String(),
+        "tariff_id": pl.String(),
+        "started_at": pl.Datetime("us", "UTC"),
+        "ended_at": pl.Datetime("us", "UTC"),
+        "energy_wh": pl.Float64(),
+        "quality_flags": pl.Int32(),
+        "quality": pl.String(),
+        "net_minor": pl.Int64(),
+        "tax_minor": pl.Int64(),
+        "total_minor": pl.Int64(),
+        "currency": pl.String(),
+    }
+)
+MULTI_LINE_SCHEMA = {"tariff_id": pl.String, **LINE_SCHEMA}
+UNBILLED_SCHEMA = {"session_id": pl.String, "charger_id": pl.String, "reason": pl.String}
 
 
 class BillingInputError(ChargegridError):
@@ -184,6 +209,137 @@ def quote_session(
         }
     )
     return bill_sessions(readings, tariff, prices=prices).breakup("quote")
+
+
+# -- many tariffs (a tariff per charger) ---------------------------------------------------------
+
+TariffFor = Callable[
+    [str], Tariff
+]  # charger_id -> Tariff, e.g. a chargegrid.tariffs.TariffResolver
+
+
+@dataclass(frozen=True, slots=True)
+class MultiBills:
+    """Bills of sessions under several tariffs (see :func:`bill_sessions_multi`)."""
+
+    lines: pl.DataFrame  # MULTI_LINE_SCHEMA: tariff_id + LINE_SCHEMA, sorted by session, line
+    sessions: pl.DataFrame  # SESSION_SCHEMA (has tariff_id), sorted by session_id
+    unbilled: pl.DataFrame  # UNBILLED_SCHEMA: sessions no tariff could bill, with the reason
+    by_tariff: dict[str, Bills]  # per tariff id: the single-tariff bills (breakup, explain)
+
+    def bills_of(self, session_id: str) -> Bills:
+        """The single-tariff bills holding ``session_id``."""
+        rows = self.sessions.filter(pl.col("session_id") == session_id)
+        if rows.height == 0:
+            reason = self.unbilled.filter(pl.col("session_id") == session_id)["reason"]
+            why = f": {reason[0]}" if reason.len() else ""
+            msg = f"no bill for session {session_id!r}{why}"
+            raise BillingInputError(msg)
+        return self.by_tariff[rows["tariff_id"][0]]
+
+
+def bill_sessions_multi(
+    readings: pl.DataFrame,
+    sessions: pl.DataFrame,
+    tariff_for: TariffFor,
+    *,
+    prices: PriceSeries | None = None,
+    options: BillingOptions | None = None,
+) -> MultiBills:
+    """Bill each session of ``sessions`` under the tariff of its charger, one kernel call per
+    tariff.
+
+    * ``sessions``: the lake ``sessions`` schema (``warehouse.schema.SESSIONS``); it lists what
+      to bill. Needs ``session_id``, ``charger_id``, ``started_at``, ``ended_at``; uses
+      ``meter_start_wh``/``meter_stop_wh`` when present. Other columns are ignored.
+    * ``readings``: the lake ``readings`` schema plus ``session_id`` (or ``charger_id`` +
+      ``transaction_id``): all the readings of those sessions. Readings of sessions not listed
+      are ignored (they are not billed here, and nothing is dropped from the lake).
+    * ``tariff_for(charger_id)``: called once per distinct charger.
+      :class:`~chargegrid.errors.ChargegridError` from it (no tariff for that charger) or from
+      billing one tariff's group (e.g. a dynamic tariff without prices for the period) does
+      not fail the call: those sessions come back in ``unbilled`` with the reason, for the
+      stream to dead-letter. A malformed frame (missing column, naive timestamps) raises
+      :class:`BillingInputError`, as :func:`bill_sessions` does.
+
+    Each group is billed by :func:`bill_sessions`, so a session's bill is the same whether it is
+    billed alone, with its tariff group, or in a batch with other tariffs.
+    """
+    missing = {"session_id", "charger_id", "started_at", "ended_at"} - set(sessions.columns)
+    if missing:
+        msg = f"sessions need columns {sorted(missing)} to pick tariffs per charger"
+        raise BillingInputError(msg)
+    listed = sessions.with_columns(pl.col("session_id", "charger_id").cast(pl.String))
+    _refuse_nulls(listed, "charger_id", "sessions", "charger_id")
+    readings = _with_session_id(readings)
+    tariff_ids, unbilled = _resolve(listed, tariff_for)
+    by_tariff: dict[str, Bills] = {}
+    for tariff_id, (tariff, ids) in tariff_ids.items():
+        group = listed.filter(pl.col("session_id").is_in(ids))
+        group_readings = readings.filter(pl.col("session_id").is_in(ids))
+        try:
+            bills = bill_sessions(
+                group_readings, tariff, sessions=group, prices=prices, options=options
+            )
+        except TariffError as exc:
+            unbilled.append(group.select("session_id", "charger_id", reason=pl.lit(str(exc))))
+            continue
+        by_tariff[tariff_id] = bills
+    return _multi(by_tariff, unbilled)
+
+
+def _with_session_id(readings: pl.DataFrame) -> pl.DataFrame:
+    if "session_id" in readings.columns:
+        return readings.with_columns(pl.col("session_id").cast(pl.String))
+    if not {"charger_id", "transaction_id"} <= set(readings.columns):
+        msg = "readings need a 'session_id' column, or 'charger_id' and 'transaction_id'"
+        raise BillingInputError(msg)
+    return readings.with_columns(
+        session_id=pl.concat_str("charger_id", pl.lit("/"), "transaction_id")
+    )
+
+
+def _resolve(
+    sessions: pl.DataFrame, tariff_for: TariffFor
+) -> tuple[dict[str, tuple[Tariff, list[str]]], list[pl.DataFrame]]:
+    """Sessions grouped by tariff id (one lookup per charger), and those without a tariff."""
+    groups: dict[str, tuple[Tariff, list[str]]] = {}
+    unbilled: list[pl.DataFrame] = []
+    per_charger = sessions.group_by("charger_id", maintain_order=True).agg("session_id")
+    for charger_id, ids in per_charger.iter_rows():
+        try:
+            tariff = tariff_for(charger_id)
+        except ChargegridError as exc:
+            reason = f"no tariff: {exc}"
+            unbilled.append(
+                pl.DataFrame(
+                    {"session_id": ids, "charger_id": charger_id, "reason": reason},
+                    schema=UNBILLED_SCHEMA,
+                )
+            )
+            continue
+        known, members = groups.setdefault(tariff.id, (tariff, []))
+        if known != tariff:
+            msg = f"two different tariffs share the id {tariff.id!r}"
+            raise BillingInputError(msg)
+        members.extend(ids)
+    return groups, unbilled
+
+
+def _multi(by_tariff: dict[str, Bills], unbilled: list[pl.DataFrame]) -> MultiBills:
+    lines = [
+        bills.lines.select(pl.lit(tariff_id, pl.String).alias("tariff_id"), pl.all())
+        for tariff_id, bills in by_tariff.items()
+    ]
+    summaries = [bills.sessions for bills in by_tariff.values()]
+    return MultiBills(
+        lines=pl.concat([pl.DataFrame(schema=MULTI_LINE_SCHEMA), *lines]).sort(
+            "session_id", "line_no"
+        ),
+        sessions=pl.concat([pl.DataFrame(schema=SESSION_SCHEMA), *summaries]).sort("session_id"),
+        unbilled=pl.concat([pl.DataFrame(schema=UNBILLED_SCHEMA), *unbilled]).sort("session_id"),
+        by_tariff=by_tariff,
+    )
 
 
 # -- rows → arrays --------------------------------------------------------------------------------
@@ -470,7 +626,8 @@ def _summary(
             "tax_minor": tax,
             "total_minor": total,
             "currency": [compiled.tariff.currency] * len(total),
-        }
+        },
+        schema=SESSION_SCHEMA,
     )
 
 

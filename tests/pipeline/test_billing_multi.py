@@ -1,0 +1,215 @@
+"""Billing under a tariff per charger/station: bill_sessions_multi with a TariffResolver."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+import pytest
+
+from chargegrid.inventory import Charger, Connector, Inventory, Station
+from chargegrid.tariffs import Tariff, TariffResolver, load_tariff_dir
+from pipeline import billing
+from pipeline.billing import (
+    MULTI_LINE_SCHEMA,
+    SESSION_SCHEMA,
+    UNBILLED_SCHEMA,
+    BillingInputError,
+    bill_sessions,
+    bill_sessions_multi,
+    explain,
+)
+from tests.pipeline.billing_support import TARIFFS
+
+T0 = datetime(2024, 3, 4, 15, 0, tzinfo=UTC)  # Monday, GMT: day band then peak from 16:00
+BOOK = load_tariff_dir(TARIFFS)
+PLUG = (Connector(connector_id=1, max_power_w=22_000),)
+
+
+def inventory() -> Inventory:
+    """Station S1 on the TOU tariff; CP2 there overrides it; S2 names none; CPX at S2."""
+    return Inventory(
+        stations=(
+            Station(station_id="S1", name="one", lat=0, lon=0, tariff_id="uk-tou-ac-2024"),
+            Station(station_id="S2", name="two", lat=0, lon=0),
+        ),
+        chargers=(
+            Charger(charger_id="CP1", station_id="S1", connectors=PLUG),
+            Charger(
+                charger_id="CP2", station_id="S1", connectors=PLUG, tariff_id="dundee-flat-2018"
+            ),
+            Charger(charger_id="CPX", station_id="S2", connectors=PLUG),
+        ),
+    )
+
+
+def readings(charger: str, txn: str, minutes: int = 120, start: datetime = T0) -> pl.DataFrame:
+    """Lake readings columns plus session_id: 7 kW, one reading a minute."""
+    n = minutes + 1
+    return pl.DataFrame(
+        {
+            "ts": [start + timedelta(minutes=k) for k in range(n)],
+            "charger_id": [charger] * n,
+            "connector_id": pl.Series([1] * n, dtype=pl.Int32),
+            "transaction_id": [txn] * n,
+            "energy_register_wh": [1000.0 + 7000.0 * k / 60 for k in range(n)],
+            "power_w": [7000.0] * n,
+            "session_id": [f"{charger}/{txn}"] * n,
+        }
+    )
+
+
+def sessions(*keys: tuple[str, str], minutes: int = 120, start: datetime = T0) -> pl.DataFrame:
+    """Lake sessions columns for (charger, transaction) pairs, plugged 10 min past the end."""
+    n = len(keys)
+    return pl.DataFrame(
+        {
+            "session_id": [f"{c}/{t}" for c, t in keys],
+            "charger_id": [c for c, _ in keys],
+            "connector_id": pl.Series([1] * n, dtype=pl.Int32),
+            "transaction_id": [t for _, t in keys],
+            "started_at": [start] * n,
+            "ended_at": [start + timedelta(minutes=minutes + 10)] * n,
+            "meter_start_wh": [1000.0] * n,
+            "meter_stop_wh": [1000.0 + 7000.0 * minutes / 60] * n,
+            "energy_wh": [7000.0 * minutes / 60] * n,
+            "energy_quality": ["ok"] * n,
+        }
+    )
+
+
+def resolver(default: str | None = "dc-rapid-idle-2024") -> TariffResolver:
+    return TariffResolver(inventory(), BOOK, BOOK[default] if default else None)
+
+
+def batch() -> tuple[pl.DataFrame, pl.DataFrame]:
+    keys = [("CP1", "1"), ("CP2", "1"), ("CP1", "2"), ("CPX", "1"), ("CP9", "1")]
+    frames = [readings(c, t) for c, t in keys]
+    return pl.concat(frames), sessions(*keys)
+
+
+def test_each_session_is_billed_as_alone_under_its_chargers_tariff() -> None:
+    all_readings, all_sessions = batch()
+    multi = bill_sessions_multi(all_readings, all_sessions, resolver())
+    expected_tariff = {
+        "CP1/1": "uk-tou-ac-2024",  # the station's
+        "CP1/2": "uk-tou-ac-2024",
+        "CP2/1": "dundee-flat-2018",  # the charger's own overrides the station's
+        "CPX/1": "dc-rapid-idle-2024",  # station names none: the default
+        "CP9/1": "dc-rapid-idle-2024",  # not in the inventory: the default
+    }
+    assert dict(multi.sessions.select("session_id", "tariff_id").iter_rows()) == expected_tariff
+    for session_id, tariff_id in expected_tariff.items():
+        alone = bill_sessions(
+            all_readings.filter(pl.col("session_id") == session_id),
+            BOOK[tariff_id],
+            sessions=all_sessions.filter(pl.col("session_id") == session_id),
+        )
+        mine = multi.lines.filter(pl.col("session_id") == session_id)
+        assert mine["tariff_id"].unique().to_list() == [tariff_id]
+        assert mine.drop("tariff_id").equals(alone.lines)
+        row = multi.sessions.filter(pl.col("session_id") == session_id)
+        assert row.equals(alone.sessions)
+    assert multi.unbilled.height == 0
+
+
+def test_lines_sum_to_each_sessions_total_and_tables_have_fixed_schemas() -> None:
+    multi = bill_sessions_multi(*batch(), resolver())
+    assert multi.lines.schema == pl.Schema(MULTI_LINE_SCHEMA)
+    assert multi.sessions.schema == SESSION_SCHEMA
+    sums = multi.lines.group_by("session_id").agg(pl.col("amount_minor").sum()).sort("session_id")
+    assert sums["amount_minor"].to_list() == multi.sessions["total_minor"].to_list()
+    # hand-checked: 7 kWh day at 0.40 + 7 kWh peak at 0.55 + 0.50 fee = 7.15, VAT 1.43
+    assert multi.sessions.filter(pl.col("session_id") == "CP1/1")["total_minor"][0] == 858
+    # flat 0.15 × 14 kWh = 2.10 (above the 2.00 minimum)
+    assert multi.sessions.filter(pl.col("session_id") == "CP2/1")["total_minor"][0] == 210
+
+
+def test_one_billing_call_per_tariff(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, int]] = []
+    real = billing.bill_sessions
+
+    def counting(readings: pl.DataFrame, tariff: Tariff, **kw: object) -> billing.Bills:
+        bills = real(readings, tariff, **kw)  # type: ignore[arg-type]
+        calls.append((tariff.id, bills.sessions.height))
+        return bills
+
+    monkeypatch.setattr(billing, "bill_sessions", counting)
+    bill_sessions_multi(*batch(), resolver())
+    assert sorted(calls) == [
+        ("dc-rapid-idle-2024", 2),
+        ("dundee-flat-2018", 1),
+        ("uk-tou-ac-2024", 2),
+    ]
+
+
+def test_sessions_without_a_tariff_come_back_unbilled_with_the_reason() -> None:
+    multi = bill_sessions_multi(*batch(), resolver(default=None))
+    assert multi.unbilled.schema == pl.Schema(UNBILLED_SCHEMA)
+    reasons = dict(multi.unbilled.select("session_id", "reason").iter_rows())
+    assert set(reasons) == {"CPX/1", "CP9/1"}
+    assert "'CPX' has no tariff" in reasons["CPX/1"]
+    assert "'CP9' is not in the inventory" in reasons["CP9/1"]
+    assert set(multi.sessions["session_id"]) == {"CP1/1", "CP1/2", "CP2/1"}
+    with pytest.raises(BillingInputError, match="no bill for session 'CP9/1': no tariff"):
+        multi.bills_of("CP9/1")
+
+
+def test_a_tariff_that_cannot_bill_its_group_leaves_only_that_group_unbilled() -> None:
+    dynamic = BOOK["be-dynamic-spot"]  # no price series given
+
+    def tariff_for(charger_id: str) -> Tariff:
+        return dynamic if charger_id == "CP2" else BOOK["uk-tou-ac-2024"]
+
+    multi = bill_sessions_multi(*batch(), tariff_for)
+    assert multi.unbilled["session_id"].to_list() == ["CP2/1"]
+    assert "give a price series" in multi.unbilled["reason"][0]
+    assert multi.sessions.height == 4
+
+
+def test_readings_of_unlisted_sessions_are_ignored_and_keys_can_be_derived() -> None:
+    all_readings, all_sessions = batch()
+    listed = all_sessions.filter(pl.col("charger_id") == "CP2")
+    multi = bill_sessions_multi(all_readings.drop("session_id"), listed, resolver())
+    assert multi.sessions["session_id"].to_list() == ["CP2/1"]
+    assert set(multi.lines["session_id"]) == {"CP2/1"}
+
+
+def test_a_listed_session_without_readings_is_billed_from_its_meter_values() -> None:
+    _, all_sessions = batch()
+    multi = bill_sessions_multi(readings("CP1", "1").head(0), all_sessions.head(1), resolver())
+    assert multi.sessions["energy_wh"].to_list() == [14_000.0]
+
+
+def test_empty_batch_gives_empty_tables_with_the_schemas() -> None:
+    all_readings, all_sessions = batch()
+    multi = bill_sessions_multi(all_readings.head(0), all_sessions.head(0), resolver())
+    assert (multi.lines.height, multi.sessions.height, multi.unbilled.height) == (0, 0, 0)
+    assert multi.sessions.schema == SESSION_SCHEMA
+
+
+def test_explain_through_the_sessions_tariff() -> None:
+    multi = bill_sessions_multi(*batch(), resolver())
+    text = explain(multi.bills_of("CP2/1"), "CP2/1")
+    assert "[dundee-flat-2018]" in text
+
+
+def test_malformed_batches_are_typed_errors() -> None:
+    all_readings, all_sessions = batch()
+    with pytest.raises(BillingInputError, match=r"\['charger_id'\]"):
+        bill_sessions_multi(all_readings, all_sessions.drop("charger_id"), resolver())
+    nulls = all_sessions.with_columns(charger_id=pl.lit(None, pl.String))
+    with pytest.raises(BillingInputError, match="has no 'charger_id'"):
+        bill_sessions_multi(all_readings, nulls, resolver())
+    with pytest.raises(BillingInputError, match="'session_id' column, or 'charger_id'"):
+        bill_sessions_multi(all_readings.drop("session_id", "charger_id"), all_sessions, resolver())
+
+
+def test_two_different_tariffs_under_one_id_are_refused() -> None:
+    other = BOOK["dundee-flat-2018"].model_copy(update={"id": "uk-tou-ac-2024"})
+
+    def tariff_for(charger_id: str) -> Tariff:
+        return other if charger_id == "CP2" else BOOK["uk-tou-ac-2024"]
+
+    with pytest.raises(BillingInputError, match="two different tariffs share the id"):
+        bill_sessions_multi(*batch(), tariff_for)
