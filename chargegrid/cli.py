@@ -322,8 +322,11 @@ def registry_add(
 
 @app.command()
 def bill(
-    tariff: Annotated[Path, typer.Option(help="tariff file (data/tariffs/*.json)")],
     readings: Annotated[Path, typer.Option(help="meter readings Parquet (warehouse schema)")],
+    tariff: Annotated[
+        Path | None,
+        typer.Option(help="tariff file (data/tariffs/*.json); with --inventory the default"),
+    ] = None,
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="write the per-session breakup here")
     ] = None,
@@ -336,6 +339,17 @@ def bill(
     explain: Annotated[
         str | None, typer.Option(help="print a readable account of this session's bill")
     ] = None,
+    inventory: Annotated[
+        Path | None, typer.Option(help="inventory JSON: bill each charger under its tariff")
+    ] = None,
+    tariff_dir: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="tariffs by id for --inventory (repeat; default data/tariffs, then "
+            "<data dir>/tariffs; default tariff <data dir>/tariff.json)"
+        ),
+    ] = None,
+    data_dir: DataDir = None,
 ) -> None:
     """Bill sessions from meter readings: itemised lines in integer minor units."""
     from pipeline.billing import BillFiles, bill_files
@@ -343,7 +357,20 @@ def bill(
     if output is None and explain is None:
         msg = "give -o OUT.parquet and/or --explain SESSION"
         raise typer.BadParameter(msg)
-    files = BillFiles(tariff, readings, output, sessions, tuple(prices or ()), explain)
+    if tariff is None and inventory is None:
+        msg = "give --tariff FILE, or --inventory FILE to take tariffs per charger"
+        raise typer.BadParameter(msg)
+    if inventory is not None:  # defaults: repo and operator tariffs, the operator's tariff.json
+        state = _settings(data_dir).data_dir
+        if tariff_dir is None:
+            found = [Path(__file__).resolve().parents[1] / "data" / "tariffs", state / "tariffs"]
+            tariff_dir = [d for d in found if d.is_dir()]
+        if tariff is None and (state / "tariff.json").exists():
+            tariff = state / "tariff.json"
+    files = BillFiles(
+        tariff, readings, output, sessions, tuple(prices or ()), explain, inventory,
+        tuple(tariff_dir or ()),
+    )  # fmt: skip
     typer.echo(bill_files(files))
 
 

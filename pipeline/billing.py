@@ -250,8 +250,9 @@ def bill_sessions_multi(
     tariff.
 
     * ``sessions``: the lake ``sessions`` schema (``warehouse.schema.SESSIONS``); it lists what
-      to bill. Needs ``session_id``, ``charger_id``, ``started_at``, ``ended_at``; uses
-      ``meter_start_wh``/``meter_stop_wh`` when present. Other columns are ignored.
+      to bill. Needs ``session_id`` and ``charger_id``; with ``started_at`` and ``ended_at``
+      (both or neither) plug-in/plug-out bound the connected and idle time, and
+      ``meter_start_wh``/``meter_stop_wh`` are used when present. Other columns are ignored.
     * ``readings``: the lake ``readings`` schema plus ``session_id`` (or ``charger_id`` +
       ``transaction_id``): all the readings of those sessions. Readings of sessions not listed
       are ignored (they are not billed here, and nothing is dropped from the lake).
@@ -265,7 +266,8 @@ def bill_sessions_multi(
     Each group is billed by :func:`bill_sessions`, so a session's bill is the same whether it is
     billed alone, with its tariff group, or in a batch with other tariffs.
     """
-    missing = {"session_id", "charger_id", "started_at", "ended_at"} - set(sessions.columns)
+    missing = {"session_id", "charger_id"} - set(sessions.columns)
+    plugged = {"started_at", "ended_at"} <= set(sessions.columns)
     if missing:
         msg = f"sessions need columns {sorted(missing)} to pick tariffs per charger"
         raise BillingInputError(msg)
@@ -279,13 +281,26 @@ def bill_sessions_multi(
         group_readings = readings.filter(pl.col("session_id").is_in(ids))
         try:
             bills = bill_sessions(
-                group_readings, tariff, sessions=group, prices=prices, options=options
+                group_readings,
+                tariff,
+                sessions=group if plugged else None,
+                prices=prices,
+                options=options,
             )
         except TariffError as exc:
             unbilled.append(group.select("session_id", "charger_id", reason=pl.lit(str(exc))))
             continue
         by_tariff[tariff_id] = bills
+        unbilled += _not_in(bills, group, "no readings and no plug-in time")
     return _multi(by_tariff, unbilled)
+
+
+def _not_in(bills: Bills, group: pl.DataFrame, reason: str) -> list[pl.DataFrame]:
+    """Listed sessions the bills lack (only without plug times: no readings, nothing to bill)."""
+    lacking = group.join(bills.sessions.select("session_id"), on="session_id", how="anti")
+    if lacking.height == 0:
+        return []
+    return [lacking.select("session_id", "charger_id", reason=pl.lit(reason))]
 
 
 def _with_session_id(readings: pl.DataFrame) -> pl.DataFrame:
@@ -715,27 +730,41 @@ def _explain_rules(tariff: Tariff) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class BillFiles:
-    """Inputs and outputs of one ``chargegrid bill`` run."""
+    """Inputs and outputs of one ``chargegrid bill`` run.
 
-    tariff: Path
+    Without ``inventory`` every session is billed under ``tariff``. With it, each session
+    under its charger's tariff (charger, else station, else ``tariff`` as the default), the
+    tariffs found by id in ``tariff_dirs`` (a later directory's id replaces an earlier one's);
+    the output then has a ``tariff_id`` column.
+    """
+
+    tariff: Path | None
     readings: Path
     output: Path | None = None
     sessions: Path | None = None
     prices: tuple[Path, ...] = ()
     explain: str | None = None
+    inventory: Path | None = None
+    tariff_dirs: tuple[Path, ...] = ()
 
 
 def bill_files(files: BillFiles, options: BillingOptions | None = None) -> str:
     """Bill a readings Parquet file; write the lines table; return what to print."""
     from chargegrid.sources.entsoe import load_entsoe_prices
-    from chargegrid.tariffs import load_tariff
 
-    tariff = load_tariff(files.tariff)
     prices = (
         PriceSeries.concat([load_entsoe_prices(p) for p in files.prices]) if files.prices else None
     )
     readings = _read_parquet(files.readings)
     sessions = _read_parquet(files.sessions) if files.sessions else None
+    if files.inventory is not None:
+        return _bill_files_multi(files, files.inventory, readings, sessions, prices, options)
+    if files.tariff is None:
+        msg = "give --tariff FILE, or --inventory FILE to take tariffs per charger"
+        raise BillingInputError(msg)
+    from chargegrid.tariffs import load_tariff
+
+    tariff = load_tariff(files.tariff)
     bills = bill_sessions(readings, tariff, sessions=sessions, prices=prices, options=options)
     out = []
     if files.output is not None:
@@ -749,6 +778,56 @@ def bill_files(files: BillFiles, options: BillingOptions | None = None) -> str:
     if files.explain is not None:
         out.append(explain(bills, files.explain))
     return "\n".join(out)
+
+
+def _bill_files_multi(
+    files: BillFiles,
+    inventory: Path,
+    readings: pl.DataFrame,
+    sessions: pl.DataFrame | None,
+    prices: PriceSeries | None,
+    options: BillingOptions | None,
+) -> str:
+    from chargegrid.inventory import load_inventory
+    from chargegrid.tariffs import TariffResolver, load_tariff, load_tariff_dir
+
+    if not inventory.exists():
+        msg = f"{inventory}: no such inventory file"
+        raise BillingInputError(msg)
+    book: dict[str, Tariff] = {}
+    for directory in files.tariff_dirs:
+        book |= load_tariff_dir(directory)
+    default = load_tariff(files.tariff) if files.tariff else None
+    resolver = TariffResolver(load_inventory(inventory), book, default)
+    if sessions is None:
+        sessions = _sessions_of(readings)
+    multi = bill_sessions_multi(readings, sessions, resolver, prices=prices, options=options)
+    out = []
+    if files.output is not None:
+        files.output.parent.mkdir(parents=True, exist_ok=True)
+        multi.lines.write_parquet(files.output)
+        totals = (
+            multi.sessions.group_by("currency").agg(pl.col("total_minor").sum()).sort("currency")
+        )
+        money = ", ".join(f"{to_major(int(t), c)} {c}" for c, t in totals.iter_rows()) or "0"
+        out.append(
+            f"billed {multi.sessions.height} sessions under {len(multi.by_tariff)} tariffs "
+            f"({multi.lines.height} lines, total {money}) -> {files.output}"
+        )
+    for session_id, reason in multi.unbilled.select("session_id", "reason").iter_rows():
+        out.append(f"not billed: {session_id}: {reason}")
+    if files.explain is not None:
+        out.append(explain(multi.bills_of(files.explain), files.explain))
+    return "\n".join(out)
+
+
+def _sessions_of(readings: pl.DataFrame) -> pl.DataFrame:
+    """Session → charger from the readings themselves (no sessions file given)."""
+    if "charger_id" not in readings.columns:
+        msg = "readings need a 'charger_id' column to pick tariffs per charger"
+        raise BillingInputError(msg)
+    keyed = _with_session_id(readings).filter(pl.col("session_id").is_not_null())
+    return keyed.select("session_id", "charger_id").unique("session_id", keep="first")
 
 
 def _read_parquet(path: Path) -> pl.DataFrame:

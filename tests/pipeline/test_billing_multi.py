@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -213,3 +217,41 @@ def test_two_different_tariffs_under_one_id_are_refused() -> None:
 
     with pytest.raises(BillingInputError, match="two different tariffs share the id"):
         bill_sessions_multi(*batch(), tariff_for)
+
+
+def _cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).with_name("chargegrid")
+    return subprocess.run(
+        [str(exe), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+        check=False,
+    )
+
+
+def test_cli_bill_with_inventory_picks_tariffs_per_charger(tmp_path: Path) -> None:
+    all_readings, all_sessions = batch()
+    files = {name: tmp_path / f"{name}.parquet" for name in ("readings", "sessions")}
+    all_readings.write_parquet(files["readings"])
+    all_sessions.write_parquet(files["sessions"])
+    (tmp_path / "inventory.json").write_text(inventory().model_dump_json())
+    out = tmp_path / "bills.parquet"
+    common = ["bill", "--readings", files["readings"], "--inventory", tmp_path / "inventory.json"]
+    common += ["--data-dir", tmp_path / "var", "-o", out]
+    done = _cli(*common, "--tariff", TARIFFS / "dc_idle_fee.json", "--explain", "CP2/1")
+    assert done.returncode == 0, done.stderr
+    assert "billed 5 sessions under 3 tariffs" in done.stdout
+    assert "[dundee-flat-2018]" in done.stdout  # the explained session's own tariff
+    lines = pl.read_parquet(out)
+    assert set(lines["tariff_id"]) == {"uk-tou-ac-2024", "dundee-flat-2018", "dc-rapid-idle-2024"}
+    # no default tariff: CPX and CP9 are reported, the rest billed; sessions from the readings
+    done = _cli(*common)
+    assert done.returncode == 0, done.stderr
+    assert "billed 3 sessions under 2 tariffs" in done.stdout
+    assert "not billed: CP9/1: no tariff: charger 'CP9' is not in the inventory" in done.stdout
+    (tmp_path / "none").mkdir()
+    done = _cli(*common, "--sessions", files["sessions"], "--tariff-dir", tmp_path / "none")
+    assert done.returncode == 2
+    assert "station S1 names tariff 'uk-tou-ac-2024'; known tariffs: none" in done.stderr
