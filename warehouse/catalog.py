@@ -21,15 +21,18 @@ and ``data_dictionary`` come from :mod:`warehouse.reports.views` and :mod:`wareh
 from __future__ import annotations
 
 import os
+from datetime import UTC
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
+from chargegrid.clock import Clock, SystemClock
 from chargegrid.inventory import Inventory, load_inventory
 from chargegrid.settings import Settings
 from warehouse import lake
 from warehouse.importers.run import import_view_sql
+from warehouse.materialize import DEFAULT_MIN_AGE_DAYS, materialize
 from warehouse.reports.views import catalog_sql
 from warehouse.schema import CONNECTORS, REFERENCE_TABLES, STATIONS, TABLES
 
@@ -83,8 +86,18 @@ def _write_reference(settings: Settings) -> dict[str, Path]:
     return paths
 
 
-def refresh_catalog(settings: Settings) -> Path:
-    """(Re)build the catalog file atomically; returns its path."""
+def _has_column(con: duckdb.DuckDBPyConnection, view: str, column: str) -> bool:
+    return any(row[0] == column for row in con.execute(f"DESCRIBE {view}").fetchall())
+
+
+def refresh_catalog(
+    settings: Settings,
+    clock: Clock | None = None,
+    min_age_days: int = DEFAULT_MIN_AGE_DAYS,
+) -> Path:
+    """Materialise what changed (:func:`warehouse.materialize.materialize`, closed days by
+    ``clock``) and (re)build the catalog file atomically; returns its path."""
+    today = (clock or SystemClock()).now().astimezone(UTC).date()
     lake.ensure_lake(settings.lake_dir)
     reference = _write_reference(settings)
     target = settings.catalog_path
@@ -95,12 +108,14 @@ def refresh_catalog(settings: Settings) -> Path:
     try:
         for table in TABLES:
             con.execute(lake_view_sql(settings.lake_dir, table))
+        charging_end = _has_column(con, "sessions", "charging_ended_at")
+        state = materialize(settings.lake_dir, today, min_age_days, charging_end).state
         for statement in import_view_sql(settings.lake_dir):
             con.execute(statement)
         for name in REFERENCE_TABLES:
             path = _quote(reference[name].resolve())
             con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet({path})")
-        for statement in catalog_sql(settings.lake_dir / REFERENCE_DIR):
+        for statement in catalog_sql(settings.lake_dir / REFERENCE_DIR, state):
             con.execute(statement)
         con.execute(DEAD_LETTER_COUNTS)
         con.execute("CHECKPOINT")

@@ -45,6 +45,7 @@ DATE_PARTITION = _c("date", "DATE", "UTC day", "hive partition: UTC day of the r
 LOG_POSITION = (
     _c("log_partition", "INTEGER", "", "event-log partition the record came from"),
     _c("log_offset", "BIGINT", "", "offset of the record in its event-log partition"),
+    _c("log_index", "INTEGER", "", "row within a columnar batch record (0 for a JSON record)"),
 )
 
 PIPELINE = (

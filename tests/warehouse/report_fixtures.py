@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
+from chargegrid.clock import Clock
 from chargegrid.inventory import Charger, Connector, Inventory, Station, save_inventory
 from chargegrid.settings import Settings
 from warehouse import lake
@@ -129,8 +130,9 @@ IMPORTED_ROWS = [
 ]
 
 
-def build(settings: Settings) -> None:
-    """Write the rows above into ``settings``' lake and build the catalog."""
+def build(settings: Settings, clock: Clock | None = None) -> None:
+    """Write the rows above into ``settings``' lake and build the catalog (days closed by
+    ``clock`` are materialised; the default, today, closes them all)."""
     save_inventory(
         Inventory(
             stations=(Station(station_id="S1", name="Depot", lat=56.46, lon=-2.97),),
@@ -157,4 +159,4 @@ def build(settings: Settings) -> None:
     write_source(settings.lake_dir, "test", [], [], [])
     target = settings.lake_dir / "imported_sessions" / "source=test" / "data.parquet"
     lake.write_atomic(pa.Table.from_pylist(IMPORTED_ROWS, IMPORTED_SESSIONS), target)
-    refresh_catalog(settings)
+    refresh_catalog(settings, clock)

@@ -28,6 +28,7 @@ def test_readings_round_trip_with_delta_offsets_and_string_dictionaries(tmp_path
             "context": ["Sample.Periodic"] * n,
             "log_partition": [0] * n,
             "log_offset": list(range(10**9, 10**9 + 2 * n, 2)),
+            "log_index": [0] * n,
         },
         schema=READINGS,
     )

@@ -30,8 +30,13 @@ Rules (documented column by column in :mod:`warehouse.dictionary`):
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-SLOT_VIEWS = {"utilisation_15m": "15 minutes", "utilisation_hourly": "1 hour"}
+if TYPE_CHECKING:
+    from warehouse.materialize import Materialised
+
+SLOT_VIEWS = {"utilisation_15m": "slots_15m", "utilisation_hourly": "slots_hourly"}  # view: table
+SLOT_WIDTHS = {"slots_15m": "15 minutes", "slots_hourly": "1 hour"}
 OUTAGE_STATUSES = ("Faulted", "Unavailable")
 
 
@@ -40,11 +45,35 @@ def overlap_s(a_start: str, a_end: str, b_start: str, b_end: str) -> str:
     return f"greatest(0, epoch(least({a_end}, {b_end})) - epoch(greatest({a_start}, {b_start})))"
 
 
-SESSION_SPANS = """
-CREATE OR REPLACE VIEW session_spans AS
-WITH sites AS (
-    SELECT charger_id, min(station_id) AS station_id FROM connectors GROUP BY charger_id
+SITES_CTE = (
+    "sites AS (SELECT charger_id, min(station_id) AS station_id FROM connectors "
+    "GROUP BY charger_id)"
 )
+
+IMPORTED_SPANS = """
+SELECT
+    'import:' || source AS source,
+    session_id,
+    coalesce(site_id, station_id) AS site_id,
+    station_id,
+    station_id || '/' || coalesce(connector, '') AS port_id,
+    started_at,
+    ended_at,
+    charging_ended_at,
+    CAST(energy_wh AS DOUBLE) AS energy_wh,
+    price_minor,
+    currency
+FROM {relation}
+"""
+
+
+def session_spans_sql(lake_charging_end: bool) -> str:
+    """``session_spans``; ``lake_charging_end``: the lake's ``sessions`` has the column."""
+    charging_end = "s.charging_ended_at" if lake_charging_end else "NULL"
+    imported = IMPORTED_SPANS.format(relation="historical_sessions")
+    return f"""
+CREATE OR REPLACE VIEW session_spans AS
+WITH {SITES_CTE}
 SELECT
     'pipeline' AS source,
     s.session_id,
@@ -53,7 +82,7 @@ SELECT
     s.charger_id || '/' || s.connector_id AS port_id,
     s.started_at,
     s.ended_at,
-    CAST(NULL AS TIMESTAMP WITH TIME ZONE) AS charging_ended_at,
+    CAST({charging_end} AS TIMESTAMP WITH TIME ZONE) AS charging_ended_at,
     CAST(s.energy_wh AS DOUBLE) AS energy_wh,
     CAST(NULL AS BIGINT) AS price_minor,
     CAST(NULL AS VARCHAR) AS currency,
@@ -61,43 +90,58 @@ SELECT
     s.readings
 FROM sessions s LEFT JOIN sites ON sites.charger_id = s.charger_id
 UNION ALL
-SELECT
-    'import:' || source,
-    session_id,
-    coalesce(site_id, station_id),
-    station_id,
-    station_id || '/' || coalesce(connector, ''),
-    started_at,
-    ended_at,
-    charging_ended_at,
-    CAST(energy_wh AS DOUBLE),
-    price_minor,
-    currency,
-    CAST(NULL AS VARCHAR),
-    CAST(NULL AS BIGINT)
-FROM historical_sessions
+SELECT *, CAST(NULL AS VARCHAR), CAST(NULL AS BIGINT) FROM ({imported})
 """
 
-SESSION_FACTS = """
-CREATE OR REPLACE VIEW session_facts AS
-WITH metered AS (
-    SELECT charger_id, transaction_id, max(ts) FILTER (WHERE power_w > 0) AS last_power_at
-    FROM readings WHERE transaction_id IS NOT NULL
-    GROUP BY charger_id, transaction_id
-)
+
+def pipeline_facts_sql(sessions: str, readings: str, lake_charging_end: bool) -> str:
+    """Per pipeline session (the ``FACTS`` columns of :mod:`warehouse.derived_schema`): the
+    charging end is the lake's ``charging_ended_at`` when set, else the last reading of the
+    transaction with ``power_w > 0`` (the start when none drew power; NULL without readings),
+    clamped to [start, end]. ``sessions``/``readings``: relations (SQL) to read them from."""
+    lake = "s.charging_ended_at" if lake_charging_end else "NULL"
+    return f"""
 SELECT
-    s.source, s.session_id, s.site_id, s.station_id, s.port_id, s.started_at, s.ended_at,
-    CASE
-        WHEN s.source <> 'pipeline' THEN s.charging_ended_at
+    s.session_id,
+    s.charger_id AS station_id,
+    s.charger_id || '/' || s.connector_id AS port_id,
+    s.transaction_id,
+    s.started_at,
+    s.ended_at,
+    CAST(CASE
+        WHEN {lake} IS NOT NULL THEN least(greatest({lake}, s.started_at), s.ended_at)
         WHEN m.charger_id IS NULL THEN NULL
         ELSE least(greatest(coalesce(m.last_power_at, s.started_at), s.started_at), s.ended_at)
-    END AS charging_ended_at,
-    s.energy_wh, s.price_minor, s.currency,
-    CASE WHEN s.source = 'pipeline' THEN coalesce(s.readings, 0) > 0 END AS start_succeeded
-FROM session_spans s
-LEFT JOIN metered m ON s.source = 'pipeline' AND m.charger_id = s.station_id
-    AND m.transaction_id = s.transaction_id
+    END AS TIMESTAMP WITH TIME ZONE) AS charging_ended_at,
+    CAST(s.energy_wh AS DOUBLE) AS energy_wh,
+    coalesce(s.readings, 0) > 0 AS start_succeeded
+FROM ({sessions}) s
+LEFT JOIN (
+    SELECT charger_id, transaction_id, max(ts) FILTER (WHERE power_w > 0) AS last_power_at
+    FROM ({readings}) WHERE transaction_id IS NOT NULL
+    GROUP BY charger_id, transaction_id
+) m ON m.charger_id = s.charger_id AND m.transaction_id = s.transaction_id
 """
+
+
+def session_facts_sql(m: Materialised) -> str:
+    """``session_facts``: materialised pipeline facts of the dates :class:`Materialised` lists,
+    the same facts computed live for every other date, and imported spans."""
+    imported = IMPORTED_SPANS.format(relation="historical_sessions")
+    return f"""
+CREATE OR REPLACE VIEW session_facts AS
+WITH {SITES_CTE}, pipeline AS (
+    {m.facts_sql()}
+)
+SELECT
+    'pipeline' AS source, p.session_id, coalesce(sites.station_id, p.station_id) AS site_id,
+    p.station_id, p.port_id, p.started_at, p.ended_at, p.charging_ended_at, p.energy_wh,
+    CAST(NULL AS BIGINT) AS price_minor, CAST(NULL AS VARCHAR) AS currency, p.start_succeeded
+FROM pipeline p LEFT JOIN sites ON sites.charger_id = p.station_id
+UNION ALL
+SELECT *, CAST(NULL AS BOOLEAN) FROM ({imported})
+"""
+
 
 PORTS = """
 CREATE OR REPLACE VIEW ports AS
@@ -153,49 +197,90 @@ FROM islands GROUP BY port_id, island
 """
 
 
-def slot_view_sql(view: str, width: str) -> str:
-    """``utilisation_15m`` / ``utilisation_hourly``: one row per port and slot of ``width``."""
+def slot_rows_sql(width: str, spans: str) -> str:
+    """Per ``source, site_id, station_id, port_id`` and slot of ``width``: plugged-in seconds,
+    energy (spread evenly from plug-in to the charging end, else to plug-out) and sessions
+    started. ``spans``: a relation with those keys and ``started_at``, ``ended_at``,
+    ``charging_ended_at``, ``energy_wh`` (the ``SLOTS`` columns of
+    :mod:`warehouse.derived_schema`)."""
     w = f"INTERVAL {width}"
     slot_end = f"(slot + {w})"
     occupied = overlap_s("slot", slot_end, "s", "e")
     charging = overlap_s("slot", slot_end, "s", "ce")
     first = f"slot = time_bucket({w}, s)"
     return f"""
-CREATE OR REPLACE VIEW {view} AS
-WITH spans AS (
-    SELECT source, site_id, station_id, port_id, energy_wh,
-        started_at AT TIME ZONE 'UTC' AS s,
-        ended_at AT TIME ZONE 'UTC' AS e,
-        least(greatest(coalesce(charging_ended_at, ended_at), started_at), ended_at)
-            AT TIME ZONE 'UTC' AS ce
-    FROM session_spans WHERE ended_at >= started_at
-), slots AS (
-    SELECT *, unnest(generate_series(time_bucket({w}, s), e, {w})) AS slot FROM spans
-)
 SELECT source, site_id, station_id, port_id,
     slot AT TIME ZONE 'UTC' AS slot_start,
-    sum({occupied}) / 60.0 AS occupied_min,
-    sum(CASE WHEN ce > s THEN energy_wh * {charging} / (epoch(ce) - epoch(s))
-             WHEN {first} THEN energy_wh ELSE 0 END) AS energy_wh,
+    CAST(sum({occupied}) AS DOUBLE) AS occupied_s,
+    CAST(sum(CASE WHEN ce > s THEN energy_wh * {charging} / (epoch(ce) - epoch(s))
+             WHEN {first} THEN energy_wh ELSE 0 END) AS DOUBLE) AS energy_wh,
     count(*) FILTER (WHERE {first}) AS sessions_started
-FROM slots WHERE slot < e OR {first}
+FROM (
+    SELECT *, unnest(generate_series(time_bucket({w}, s), e, {w})) AS slot
+    FROM (
+        SELECT source, site_id, station_id, port_id, energy_wh,
+            started_at AT TIME ZONE 'UTC' AS s,
+            ended_at AT TIME ZONE 'UTC' AS e,
+            least(greatest(coalesce(charging_ended_at, ended_at), started_at), ended_at)
+                AT TIME ZONE 'UTC' AS ce
+        FROM ({spans}) WHERE ended_at >= started_at
+    )
+)
+WHERE slot < e OR {first}
 GROUP BY source, site_id, station_id, port_id, slot
 """
 
 
-def view_sql() -> list[str]:
+def pipeline_spans_sql(facts: str) -> str:
+    """Pipeline facts as the spans :func:`slot_rows_sql` reads (site joined when read)."""
+    return f"""
+SELECT 'pipeline' AS source, CAST(NULL AS VARCHAR) AS site_id, station_id, port_id,
+    started_at, ended_at, charging_ended_at, energy_wh FROM ({facts})
+"""
+
+
+def slot_view_sql(view: str, table: str, m: Materialised) -> str:
+    """``utilisation_15m`` / ``utilisation_hourly``: one row per port and slot, summed over the
+    materialised slot rows (pipeline dates and imported sources) and the live pipeline dates."""
+    live = slot_rows_sql(SLOT_WIDTHS[table], pipeline_spans_sql(m.live_facts_sql()))
+    return f"""
+CREATE OR REPLACE VIEW {view} AS
+WITH {SITES_CTE}, slot_rows AS (
+    {m.slots_sql(table)}
+    UNION ALL
+    {live}
+)
+SELECT r.source,
+    CASE WHEN r.source = 'pipeline' THEN coalesce(sites.station_id, r.station_id)
+        ELSE r.site_id END AS site_id,
+    r.station_id, r.port_id, r.slot_start,
+    sum(r.occupied_s) / 60.0 AS occupied_min,
+    sum(r.energy_wh) AS energy_wh,
+    CAST(sum(r.sessions_started) AS BIGINT) AS sessions_started
+FROM slot_rows r LEFT JOIN sites ON r.source = 'pipeline' AND sites.charger_id = r.station_id
+GROUP BY r.source, r.station_id, r.port_id, r.slot_start, sites.station_id, r.site_id
+"""
+
+
+def view_sql(m: Materialised) -> list[str]:
     """The ``CREATE VIEW`` statements, in dependency order (after the lake's own views)."""
-    slot_views = [slot_view_sql(view, width) for view, width in SLOT_VIEWS.items()]
-    return [SESSION_SPANS, SESSION_FACTS, PORTS, PORT_OUTAGES, *slot_views]
+    slot_views = [slot_view_sql(view, table, m) for view, table in SLOT_VIEWS.items()]
+    return [
+        session_spans_sql(m.lake_charging_end),
+        session_facts_sql(m),
+        PORTS,
+        PORT_OUTAGES,
+        *slot_views,
+    ]
 
 
-def catalog_sql(reference_dir: Path) -> list[str]:
+def catalog_sql(reference_dir: Path, m: Materialised) -> list[str]:
     """Everything the catalog adds after the lake's views: the derived views above and the
     ``data_dictionary`` view (its Parquet written into ``reference_dir``)."""
     from warehouse import dictionary
 
     path = str(dictionary.write_parquet(reference_dir).resolve()).replace("'", "''")
     return [
-        *view_sql(),
+        *view_sql(m),
         f"CREATE OR REPLACE VIEW data_dictionary AS SELECT * FROM read_parquet('{path}')",
     ]
