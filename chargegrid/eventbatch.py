@@ -106,7 +106,7 @@ def row_count(payload: bytes) -> int:
     return int(_HEADER.unpack_from(payload)[1])
 
 
-def decode_batch(payload: bytes | memoryview) -> pa.Table:
+def decode_batch(payload: bytes | memoryview) -> pa.RecordBatch:
     """The rows of a batch record, in :data:`METER_WIRE`; :class:`BatchRecordError` if it is
     truncated, not Arrow, of another schema, or its header count disagrees with its rows."""
     if len(payload) < _HEADER.size or not is_batch(payload):
@@ -114,17 +114,23 @@ def decode_batch(payload: bytes | memoryview) -> pa.Table:
         raise BatchRecordError(msg)
     count = _HEADER.unpack_from(payload)[1]
     try:
-        table = pa.ipc.open_stream(pa.py_buffer(payload)[_HEADER.size :]).read_all()
-    except (pa.ArrowInvalid, OSError) as exc:
-        msg = f"batch record is not a readable Arrow stream: {exc}"
+        reader = pa.ipc.open_stream(pa.py_buffer(payload)[_HEADER.size :])
+        if not reader.schema.equals(METER_WIRE):
+            msg = f"batch record schema differs from the meter wire schema: {reader.schema}"
+            raise BatchRecordError(msg)
+        batch = reader.read_next_batch()  # what producers write: one batch per record
+        if batch.num_rows != count:  # any other stream: all of it, then the count must match
+            rest = reader.read_all()
+            if rest.num_rows:
+                table = pa.concat_tables([pa.Table.from_batches([batch]), rest])
+                batch = table.combine_chunks().to_batches()[0]
+    except (pa.ArrowInvalid, OSError, StopIteration) as exc:
+        msg = f"batch record is not a readable Arrow stream: {exc!r}"
         raise BatchRecordError(msg) from exc
-    if not table.schema.equals(METER_WIRE):
-        msg = f"batch record schema differs from the meter wire schema: {table.schema}"
+    if batch.num_rows != count or count > INDEX_MASK:
+        msg = f"batch record header says {count} rows, the stream holds {batch.num_rows}"
         raise BatchRecordError(msg)
-    if table.num_rows != count or count > INDEX_MASK:
-        msg = f"batch record header says {count} rows, the stream holds {table.num_rows}"
-        raise BatchRecordError(msg)
-    return table
+    return batch
 
 
 def json_record(row: dict[str, Any]) -> bytes:
@@ -134,7 +140,7 @@ def json_record(row: dict[str, Any]) -> bytes:
     return json.dumps(fields, separators=(",", ":")).encode()
 
 
-def row_json(table: pa.Table, index: int) -> bytes:
+def row_json(table: pa.RecordBatch, index: int) -> bytes:
     """Row ``index`` of a decoded batch as the JSON record a single-record producer would write
     (null fields left out): what dead letters keep as ``raw`` and what JSON consumers read."""
     return json_record(table.slice(index, 1).to_pylist()[0])

@@ -476,7 +476,7 @@ class RawIndex:
 
     offsets: Offsets  # log offsets of the batch, ascending
     payloads: Payloads
-    tables: dict[int, pa.Table] = field(default_factory=dict)  # decoded batch records by offset
+    tables: dict[int, pa.RecordBatch] = field(default_factory=dict)  # decoded, by log offset
 
     def __call__(self, seq: int) -> bytes:
         offset, index = split_seq(int(seq))
@@ -537,7 +537,7 @@ def parse_log_batch(
 
 
 def _batch_rows(
-    tables: dict[int, pa.Table], spec: TopicSpec
+    tables: dict[int, pa.RecordBatch], spec: TopicSpec
 ) -> tuple[pl.DataFrame, list[Rejection]]:
     """Good rows of decoded batch records (good-records layout) and rejected suspects."""
     seqs = np.concatenate(
@@ -546,7 +546,7 @@ def _batch_rows(
             for offset, t in tables.items()
         ]
     )
-    frame = pl.from_arrow(pa.concat_tables(tables.values()).combine_chunks())
+    frame = pl.from_arrow(pa.Table.from_batches(list(tables.values())).combine_chunks())
     assert isinstance(frame, pl.DataFrame)
     frame = frame.with_columns(pl.col("ts").alias("_ts"), pl.Series("offset", seqs))
     rules, _ = _valid_expr(spec, frame)

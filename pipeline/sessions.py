@@ -178,26 +178,32 @@ def process_meter(book: TxnBook, good: pl.DataFrame, raw: Raw) -> MeterResult:
     events = good.filter(~is_reading)
     walk = _walk_events(book, events, raw)
     keys = sorted(walk.lo)
+    txns = [book.open[k] for k in keys]
     intervals = pl.DataFrame(
         {
-            "_key": keys,
+            "charger_id": [t.charger_id for t in txns],
+            "transaction_id": [t.transaction_id for t in txns],
             "_g": np.arange(len(keys), dtype=np.int64),
             "_lo": [walk.lo[k] for k in keys],
             "_hi": [walk.hi.get(k, _INF) for k in keys],
         },
-        schema={"_key": pl.String, "_g": pl.Int64, "_lo": pl.Int64, "_hi": pl.Int64},
+        schema={
+            "charger_id": pl.String,
+            "transaction_id": pl.String,
+            "_g": pl.Int64,
+            "_lo": pl.Int64,
+            "_hi": pl.Int64,
+        },
     )
-    readings = (
-        good.filter(is_reading)
-        .with_columns(pl.concat_str(["charger_id", "transaction_id"], separator="/").alias("_key"))
-        .join(intervals, on="_key", how="left", maintain_order="left")
+    readings = good.filter(is_reading).join(
+        intervals, on=["charger_id", "transaction_id"], how="left", maintain_order="left"
     )
     no_txn = pl.col("transaction_id").is_null()
     in_txn = (pl.col("offset") > pl.col("_lo")) & (pl.col("offset") < pl.col("_hi"))
     unknown = readings.filter(~no_txn & ~in_txn.fill_null(False))
     rejected = walk.rejected + [
-        _reject(raw, o, Reason.unknown_transaction, f"no open transaction {k}", c)
-        for o, k, c in unknown.select("offset", "_key", "charger_id").iter_rows()
+        _reject(raw, o, Reason.unknown_transaction, f"no open transaction {session_id(c, t)}", c)
+        for o, c, t in unknown.select("offset", "charger_id", "transaction_id").iter_rows()
     ]
     in_open = readings.filter(~no_txn & in_txn.fill_null(False))
     screened: list[tuple[int, Reason, str, str]] = []
@@ -208,7 +214,7 @@ def process_meter(book: TxnBook, good: pl.DataFrame, raw: Raw) -> MeterResult:
     rejected.extend(_reject(raw, o, reason, detail, c) for o, reason, detail, c in screened)
     screened_offsets = [o for o, *_ in screened]
     glitch_offsets = _fold_energy(book, keys, matched, walk)
-    _remember_last(book, matched, glitch_offsets)
+    _remember_last(txns, matched, glitch_offsets)
     if glitch_offsets:
         glitched = matched.filter(pl.col("offset").is_in(glitch_offsets))
         rejected.extend(
@@ -236,7 +242,7 @@ def process_meter(book: TxnBook, good: pl.DataFrame, raw: Raw) -> MeterResult:
     ]
     touched = {k: book.open[k] for k in keys if k in book.open}
     return MeterResult(
-        accepted.drop("_key", "_g", "_lo", "_hi"),
+        accepted.drop("_g", "_lo", "_hi"),
         sessions,
         sorted(rejected, key=lambda r: r.offset),
         touched,
@@ -279,6 +285,9 @@ def _screen_in_txn(
     charger) for duplicates, out-of-order readings and kWh registers (rules in the docstring)."""
     if not matched.height:
         return matched, []
+    matched = matched.with_columns(
+        pl.concat_str(["charger_id", "transaction_id"], separator="/").alias("_key")
+    )
     keys = matched.get_column("_key").unique().to_list()
     state = pl.DataFrame(
         [
@@ -330,7 +339,7 @@ def _screen_in_txn(
         ).iter_rows()
     ]
     kept = frame.filter(pl.col("_verdict").is_null()).drop(
-        "_last_us", "_last_wh", "_last_ctx", "_start", "_us", "_max", "_verdict"
+        "_key", "_last_us", "_last_wh", "_last_ctx", "_start", "_us", "_max", "_verdict"
     )
     return kept, screened
 
@@ -343,18 +352,19 @@ def _screen_detail(reason: Reason, key: str, register_wh: float | None) -> str:
     return f"energy register {register_wh} looks like kWh (transaction {key} is in Wh)"
 
 
-def _remember_last(book: TxnBook, matched: pl.DataFrame, glitch_offsets: list[int]) -> None:
-    """Record each transaction's latest accepted reading (time, register) for the next batch."""
-    kept = matched.filter(~pl.col("offset").is_in(glitch_offsets))
+def _remember_last(txns: list[OpenTxn], matched: pl.DataFrame, glitch_offsets: list[int]) -> None:
+    """Record each transaction's latest accepted reading (time, register) for the next batch;
+    ``txns[g]`` is the transaction of rows whose ``_g`` is ``g``."""
+    kept = matched.filter(~pl.col("offset").is_in(glitch_offsets)) if glitch_offsets else matched
     if not kept.height:
         return
-    last = kept.group_by("_key").agg(
+    last = kept.group_by("_g").agg(
         pl.col("ts").dt.epoch("us").max().alias("us"),
         pl.col("energy_register_wh").sort_by("offset").last().alias("wh"),
         pl.col("context").fill_null("Sample.Periodic").sort_by("offset").last().alias("ctx"),
     )
-    for key, us, wh, ctx in last.iter_rows():
-        txn = book.open[key]
+    for g, us, wh, ctx in last.iter_rows():
+        txn = txns[g]
         txn.last_ts_us = max(txn.last_ts_us, us)
         txn.last_reading_wh = math.nan if wh is None else wh
         txn.last_context = ctx

@@ -8,7 +8,12 @@ the log is empty it emits an empty batch (a *tick*) at most every ``tick_s`` so 
 downstream (sink flushes, the live snapshot) run while nothing arrives, and sleeps ``idle_s``
 between polls.
 
-Resume state is the last consumed offset. The same offset is mirrored into the log's
+While a batch is processed, the next one is read in a thread (SQLite releases the GIL) when the
+last read came back full. A read asks for about ``batch_rows`` rows: fewer records when they are
+columnar batch records.
+
+Resume state is the last consumed offset (emitted, not read ahead). The same offset is mirrored
+into the log's
 ``consumer_offsets`` (group ``pipeline``) for retention, two snapshots late: a snapshot is only
 durable once Bytewax commits its epoch, and retention must never delete a record a resumed run may
 re-read.
@@ -19,6 +24,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,10 +34,15 @@ import numpy.typing as npt
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from chargegrid.clock import Clock, SystemClock
+from chargegrid.eventbatch import MAGIC, row_count
 from chargegrid.eventlog import EventLog, Payloads
 from chargegrid.events import Topic
 
 GROUP_ID = "pipeline"
+import os
+_NOAHEAD = bool(os.environ.get("NOAHEAD"))
+Read = tuple[npt.NDArray[np.int64], Payloads]
+FIRST_READ = 64  # records; enough to learn how many rows a record holds
 TOPICS = (Topic.meter_readings, Topic.connector_status, Topic.dead_letter)
 
 
@@ -77,16 +88,29 @@ class LogPartition(StatefulSourcePartition[LogBatch, int]):
         self._pending_commits: deque[int] = deque(maxlen=3)
         self._retains = topic is TOPICS[0] and partition == 0
         self._last_retain = time.monotonic()
+        # records per read: start small until the first read shows whether they are batches
+        self._limit = min(config.batch_rows, FIRST_READ)
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix=f"log-{topic.value}-{partition}")
+        self._ahead: Future[Read] | None = None
+
+    def _read(self, after: int, limit: int) -> Read:
+        return self._log.read_batch(self._topic, self._partition, after, limit)
 
     def next_batch(self) -> list[LogBatch]:
-        offsets, payloads = self._log.read_batch(
-            self._topic, self._partition, self._offset, self._config.batch_rows
-        )
+        if self._ahead is not None:
+            offsets, payloads = self._ahead.result()
+            self._ahead = None
+        else:
+            offsets, payloads = self._read(self._offset, self._limit)
         now = time.monotonic()
         if len(offsets):
+            full = len(offsets) >= self._limit
             self._offset = int(offsets[-1])
             self._awake = None
             self._last_emit = now
+            self._limit = _next_limit(payloads, self._config.batch_rows)
+            if full and not _NOAHEAD:  # more is likely waiting: read it while this batch is processed
+                self._ahead = self._reader.submit(self._read, self._offset, self._limit)
             return [LogBatch(self._topic.value, self._partition, offsets, payloads)]
         if self._offset >= self._log.end_offset(self._topic, self._partition) and (
             self._config.until_drained()
@@ -112,7 +136,18 @@ class LogPartition(StatefulSourcePartition[LogBatch, int]):
         return self._offset
 
     def close(self) -> None:
+        self._reader.shutdown(wait=True)
         self._log.close()
+
+
+def _next_limit(payloads: Payloads, batch_rows: int) -> int:
+    """Records to read next so a batch holds about ``batch_rows`` rows: columnar batch records
+    (:mod:`chargegrid.eventbatch`) hold many rows each; their headers say how many."""
+    if MAGIC not in payloads.data:
+        return batch_rows
+    data, starts = payloads.data, payloads.starts.tolist()
+    rows = sum(row_count(data[a : a + 8]) for a in starts[:-1])
+    return max(1, min(batch_rows, batch_rows * len(payloads) // max(rows, 1)))
 
 
 class LogSource(FixedPartitionedSource[LogBatch, int]):
