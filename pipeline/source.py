@@ -39,8 +39,6 @@ from chargegrid.eventlog import EventLog, Payloads
 from chargegrid.events import Topic
 
 GROUP_ID = "pipeline"
-import os
-_NOAHEAD = bool(os.environ.get("NOAHEAD"))
 Read = tuple[npt.NDArray[np.int64], Payloads]
 FIRST_READ = 64  # records; enough to learn how many rows a record holds
 TOPICS = (Topic.meter_readings, Topic.connector_status, Topic.dead_letter)
@@ -109,7 +107,7 @@ class LogPartition(StatefulSourcePartition[LogBatch, int]):
             self._awake = None
             self._last_emit = now
             self._limit = _next_limit(payloads, self._config.batch_rows)
-            if full and not _NOAHEAD:  # more is likely waiting: read it while this batch is processed
+            if full:  # more is likely waiting: read it while this batch is processed
                 self._ahead = self._reader.submit(self._read, self._offset, self._limit)
             return [LogBatch(self._topic.value, self._partition, offsets, payloads)]
         if self._offset >= self._log.end_offset(self._topic, self._partition) and (
