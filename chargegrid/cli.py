@@ -75,11 +75,21 @@ def pipeline_run(
         bool, typer.Option("--until-drained", help="stop once the log is fully consumed")
     ] = False,
     data_dir: DataDir = None,
+    process_id: Annotated[
+        int | None,
+        typer.Option("--process-id", "-i", help="this process's index in --addresses (cluster)"),
+    ] = None,
+    addresses: Annotated[
+        str | None,
+        typer.Option("--addresses", "-a", help="cluster: host:port;host:port;... of every process"),
+    ] = None,
 ) -> None:
     """Run the stream: event log -> validate -> sessions -> Parquet lake + live snapshot."""
+    from pipeline.cluster import ClusterSpec
     from pipeline.runner import run
 
-    run(_settings(data_dir), until_drained=until_drained)
+    cluster = ClusterSpec.parse(process_id, addresses)
+    run(_settings(data_dir), until_drained=until_drained, cluster=cluster)
 
 
 @serve_app.command("pipeline")
@@ -394,6 +404,24 @@ def catalog_dictionary(
     from warehouse import dictionary
 
     typer.echo(dictionary.to_markdown() if fmt is DictionaryFormat.md else dictionary.to_csv())
+
+
+@catalog_app.command("refresh")
+def catalog_refresh(
+    min_age_days: Annotated[
+        int, typer.Option(help="materialise UTC days at least this old (closed partitions)")
+    ] = 2,
+    data_dir: DataDir = None,
+) -> None:
+    """Materialise session facts and utilisation slots of closed days, rebuild the catalog."""
+    from chargegrid.clock import SystemClock
+    from warehouse.catalog import refresh
+
+    path, report = refresh(_settings(data_dir), SystemClock(), min_age_days)
+    typer.echo(
+        f"{path}: {len(report.built)} unit(s) materialised, {report.unchanged} unchanged, "
+        f"{len(report.removed)} removed; {len(report.open_dates)} open day(s) computed live"
+    )
 
 
 @catalog_app.command("compact")

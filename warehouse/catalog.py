@@ -12,6 +12,8 @@ picked up by the next run (or by deleting the catalog: :func:`ensure_catalog` re
 
 ``stations`` and ``connectors`` come from the inventory (``Settings.inventory_path``), written as
 Parquet under ``<lake>/_reference/`` when the catalog is built (empty, typed, if there is none).
+Every refresh first brings the materialised facts and slots up to date
+(:mod:`warehouse.materialize`; incremental, a no-op when nothing changed).
 ``historical_sessions``, ``import_rejects`` and ``registry_stations`` read what ``chargegrid
 import`` wrote (see :mod:`warehouse.importers.run`).
 The derived views (``session_facts``, ``ports``, ``port_outages``, ``utilisation_15m``, ...)
@@ -32,7 +34,7 @@ from chargegrid.inventory import Inventory, load_inventory
 from chargegrid.settings import Settings
 from warehouse import lake
 from warehouse.importers.run import import_view_sql
-from warehouse.materialize import DEFAULT_MIN_AGE_DAYS, materialize
+from warehouse.materialize import DEFAULT_MIN_AGE_DAYS, MaterializeReport, materialize
 from warehouse.reports.views import catalog_sql
 from warehouse.schema import CONNECTORS, REFERENCE_TABLES, STATIONS, TABLES
 
@@ -97,6 +99,15 @@ def refresh_catalog(
 ) -> Path:
     """Materialise what changed (:func:`warehouse.materialize.materialize`, closed days by
     ``clock``) and (re)build the catalog file atomically; returns its path."""
+    return refresh(settings, clock, min_age_days)[0]
+
+
+def refresh(
+    settings: Settings,
+    clock: Clock | None = None,
+    min_age_days: int = DEFAULT_MIN_AGE_DAYS,
+) -> tuple[Path, MaterializeReport]:
+    """:func:`refresh_catalog`, also returning what the materialisation did."""
     today = (clock or SystemClock()).now().astimezone(UTC).date()
     lake.ensure_lake(settings.lake_dir)
     reference = _write_reference(settings)
@@ -109,20 +120,20 @@ def refresh_catalog(
         for table in TABLES:
             con.execute(lake_view_sql(settings.lake_dir, table))
         charging_end = _has_column(con, "sessions", "charging_ended_at")
-        state = materialize(settings.lake_dir, today, min_age_days, charging_end).state
+        report = materialize(settings.lake_dir, today, min_age_days, charging_end)
         for statement in import_view_sql(settings.lake_dir):
             con.execute(statement)
         for name in REFERENCE_TABLES:
             path = _quote(reference[name].resolve())
             con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet({path})")
-        for statement in catalog_sql(settings.lake_dir / REFERENCE_DIR, state):
+        for statement in catalog_sql(settings.lake_dir / REFERENCE_DIR, report.state):
             con.execute(statement)
         con.execute(DEAD_LETTER_COUNTS)
         con.execute("CHECKPOINT")
     finally:
         con.close()
     os.replace(tmp, target)
-    return target
+    return target, report
 
 
 def ensure_catalog(settings: Settings) -> Path:

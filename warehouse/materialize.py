@@ -28,7 +28,7 @@ The catalog views (:mod:`warehouse.reports.views`) read materialised pipeline fa
 exactly the dates :class:`Materialised` lists and compute every other date live from the lake, so
 open days are always current. Rows the pipeline writes late into an already materialised day
 show up at the next :func:`materialize` (run by every catalog refresh: ``chargegrid catalog
-refresh``, an import, a pipeline start, ``chargegrid catalog compact``).
+refresh``, an import, a pipeline start).
 """
 
 from __future__ import annotations

@@ -11,7 +11,9 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pytest
+from typer.testing import CliRunner
 
+from chargegrid.cli import app
 from chargegrid.clock import FrozenClock
 from chargegrid.settings import Settings, load_settings
 from tests.warehouse import report_fixtures
@@ -124,3 +126,10 @@ def test_lake_charging_end_wins_when_set_and_the_meter_fills_in(
     assert got["CH1/T4"] == at(2, 13)  # the lake's value (no readings at all)
     assert got["CH1/T5"] is None  # neither the lake nor the meter knows
     assert got["CH1/T1"] == at(1, 12)  # older files without the column: the meter
+
+
+def test_cli_refresh_reports_what_it_materialised(settings: Settings) -> None:
+    report_fixtures.build(settings)
+    out = CliRunner().invoke(app, ["catalog", "refresh", "--data-dir", str(settings.data_dir)])
+    assert out.exit_code == 0, out.output
+    assert "0 unit(s) materialised, 3 unchanged, 0 removed; 0 open day(s)" in out.output

@@ -1,22 +1,26 @@
 """Derived catalog views for analysts and reports: sessions of every source in one shape, the
 ports they use, port outages, and per-port utilisation in 15-minute and hourly slots.
 
-All views are plain SQL over the lake's views (``sessions``, ``readings``, ``connector_status``,
-``connectors``, ``historical_sessions``), so they answer for live pipeline data and imported
-history alike and never go stale. Time is bucketed in UTC whatever the reader's ``TimeZone``
-setting: timestamps are turned into naive UTC wall time (``AT TIME ZONE 'UTC'``) before
-bucketing and back into ``TIMESTAMP WITH TIME ZONE`` on the way out.
+All views are SQL over the lake's views (``sessions``, ``readings``, ``connector_status``,
+``connectors``, ``historical_sessions``) and the materialised tables of
+:mod:`warehouse.materialize`: closed pipeline days and imported sources are read from
+``<lake>/_derived`` (per-session facts, per-port slots), every other day is computed live with the
+same SQL, so live pipeline data and imported history answer alike. Time is bucketed in UTC
+whatever the reader's ``TimeZone`` setting: timestamps are turned into naive UTC wall time
+(``AT TIME ZONE 'UTC'``) before bucketing and back into ``TIMESTAMP WITH TIME ZONE`` on the way
+out.
 
 Rules (documented column by column in :mod:`warehouse.dictionary`):
 
 * ``session_spans``: one row per session. ``source`` is ``pipeline`` or ``import:<source>``;
   ``port_id`` is ``<station_id>/<connector>``; pipeline stations are chargers, their site is the
-  inventory station. ``charging_ended_at`` is only what imported sources publish.
-* ``session_facts``: ``session_spans`` plus, for pipeline sessions, the charging end read from the
-  meter: the last reading of the transaction with ``power_w > 0`` (the session start when no
-  reading drew power; NULL when the transaction has no reading at all, i.e. unknown), and
-  ``start_succeeded`` (the transaction delivered at least one meter reading). Reading the meter
-  scans ``readings``; ``session_spans`` does not.
+  inventory station. ``charging_ended_at``: what imported sources publish, and for pipeline
+  sessions the lake's own column when it has one.
+* ``session_facts``: ``session_spans`` plus, for pipeline sessions, the charging end: the lake's
+  ``charging_ended_at`` when set, else read from the meter: the last reading of the transaction
+  with ``power_w > 0`` (the session start when no reading drew power; NULL when the transaction
+  has no reading at all, i.e. unknown); and ``start_succeeded`` (the transaction delivered at
+  least one meter reading). The meter is read once per closed day (materialised).
 * ``ports``: every port a report counts as available: the inventory's connectors (available
   throughout) and every port seen in sessions but not in the inventory (available from the UTC day
   of its first plug-in to the end of the UTC day of its last plug-out).
