@@ -44,7 +44,7 @@ ORDER_STATUS = {  # core v1.1.0 enum; the fulfillment state code tells them apar
     OrderState.pending: "ACTIVE",
     OrderState.confirmed: "ACTIVE",
     OrderState.active: "ACTIVE",
-    OrderState.completed: "COMPLETED",
+    OrderState.completed: "COMPLETE",
     OrderState.cancelled: "CANCELLED",
 }
 START_CODES = {"start-charging", "charging-start"}

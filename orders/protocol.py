@@ -98,6 +98,22 @@ def callback_action(action: str) -> str:
     return CALLBACK_ACTION.get(action, f"on_{action}")
 
 
+# what an error callback carries as ``message`` (core v1.1.1): most ``on_*`` bodies require only
+# ``context`` but require content inside a ``message`` when one is present, so none is sent; these
+# require a ``message`` itself, and the meta ones the (here empty) list inside it
+ERROR_MESSAGE: dict[str, dict[str, Any]] = {
+    "on_rating": {},
+    "cancellation_reasons": {"cancellation_reasons": []},
+    "rating_categories": {"rating_categories": []},
+}
+
+
+def error_message(callback: str) -> dict[str, Any] | None:
+    """The ``message`` of an error callback named ``callback``; None when it is left out."""
+    content = ERROR_MESSAGE.get(callback)
+    return dict(content) if content is not None else None
+
+
 @dataclass(frozen=True)
 class Route:
     message_model: type[BaseModel]
@@ -380,7 +396,9 @@ class Bpp:
             }
         )
         payload: dict[str, Any] = {"context": dump(reply_ctx)}
-        payload["message"] = dump(outcome.message) if outcome.message is not None else {}
+        message = dump(outcome.message) if outcome.message is not None else error_message(name)
+        if message is not None:
+            payload["message"] = message
         if outcome.error is not None:
             payload["error"] = outcome.error.to_wire()
         ttl = ctx.ttl or timedelta(seconds=self.config.default_ttl_s)

@@ -22,6 +22,7 @@ from referencing import Registry, Resource
 from chargegrid.clock import FrozenClock
 from orders.api import create_app
 from orders.signing import KeyPair
+from tests.orders.openapi import validate_openapi
 from tests.orders.support import (
     BAP,
     BAP_SEARCH,
@@ -95,6 +96,7 @@ async def test_uei_search_example_yields_the_catalog_on_search_shows(
     doc = example(beckn_dir, "01_search.json")
     callback = await exchange(tmp_path, doc, BAP_SEARCH, "search")
     validate(beckn_dir, "on_search", callback.json)
+    validate_openapi(beckn_dir, callback.json)
     guide = example(beckn_dir, "02_on_search.json")["message"]["catalog"]["providers"][0]
     providers = {p["id"]: p for p in callback.json["message"]["catalog"]["providers"]}
     ours = providers["example_provider_id"]
@@ -119,6 +121,7 @@ async def test_uei_select_example_yields_the_quote_on_select_shows(
     doc["message"]["order"]["fulfillments"][0]["id"] = "pe-charging"
     callback = await exchange(tmp_path, doc, BAP, "select")
     validate(beckn_dir, "on_select", callback.json)
+    validate_openapi(beckn_dir, callback.json)
     order = callback.json["message"]["order"]
     guide = example(beckn_dir, "04_on_select.json")["message"]["order"]
     assert set(order) == set(guide)

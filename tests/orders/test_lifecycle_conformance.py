@@ -30,6 +30,7 @@ from orders.api import create_app
 from orders.handlers import OrderPolicy, build_router
 from orders.repo import EventRelay
 from orders.store import OrderStore
+from tests.orders.openapi import validate_openapi
 from tests.orders.support import (
     BAP,
     BPP_KEYS,
@@ -106,6 +107,7 @@ class Network:
         schema = self.beckn_dir / "spec/v1.1/jsonschema-core-v1.1.0" / f"{name}.json"
         if schema.exists() and "error" not in callback.json:
             validate(self.beckn_dir, name, callback.json)
+        validate_openapi(self.beckn_dir, callback.json)
         return callback
 
     def guide(self, name: str) -> dict[str, Any]:
