@@ -210,19 +210,27 @@ class ImportSource(StrEnum):
     epfl = "epfl"
     acn = "acn"
     afdc = "afdc"
+    entsoe = "entsoe"
 
 
 @app.command(name="import")
 def import_history(
-    source: Annotated[ImportSource, typer.Argument(help="afdc = station registry only")],
+    source: Annotated[
+        ImportSource, typer.Argument(help="afdc = station registry only; entsoe = prices")
+    ],
     path: Annotated[list[Path], typer.Argument(exists=True, help="export files or folders")],
     data_dir: DataDir = None,
 ) -> None:
-    """Historical sessions (and stations) -> warehouse; replaces what that source held before."""
+    """Historical sessions (and stations) -> warehouse; entsoe: day-ahead prices."""
     from rich.progress import Progress
 
     from warehouse.importers.run import run_import
 
+    if source is ImportSource.entsoe:
+        from warehouse.importers.prices import run_price_import
+
+        typer.echo("\n".join(run_price_import(_settings(data_dir), source.value, path).lines()))
+        return
     with Progress(console=err, transient=True) as progress:
         report = run_import(_settings(data_dir), source.value, list(path), progress)
     Console().print(report.table())

@@ -14,6 +14,9 @@ picked up by the next run (or by deleting the catalog: :func:`ensure_catalog` re
 Parquet under ``<lake>/_reference/`` when the catalog is built (empty, typed, if there is none).
 Every refresh first brings the materialised facts and slots up to date
 (:mod:`warehouse.materialize`; incremental, a no-op when nothing changed).
+``orders``, ``tickets`` and ``ratings`` are snapshots of the BPP's order store and ``tariffs`` lists
+the tariff files, both taken at each refresh (:mod:`warehouse.snapshots`); ``prices`` reads what
+``chargegrid import entsoe`` wrote (:mod:`warehouse.importers.prices`).
 ``historical_sessions``, ``import_rejects`` and ``registry_stations`` read what ``chargegrid
 import`` wrote (see :mod:`warehouse.importers.run`).
 The derived views (``session_facts``, ``ports``, ``port_outages``, ``utilisation_15m``, ...)
@@ -32,7 +35,8 @@ import pyarrow as pa
 from chargegrid.clock import Clock, SystemClock
 from chargegrid.inventory import Inventory, load_inventory
 from chargegrid.settings import Settings
-from warehouse import lake
+from warehouse import lake, snapshots
+from warehouse.importers.prices import prices_view_sql
 from warehouse.importers.run import import_view_sql
 from warehouse.materialize import DEFAULT_MIN_AGE_DAYS, MaterializeReport, materialize
 from warehouse.reports.views import catalog_sql
@@ -88,6 +92,17 @@ def _write_reference(settings: Settings) -> dict[str, Path]:
     return paths
 
 
+def _snapshots(settings: Settings, reference: dict[str, Path]) -> dict[str, Path]:
+    """Parquet of each snapshot view: inventory, order store, tariffs."""
+    tariffs = settings.lake_dir / REFERENCE_DIR / "tariffs.parquet"
+    lake.write_atomic(snapshots.tariff_table(snapshots.tariff_files(settings)), tariffs)
+    return {
+        **{name: reference[name] for name in REFERENCE_TABLES},
+        **snapshots.write_order_snapshot(settings),
+        "tariffs": tariffs,
+    }
+
+
 def _has_column(con: duckdb.DuckDBPyConnection, view: str, column: str) -> bool:
     return any(row[0] == column for row in con.execute(f"DESCRIBE {view}").fetchall())
 
@@ -123,9 +138,10 @@ def refresh(
         report = materialize(settings.lake_dir, today, min_age_days, charging_end)
         for statement in import_view_sql(settings.lake_dir):
             con.execute(statement)
-        for name in REFERENCE_TABLES:
-            path = _quote(reference[name].resolve())
+        for name, file in _snapshots(settings, reference).items():
+            path = _quote(file.resolve())
             con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet({path})")
+        con.execute(prices_view_sql(settings.lake_dir))
         for statement in catalog_sql(settings.lake_dir / REFERENCE_DIR, report.state):
             con.execute(statement)
         con.execute(DEAD_LETTER_COUNTS)

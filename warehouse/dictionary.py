@@ -335,6 +335,149 @@ DERIVED = (
     ),
 )
 
+MONEY = "major units of currency"
+TSU = (TSZ, UTC)
+
+ORDER_STORE = (
+    TableDoc(
+        "orders",
+        "Beckn orders of the BPP (snapshot of its order store at the last catalog refresh), "
+        "one row per order in its latest state.",
+        (
+            _c("order_id", "VARCHAR", "", "order id given by the BPP"),
+            _c("bap_id", "VARCHAR", "", "consumer app (BAP) subscriber id"),
+            _c("transaction_id", "VARCHAR", "", "Beckn transaction id"),
+            _c(
+                "state",
+                "VARCHAR",
+                "",
+                "draft | pending | confirmed | active | completed | cancelled",
+            ),
+            _c("version", "BIGINT", "", "order version (each change adds 1)"),
+            _c("provider_id", "VARCHAR", "", "Beckn provider (CPO) id"),
+            _c("item_id", "VARCHAR", "", "catalog item ordered"),
+            _c("charger_id", "VARCHAR", "", "charge point of the order"),
+            _c("connector_id", "INTEGER", "", "connector number on the charger"),
+            _c(
+                "session_id",
+                "VARCHAR",
+                "",
+                "charging session (joins sessions.session_id); NULL before charging",
+            ),
+            _c("mode", "VARCHAR", "", "energy | duration | budget: what amount means"),
+            _c("amount", "BIGINT", "Wh | s | minor", "amount ordered, in amount_unit"),
+            _c("amount_unit", "VARCHAR", "", "Wh (energy), s (duration), minor units (budget)"),
+            _c("window_start", *TSU, "start of the booked charging window"),
+            _c("window_end", *TSU, "end of the booked window; NULL for open-ended"),
+            _c(
+                "confirmation",
+                "VARCHAR",
+                "",
+                "instant | advance | provisional; NULL before confirm",
+            ),
+            _c("quote_energy_wh", "BIGINT", "Wh", "energy the quote was priced for"),
+            _c("quote_total_minor", "BIGINT", "minor units", "quoted total (sum of quote lines)"),
+            _c("unit_price_minor_per_kwh", "BIGINT", "minor units/kWh", "quoted energy price"),
+            _c("currency", "VARCHAR", "", "ISO 4217 currency of every money column"),
+            _c("payment_status", "VARCHAR", "", "NOT-PAID | PAID"),
+            _c("delivered_wh", "BIGINT", "Wh", "energy delivered so far"),
+            _c("billed_minor", "BIGINT", "minor units", "final bill; NULL until the order ends"),
+            _c("fee_minor", "BIGINT", "minor units", "cancellation fee; NULL until the order ends"),
+            _c("refund_minor", "BIGINT", "minor units", "refund; NULL until the order ends"),
+            _c("metered", "BOOLEAN", "", "bill from meter readings (false: on the quote)"),
+            _c("cancel_reason", "VARCHAR", "", "why it was cancelled"),
+            _c("updated_at", *TSU, "last change of the order"),
+            _c(
+                "doc_error", "VARCHAR", "", "order document that did not parse (other columns NULL)"
+            ),
+        ),
+    ),
+    TableDoc(
+        "tickets",
+        "Support tickets (grievances) raised through Beckn support (snapshot of the order store).",
+        (
+            _c("ticket_id", "VARCHAR", "", "ticket id"),
+            _c("bap_id", "VARCHAR", "", "consumer app that raised it"),
+            _c("order_id", "VARCHAR", "", "order (or other reference) it is about"),
+            _c("channel", "VARCHAR", "", "contact channel"),
+            _c("opened_at", *TSU, "when it was raised"),
+            _c("due_at", *TSU, "answer due by (SLA)"),
+            _c("status", "VARCHAR", "", "open | answered | escalated"),
+            _c("escalated_at", *TSU, "when it was escalated for missing its SLA; NULL if not"),
+        ),
+    ),
+    TableDoc(
+        "ratings",
+        "Ratings drivers gave through Beckn rating (snapshot of the order store).",
+        (
+            _c("rating_id", "BIGINT", "", "rating number (store row id)"),
+            _c("bap_id", "VARCHAR", "", "consumer app that sent it"),
+            _c("ref_id", "VARCHAR", "", "what was rated (order, item, provider id)"),
+            _c("category", "VARCHAR", "", "Beckn rating category (Order, Item, Provider, ...)"),
+            _c("value", "INTEGER", "1-5", "rating value"),
+            _c("comment", "VARCHAR", "", "free text, when given"),
+            _c("rated_at", *TSU, "when it was received"),
+        ),
+    ),
+)
+
+_PRICE = "DECIMAL(18,6)"
+
+PRICING = (
+    TableDoc(
+        "tariffs",
+        "Tariff files (repository data/tariffs, <data dir>/tariffs, <data dir>/tariff.json): "
+        "one row per tariff and energy band; tariff-wide fees repeated on each row.",
+        (
+            _c("tariff_id", "VARCHAR", "", "tariff id"),
+            _c("tariff_name", "VARCHAR", "", "display name"),
+            _c("currency", "VARCHAR", "", "ISO 4217 currency of every price"),
+            _c("timezone", "VARCHAR", "", "IANA zone band times are local to"),
+            _c("kind", "VARCHAR", "", "tou (time-of-use band) | dynamic (spot + margin) | none"),
+            _c("schedule", "VARCHAR", "", "schedule name (tou)"),
+            _c("season_start", "VARCHAR", "MM-DD", "first local day of the season, inclusive"),
+            _c("season_end", "VARCHAR", "MM-DD", "last local day of the season, inclusive"),
+            _c("days", "VARCHAR", "", "all | weekdays | weekends"),
+            _c("valid_from", "DATE", "local day", "first day the schedule applies; NULL: always"),
+            _c("valid_until", "DATE", "local day", "last day it applies; NULL: open"),
+            _c("band", "VARCHAR", "", "band name (dynamic: the spot band)"),
+            _c("band_start", "VARCHAR", "HH:MM local", "band start, inclusive"),
+            _c("band_end", "VARCHAR", "HH:MM local", "band end (next band's start; 24:00)"),
+            _c("price_per_kwh", _PRICE, MONEY + "/kWh", "energy price, before tax"),
+            _c("margin_per_kwh", _PRICE, MONEY + "/kWh", "dynamic: margin on the spot price"),
+            _c("session_fee", _PRICE, MONEY, "fee per session"),
+            _c("price_per_minute_charging", _PRICE, MONEY + "/min", "time while charging"),
+            _c("price_per_minute_connected", _PRICE, MONEY + "/min", "time while plugged in"),
+            _c("idle_price_per_minute", _PRICE, MONEY + "/min", "idle fee after the grace"),
+            _c("idle_grace_min", "INTEGER", "min", "idle minutes free of the idle fee"),
+            _c("minimum_charge", _PRICE, MONEY, "minimum bill per session"),
+            _c("maximum_charge", _PRICE, MONEY, "maximum bill per session; NULL: none"),
+            _c("tax_pct", _PRICE, "%", "sum of the tax rates on the net total"),
+            _c("file", "VARCHAR", "", "tariff file"),
+            _c("error", "VARCHAR", "", "why the file was refused (other columns NULL)"),
+        ),
+    ),
+    TableDoc(
+        "prices",
+        "Wholesale day-ahead prices imported with chargegrid import entsoe, one row per interval.",
+        (
+            _c("source", "VARCHAR", "", "importer (entsoe)"),
+            _c("zone", "VARCHAR", "", "bidding zone (BE, ...)"),
+            _c("started_at", *TSU, "interval start (local DST rules applied)"),
+            _c("ended_at", *TSU, "interval end, exclusive"),
+            _c(
+                "price_micro_minor_per_kwh",
+                "BIGINT",
+                "µminor units/kWh",
+                "exact price (may be negative)",
+            ),
+            _c("price_per_mwh", "DOUBLE", MONEY + "/MWh", "price as published"),
+            _c("currency", "VARCHAR", "", "ISO 4217 currency"),
+            _c("file", "VARCHAR", "", "export file the interval was last read from"),
+        ),
+    ),
+)
+
 DATA_DICTIONARY = TableDoc(
     "data_dictionary",
     "This dictionary: every catalog view and column with type, unit and meaning.",
@@ -349,7 +492,15 @@ DATA_DICTIONARY = TableDoc(
     ),
 )
 
-TABLES: tuple[TableDoc, ...] = (*PIPELINE, *REFERENCE, *IMPORTED, *DERIVED, DATA_DICTIONARY)
+TABLES: tuple[TableDoc, ...] = (
+    *PIPELINE,
+    *REFERENCE,
+    *ORDER_STORE,
+    *PRICING,
+    *IMPORTED,
+    *DERIVED,
+    DATA_DICTIONARY,
+)
 
 
 def rows() -> list[dict[str, object]]:
