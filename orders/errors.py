@@ -103,6 +103,12 @@ class UpdateNotPossible(BecknError):
     default_description = "Updation not possible"
 
 
+class OrderChanged(UpdateNotPossible):
+    """The order changed between reading and writing it (optimistic version check failed)."""
+
+    default_description = "The order changed meanwhile; send the request again"
+
+
 class RatingNotPossible(BecknError):
     code = "50003"
     default_description = "Rating not possible"

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,6 +35,7 @@ from orders.errors import (
     BecknError,
     InternalError,
     InvalidRequest,
+    OrderChanged,
     StaleRequest,
     as_beckn_error,
 )
@@ -48,6 +50,7 @@ M = TypeVar("M", bound=BaseModel)
 MAX_BACKOFF_S = 30.0
 FIRST_BACKOFF_S = 0.5
 DELIVERY_CONCURRENCY = 16  # callbacks in flight at once (different BAPs must not wait)
+CONFLICT_ATTEMPTS = 3  # a handler re-runs when its order changed under it (optimistic check)
 
 
 class Action(StrEnum):
@@ -250,6 +253,9 @@ class Bpp:
         self._queue: asyncio.Queue[InboxEntry] = asyncio.Queue()
         self._wake = asyncio.Event()
         self._delivering = asyncio.Lock()
+        self._serial: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
 
     # -- synchronous half ------------------------------------------------------------------
 
@@ -349,36 +355,68 @@ class Bpp:
 
     # -- asynchronous half -----------------------------------------------------------------
 
+    @contextlib.asynccontextmanager
+    async def serialised(self, bap_id: str, transaction_id: str) -> AsyncIterator[None]:
+        """Hold the lock of one transaction (one order): its requests and unsolicited changes run
+        one at a time, in arrival order, never interleaved around an awaited charger command."""
+        key = f"{bap_id}\x1f{transaction_id}"
+        lock = self._serial.get(key)
+        if lock is None:
+            lock = self._serial[key] = asyncio.Lock()
+        async with lock:
+            yield
+
     async def handle(self, entry: InboxEntry) -> None:
-        """Run the handler for an accepted request and queue its callback (never raises)."""
+        """Run the handler for an accepted request and queue its callback (never raises).
+
+        Requests of one transaction are serialised (:meth:`serialised`); a writer outside that
+        lock (an operator, another process) is caught by the order's version check, and the
+        handler runs again on the new state, at most ``CONFLICT_ATTEMPTS`` times."""
         route = self.router.route(Action(entry.action))
         assert route is not None
         envelope = Envelope[route.message_model].model_validate_json(entry.body)  # type: ignore[name-defined]
         request = Inbound(envelope.context, envelope.message)
+        async with self.serialised(envelope.context.bap_id, envelope.context.transaction_id):
+            for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+                outcome = await self._run(route, request)
+                callback = self.callback(envelope.context, outcome)
+                try:
+                    await asyncio.to_thread(
+                        self.store.complete,
+                        entry,
+                        callback,
+                        now_ms=ms(self.clock.now()),
+                        persist=outcome.persist,
+                    )
+                except OrderChanged as exc:
+                    if attempt < CONFLICT_ATTEMPTS:
+                        continue
+                    await self._complete_failed(entry, envelope.context, exc)
+                except Exception:
+                    log.exception(
+                        "committing the outcome of %s failed; reporting an internal error",
+                        entry.action,
+                    )
+                    await self._complete_failed(entry, envelope.context, InternalError())
+                break
+        self._wake.set()
+
+    async def _run(self, route: Route, request: Inbound[Any]) -> Outcome:
         try:
             if inspect.iscoroutinefunction(route.handler):
-                outcome = await route.handler(request)
-            else:
-                result = await asyncio.to_thread(route.handler, request)
-                assert isinstance(result, Outcome)
-                outcome = result
+                outcome: Outcome = await route.handler(request)
+                return outcome
+            result = await asyncio.to_thread(route.handler, request)
+            assert isinstance(result, Outcome)
+            return result
         except Exception as exc:
             if not isinstance(exc, BecknError):
-                log.exception("handler for %s failed", entry.action)
-            outcome = Outcome(error=as_beckn_error(exc))
-        callback = self.callback(envelope.context, outcome)
-        now_ms = ms(self.clock.now())
-        try:
-            await asyncio.to_thread(
-                self.store.complete, entry, callback, now_ms=now_ms, persist=outcome.persist
-            )
-        except Exception:
-            log.exception(
-                "committing the outcome of %s failed; reporting an internal error", entry.action
-            )
-            failed = self.callback(envelope.context, Outcome(error=InternalError()))
-            await asyncio.to_thread(self.store.complete, entry, failed, now_ms=now_ms)
-        self._wake.set()
+                log.exception("handler for %s failed", request.context.action)
+            return Outcome(error=as_beckn_error(exc))
+
+    async def _complete_failed(self, entry: InboxEntry, ctx: Context, error: BecknError) -> None:
+        failed = self.callback(ctx, Outcome(error=error))
+        await asyncio.to_thread(self.store.complete, entry, failed, now_ms=ms(self.clock.now()))
 
     def callback(
         self, ctx: Context, outcome: Outcome, *, message_id: str | None = None

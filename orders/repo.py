@@ -20,7 +20,7 @@ from chargegrid.eventlog import EventLog, table_name
 from chargegrid.events import Topic
 from orders.domain.orders import Order
 from orders.domain.quote import Mode, QuoteRequest
-from orders.errors import OrderNotFound
+from orders.errors import OrderChanged, OrderNotFound
 from orders.events import OrderEvent, OrderEventKind
 from orders.store import OrderStore, Persist
 
@@ -28,12 +28,17 @@ RELAY = "order_events"
 
 
 def save_order(db: sqlite3.Connection, order: Order, kind: OrderEventKind) -> None:
-    """Upsert ``order`` (optimistic: its stored version must be the previous one) + its event."""
+    """Upsert ``order`` + its event. Optimistic: the stored version must be the previous one,
+    else :class:`OrderChanged` (a concurrent writer got there first; the transaction rolls back)."""
     cur = db.execute(
         "UPDATE orders SET state = ?, version = ?, doc = ? WHERE id = ? AND version = ?",
         (order.state.value, order.version, order.model_dump_json(), order.id, order.version - 1),
     )
     if cur.rowcount == 0:
+        stored = db.execute("SELECT version FROM orders WHERE id = ?", (order.id,)).fetchone()
+        if stored is not None:
+            msg = f"order {order.id} is at version {stored[0]}, not {order.version - 1}"
+            raise OrderChanged(msg)
         db.execute(
             "INSERT INTO orders (id, bap_id, transaction_id, state, version, doc) "
             "VALUES (?, ?, ?, ?, ?, ?)",

@@ -10,6 +10,7 @@ import pytest
 from chargegrid.eventlog import EventLog
 from chargegrid.events import Topic
 from orders import repo
+from orders.errors import OrderChanged
 from orders.events import OrderEvent, OrderEventKind
 from orders.store import OrderStore
 from tests.orders.test_order_domain import ACCEPT, T_EXAMPLE, new_order
@@ -52,7 +53,7 @@ def test_stale_version_cannot_overwrite_a_newer_order(tmp_path: Path) -> None:
     confirmed = order.confirm(ACCEPT, T_EXAMPLE)
     with store.transaction() as db:
         repo.save_order(db, confirmed, OrderEventKind.confirmed)
-    with pytest.raises(Exception, match="UNIQUE"), store.transaction() as db:
+    with pytest.raises(OrderChanged, match="at version 2, not 1"), store.transaction() as db:
         repo.save_order(db, confirmed, OrderEventKind.confirmed)  # same version again
     assert [e.kind for e in repo.order_events(store)] == ["drafted", "confirmed"]
 
