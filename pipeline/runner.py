@@ -23,6 +23,7 @@ from bytewax.run import cli_main
 from chargegrid.clock import Clock, SystemClock
 from chargegrid.errors import ChargegridError
 from chargegrid.settings import Settings
+from pipeline.cluster import ClusterSpec
 from pipeline.live import LiveSink
 from pipeline.sinks import LakeSink, SinkConfig
 from pipeline.source import LogSource, SourceConfig
@@ -124,21 +125,30 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def execute(settings: Settings, flow: Dataflow) -> None:
-    """Run ``flow`` on one worker with recovery; returns on drain, Ctrl-C or SIGTERM."""
-    prepare(settings)
+def execute(settings: Settings, flow: Dataflow, *, cluster: ClusterSpec | None = None) -> None:
+    """Run ``flow`` on one worker with recovery; returns on drain, Ctrl-C or SIGTERM.
+
+    In a cluster (:mod:`pipeline.cluster`) only process 0 prepares the lake, catalog and
+    recovery partitions; every process runs one worker."""
+    cluster = cluster or ClusterSpec()
+    recovery = cluster.recovery_dir(settings.recovery_dir)
+    if cluster.is_primary:
+        prepare(settings)
+    else:
+        recovery.mkdir(parents=True, exist_ok=True)
     try:
         with _sigterm_as_interrupt():
             cli_main(
                 flow,
                 workers_per_process=1,
                 epoch_interval=timedelta(seconds=settings.epoch_interval_s),
-                recovery_config=RecoveryConfig(settings.recovery_dir),
+                recovery_config=RecoveryConfig(recovery),
+                **cluster.cli_kwargs(),
             )
     except KeyboardInterrupt:
         return
 
 
-def run(settings: Settings, *, until_drained: bool) -> None:
+def run(settings: Settings, *, until_drained: bool, cluster: ClusterSpec | None = None) -> None:
     """``chargegrid pipeline run``: stream until drained (or, without it, until stopped)."""
-    execute(settings, build_flow(settings, until_drained=until_drained))
+    execute(settings, build_flow(settings, until_drained=until_drained), cluster=cluster)
