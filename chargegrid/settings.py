@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,6 +20,9 @@ class Settings(BaseSettings):
     dashboard_port: int = 8050
     log_partitions: int = Field(default=1, ge=1, le=64, description="partitions per topic")
     log_retention_s: float = Field(default=3600.0, ge=0, description="keep consumed rows")
+    event_log: Literal["sqlite", "kafka"] = Field(default="sqlite", description="log adapter")
+    kafka_bootstrap: str = Field(default="", description="Kafka brokers, host:port,host:port")
+    kafka_topic_prefix: str = Field(default="chargegrid.", description="prefix + topic name")
     epoch_interval_s: float = Field(default=1.0, gt=0)
     live_interval_s: float = Field(default=1.0, gt=0)
     live_history_s: float = Field(default=600.0, gt=0)
@@ -38,6 +42,8 @@ class Settings(BaseSettings):
     beckn_price_minor_per_kwh: int = Field(default=1800, ge=0, description="flat-rate energy")
     beckn_tax_bp: int = Field(default=1800, ge=0, description="tax in basis points (18% GST)")
     beckn_corridor_m: float = Field(default=2000.0, gt=0, description="route search corridor")
+    beckn_status_every_s: float = Field(default=30.0, gt=0, description="on_status while charging")
+    support_escalate_every_s: float = Field(default=60.0, gt=0, description="SLA watch interval")
 
     @property
     def eventlog_path(self) -> Path:
