@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
+from typing import TYPE_CHECKING
 
 import httpx
 import orjson
@@ -24,6 +25,9 @@ from orders.registry import RegistryClient
 from orders.signing import load_keypair
 from orders.store import OrderStore
 
+if TYPE_CHECKING:
+    from orders.timers import Timers
+
 log = logging.getLogger(__name__)
 
 
@@ -36,12 +40,13 @@ def _response(reply: Reply) -> Response:
     )
 
 
-def create_app(bpp: Bpp) -> FastAPI:
-    """The ASGI app serving ``bpp``; its lifespan runs the workers and the delivery loop."""
+def create_app(bpp: Bpp, *, timers: Timers | None = None) -> FastAPI:
+    """The ASGI app serving ``bpp``; its lifespan runs the workers, the delivery loop and, when
+    given, the background ``timers`` (periodic on_status, ticket escalation)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        async with bpp.running():
+        async with bpp.running(), timers.running(bpp) if timers else nullcontext():
             yield
 
     app = FastAPI(
@@ -94,6 +99,7 @@ def serve_bpp(settings: Settings) -> None:
     from orders.handlers import estate_router
     from orders.meter import EventLogMeter
     from orders.repo import EventRelay
+    from orders.timers import Timers
 
     clock = SystemClock()
     store = OrderStore(settings.orders_db_path)
@@ -104,6 +110,13 @@ def serve_bpp(settings: Settings) -> None:
     commands = HttpChargerCommands(
         f"http://{settings.host}:{settings.csms_port}", token, httpx.AsyncClient(timeout=40.0)
     )
-    router = estate_router(settings, clock, store, commands, EventLogMeter(log_))
-    app = create_app(build_bpp(settings, router, clock=clock, store=store, relay=relay.relay))
+    meter = EventLogMeter(log_)
+    router = estate_router(settings, clock, store, commands, meter)
+    timers = Timers(
+        meter,
+        status_every_s=settings.beckn_status_every_s,
+        escalate_every_s=settings.support_escalate_every_s,
+    )
+    bpp = build_bpp(settings, router, clock=clock, store=store, relay=relay.relay)
+    app = create_app(bpp, timers=timers)
     uvicorn.run(app, host=settings.host, port=settings.bpp_port, log_level="warning")

@@ -253,9 +253,7 @@ class Bpp:
         self._queue: asyncio.Queue[InboxEntry] = asyncio.Queue()
         self._wake = asyncio.Event()
         self._delivering = asyncio.Lock()
-        self._serial: weakref.WeakValueDictionary[str, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
+        self._serial: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     # -- synchronous half ------------------------------------------------------------------
 
@@ -493,6 +491,10 @@ class Bpp:
         )
 
     # -- running -----------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Start a delivery pass now (something was queued outside a handler)."""
+        self._wake.set()
 
     async def resume(self) -> int:
         """Queue requests ACKed but not answered before a restart; returns how many."""
