@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     live_history_s: float = Field(default=600.0, gt=0)
     meter_interval_s: float = Field(default=60.0, gt=0, description="simulated MeterValues")
     heartbeat_interval_s: int = Field(default=300, gt=0)
+    default_tariff_id: str | None = Field(
+        default="dundee-flat-2018",
+        description="tariff of chargers whose inventory entry names none, when "
+        "<data dir>/tariff.json does not exist (ids: data/tariffs, <data dir>/tariffs)",
+    )
+    bill_in_stream: bool = Field(default=True, description="the pipeline bills closed sessions")
     # Beckn BPP (orders/)
     bpp_id: str = Field(default="bpp.chargegrid.local", description="our Beckn subscriber id")
     bpp_uri: str = Field(default="http://127.0.0.1:9100", description="our public Beckn base URL")

@@ -31,12 +31,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from chargegrid.events import Reason, session_id
 from pipeline.kernels.energy import FLAG_GLITCH, register_energy
 from pipeline.parse import Rejection
 
+CHARGING_W = 100.0  # power above a trickle: the vehicle is charging (not idle after full)
 RESET_FRACTION = 0.5  # a register below half its last value restarted (see kernels.energy)
 CLOSED_MEMORY = 200_000  # closed transaction keys remembered for duplicate detection
 _INF = np.iinfo(np.int64).max
@@ -56,6 +58,7 @@ class OpenTxn:
     seg_start_wh: float
     closed_wh: float = 0.0
     max_power_w: float = math.nan
+    charging_until_us: int = -1  # the latest reading that delivered energy (-1: none yet)
     readings: int = 0
     resets: int = 0
     glitches: int = 0
@@ -416,7 +419,9 @@ def _fold_energy(book: TxnBook, keys: list[str], matched: pl.DataFrame, walk: _W
         np.array([t.max_power_w for t in txns], np.float64),
         RESET_FRACTION,
     )
-    counted = np.bincount(groups[is_reading & (flags != FLAG_GLITCH)], minlength=len(keys))
+    kept = is_reading & (flags != FLAG_GLITCH)
+    _charging_until(txns, groups, registers, power, kept, matched, order)
+    counted = np.bincount(groups[kept], minlength=len(keys))
     for g, txn in enumerate(txns):
         txn.last_wh, txn.seg_start_wh, txn.closed_wh = (
             float(last[g]),
@@ -428,6 +433,40 @@ def _fold_energy(book: TxnBook, keys: list[str], matched: pl.DataFrame, walk: _W
         txn.glitches += int(glitches[g])
         txn.readings += int(counted[g])
     return order_col[is_reading & (flags == FLAG_GLITCH)].tolist()
+
+
+def _charging_until(
+    txns: list[OpenTxn],
+    groups: npt.NDArray[np.int64],
+    registers: npt.NDArray[np.float64],
+    power: npt.NDArray[np.float64],
+    kept: npt.NDArray[np.bool_],
+    matched: pl.DataFrame,
+    order: npt.NDArray[np.int64],
+) -> None:
+    """Advance each transaction's ``charging_until_us`` to its latest reading that delivered
+    energy: power above :data:`CHARGING_W`, or (no power sample) a register above the previous
+    reading's. Arrays are in (transaction, log order) as the energy fold sorted them."""
+    if not matched.height:
+        return
+    ts_us = np.concatenate(
+        [matched.get_column("ts").dt.epoch("us").to_numpy(), np.zeros(len(groups) - matched.height)]
+    ).astype(np.int64)[order]
+    previous = np.empty_like(registers)
+    previous[1:] = registers[:-1]
+    first = np.ones(len(groups), bool)
+    first[1:] = groups[1:] != groups[:-1]
+    previous[first] = [txns[g].last_wh for g in groups[first]]
+    with np.errstate(invalid="ignore"):
+        charging = kept & np.where(np.isnan(power), registers > previous, power > CHARGING_W)
+    at = np.flatnonzero(charging)
+    if not len(at):
+        return
+    g = groups[at]
+    last = at[np.append(g[1:] != g[:-1], True)]  # the last charging reading of each transaction
+    for position in last:
+        txn = txns[groups[position]]
+        txn.charging_until_us = max(txn.charging_until_us, int(ts_us[position]))
 
 
 def _session_row(txn: OpenTxn, end: dict[str, Any]) -> dict[str, Any]:
@@ -446,4 +485,5 @@ def _session_row(txn: OpenTxn, end: dict[str, Any]) -> dict[str, Any]:
         "readings": txn.readings,
         "max_power_w": None if math.isnan(txn.max_power_w) else txn.max_power_w,
         "stop_reason": end["reason"],
+        "charging_ended_at": txn.charging_until_us if txn.charging_until_us >= 0 else None,
     }

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from chargegrid.clock import Clock
 from chargegrid.eventbatch import INDEX_BITS, INDEX_MASK, seq_of
 from chargegrid.events import DeadLetter, Reason, Topic
+from pipeline.bills import PendingReadings, StreamBilling, TariffBook
 from pipeline.checks import MAX_SKEW_S, InventoryWatch, screen
 from pipeline.kernels.energy import warm as warm_kernels
 from pipeline.live import LiveDelta
@@ -38,6 +39,7 @@ class PartitionState:
     """Recovery state of one log partition's step (pickled by Bytewax at each epoch)."""
 
     book: TxnBook = field(default_factory=TxnBook)
+    pending: PendingReadings = field(default_factory=PendingReadings)  # open sessions' readings
 
 
 @dataclass(slots=True)
@@ -128,6 +130,7 @@ class Checks:
     clock: Clock
     inventory: InventoryWatch
     max_skew_s: float = MAX_SKEW_S
+    billing: StreamBilling | None = None  # bill sessions as they close (None: no bills)
 
 
 def _screened(
@@ -152,6 +155,14 @@ def _meter(state: PartitionState, batch: LogBatch, out: StepOut, checks: Checks)
         out.tables["readings"] = readings_table(result.readings, batch.partition)
     if result.sessions:
         out.tables["sessions"] = pa.Table.from_pylist(result.sessions, schema=SESSIONS)
+    if checks.billing is not None:
+        state.pending.add(result.readings)
+        if result.sessions:
+            closed = pl.DataFrame(
+                {k: [s[k] for s in result.sessions] for k in ("charger_id", "transaction_id")},
+                schema={"charger_id": pl.String, "transaction_id": pl.String},
+            )
+            out.tables |= checks.billing.bill(state.pending.take(closed), result.sessions)
     _meter_live(result, out.live)
     return sorted(parsed.rejected + screened + result.rejected, key=lambda r: r.offset)
 
@@ -200,18 +211,31 @@ def _producer_rejections(batch: LogBatch) -> list[Rejection]:
     return rejected
 
 
+def _warm(billing: StreamBilling | None) -> None:
+    warm_kernels()
+    if billing is not None:
+        billing.warm()
+
+
 Step = Callable[[PartitionState | None, LogBatch], tuple[PartitionState, StepOut]]
 
 
 def make_step(
-    clock: Clock, *, inventory_path: Path | None = None, max_skew_s: float = MAX_SKEW_S
+    clock: Clock,
+    *,
+    inventory_path: Path | None = None,
+    max_skew_s: float = MAX_SKEW_S,
+    tariffs: TariffBook | None = None,
 ) -> Step:
     """The ``stateful_map`` mapper; ``clock`` stamps when the pipeline judged a record and is
     what readings from the future are judged against; ``inventory_path`` (re-read on change)
-    lists the known chargers and connectors (``None``: every charger is known)."""
-    checks = Checks(clock, InventoryWatch(inventory_path), max_skew_s)
-    # Numba loads compiled kernels on first call (~0.3 s): do it while the flow starts up.
-    threading.Thread(target=warm_kernels, name="warm-kernels", daemon=True).start()
+    lists the known chargers and connectors (``None``: every charger is known); ``tariffs``
+    (see :mod:`pipeline.bills`) bill sessions as they close (``None``: no bills)."""
+    watch = InventoryWatch(inventory_path)
+    billing = StreamBilling(tariffs, watch) if tariffs is not None else None
+    checks = Checks(clock, watch, max_skew_s, billing)
+    # Numba loads compiled kernels on first call (~0.3 s each): do it while the flow starts up.
+    threading.Thread(target=_warm, args=(billing,), name="warm-kernels", daemon=True).start()
 
     def step(state: PartitionState | None, batch: LogBatch) -> tuple[PartitionState, StepOut]:
         state = state or PartitionState()

@@ -44,6 +44,68 @@ SESSIONS = pa.schema(
         ("readings", pa.int64()),
         ("max_power_w", pa.float64()),
         ("stop_reason", pa.string()),
+        # time of the last reading that delivered energy (power above a trickle, or the register
+        # rising); null if none did. ended_at - charging_ended_at = idle after charging.
+        ("charging_ended_at", TS),
+    ]
+)
+
+# One row per closed session billed (or not) by the stream under its charger's tariff.
+BILLS = pa.schema(
+    [
+        ("session_id", pa.string()),
+        ("charger_id", pa.string()),
+        ("tariff_id", pa.string()),  # null when unbilled
+        ("started_at", TS),
+        ("ended_at", TS),
+        ("energy_wh", pa.float64()),  # energy the bill charges (billing kernel)
+        ("quality", pa.string()),  # energy quality flags of the billing kernel ("ok", ...)
+        ("net_minor", pa.int64()),  # integer minor units of currency, before tax
+        ("tax_minor", pa.int64()),
+        ("total_minor", pa.int64()),
+        ("currency", pa.string()),  # ISO 4217
+        ("status", pa.string()),  # billed | unbilled
+        ("detail", pa.string()),  # why unbilled (no tariff, no prices for a dynamic tariff, ...)
+    ]
+)
+
+# The itemised breakup of each billed session (the lines a Beckn quote/bill carries).
+BILL_LINES = pa.schema(
+    [
+        ("session_id", pa.string()),
+        ("started_at", TS),
+        ("tariff_id", pa.string()),
+        ("line_no", pa.int32()),
+        ("code", pa.string()),  # energy:<band> | time | connected | idle | session_fee | tax:...
+        ("quantity", pa.float64()),
+        ("unit", pa.string()),
+        ("unit_price", pa.string()),  # decimal major units per unit; null for adjustments/taxes
+        ("amount_minor", pa.int64()),
+        ("currency", pa.string()),
+    ]
+)
+
+# Beckn order lifecycle events relayed by the BPP (orders/events.py), one row per state change.
+ORDER_EVENTS = pa.schema(
+    [
+        ("at", TS),
+        ("seq", pa.int64()),  # the BPP's order-event sequence number (unique, increasing)
+        ("order_id", pa.string()),
+        ("kind", pa.string()),  # drafted | confirmed | pending | approved | modified | ...
+        ("state", pa.string()),
+        ("version", pa.int64()),
+        ("bap_id", pa.string()),
+        ("item_id", pa.string()),
+        ("charger_id", pa.string()),
+        ("connector_id", pa.int32()),
+        ("quote_total_minor", pa.int64()),
+        ("currency", pa.string()),
+        ("delivered_wh", pa.int64()),
+        ("billed_minor", pa.int64()),
+        ("fee_minor", pa.int64()),
+        ("refund_minor", pa.int64()),
+        ("log_partition", pa.int32()),
+        ("log_offset", pa.int64()),
     ]
 )
 
@@ -78,6 +140,9 @@ TABLES: dict[str, pa.Schema] = {
     "sessions": SESSIONS,
     "connector_status": CONNECTOR_STATUS,
     "dead_letter": DEAD_LETTER,
+    "bills": BILLS,
+    "bill_lines": BILL_LINES,
+    "order_events": ORDER_EVENTS,
 }
 
 # Column each table's ``date`` partition is derived from.
@@ -86,6 +151,9 @@ PARTITION_TIME_COLUMN = {
     "sessions": "started_at",
     "connector_status": "ts",
     "dead_letter": "ts",
+    "bills": "started_at",
+    "bill_lines": "started_at",
+    "order_events": "at",
 }
 
 # Reference tables built from the inventory (``Settings.inventory_path``) by the catalog.

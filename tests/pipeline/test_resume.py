@@ -17,10 +17,12 @@ from warehouse import lake
 from warehouse.schema import TABLES
 
 TOTALS = (
-    "SELECT (SELECT count(*) FROM readings), (SELECT count(DISTINCT log_offset || '/' || "
-    "log_partition) FROM readings), (SELECT count(*) FROM sessions), "
+    "SELECT (SELECT count(*) FROM readings), (SELECT count(DISTINCT (log_partition, log_offset, "
+    "log_index)) FROM readings), (SELECT count(*) FROM sessions), "
     "(SELECT count(DISTINCT session_id) FROM sessions), (SELECT sum(energy_wh) FROM sessions), "
-    "(SELECT count(*) FROM dead_letter)"
+    "(SELECT count(*) FROM dead_letter), (SELECT count(*) FROM bills), "
+    "(SELECT count(DISTINCT session_id) FROM bills), (SELECT sum(total_minor) FROM bills), "
+    "(SELECT count(*) FROM bill_lines)"
 )
 
 
@@ -108,3 +110,4 @@ def test_resume_after_crash_has_no_duplicates(
     assert got == expected
     assert got[0] == got[1]  # no reading twice
     assert got[2] == got[3] == 20
+    assert got[6] == got[7] == 20 and got[8] > 0  # every session billed once

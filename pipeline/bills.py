@@ -1,0 +1,190 @@
+"""Billing in the stream: each session is billed under its charger's tariff as it closes.
+
+The same implementation as ``chargegrid bill`` and the Beckn final bill
+(:func:`pipeline.billing.bill_sessions_multi`, one Numba kernel call per tariff and batch), on
+the session's own readings: the step keeps the readings of open transactions in its recovery
+state (:class:`PendingReadings`) and hands a session's readings to billing when its stop arrives,
+so a bill never waits for the lake and a restart re-bills nothing twice (the lake sinks are
+idempotent per epoch).
+
+Which tariff: the charger's ``tariff_id`` in the inventory, else its station's, else the
+operator's default: ``<data dir>/tariff.json`` if present, else the tariff
+``Settings.default_tariff_id`` (see :class:`chargegrid.tariffs.TariffResolver`). Tariffs are
+found by id in the repository's ``data/tariffs`` and ``<data dir>/tariffs``. A session no tariff
+can bill (a dangling reference, a dynamic tariff without prices) is written to ``bills`` with
+``status = 'unbilled'`` and the reason, never dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+
+from chargegrid.errors import ChargegridError
+from chargegrid.tariffs import Tariff, TariffResolver, load_tariff, load_tariff_dir
+from pipeline.billing import bill_sessions_multi, quote_session
+from pipeline.checks import InventoryWatch
+from warehouse.schema import BILL_LINES, BILLS
+
+REPO_TARIFFS = Path(__file__).resolve().parents[1] / "data" / "tariffs"
+KEY = ["charger_id", "transaction_id"]
+PENDING_COLUMNS = [*KEY, "ts", "energy_register_wh", "power_w"]
+_WARM_AT = datetime(2025, 1, 6, 9, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class TariffBook:
+    """Where the stream finds tariffs (see the module docstring)."""
+
+    directories: tuple[Path, ...]
+    default_path: Path | None = None  # the operator's tariff.json
+    default_id: str | None = None
+
+    @classmethod
+    def for_data_dir(cls, data_dir: Path, default_id: str | None) -> TariffBook:
+        directories = tuple(d for d in (REPO_TARIFFS, data_dir / "tariffs") if d.is_dir())
+        return cls(directories, data_dir / "tariff.json", default_id)
+
+    def load(self) -> tuple[dict[str, Tariff], Tariff | None]:
+        tariffs: dict[str, Tariff] = {}
+        for directory in self.directories:
+            tariffs |= load_tariff_dir(directory)
+        if self.default_path is not None and self.default_path.exists():
+            return tariffs, load_tariff(self.default_path)
+        if self.default_id is None:
+            return tariffs, None
+        if self.default_id not in tariffs:
+            known = ", ".join(sorted(tariffs)) or "none"
+            msg = f"default tariff {self.default_id!r} is not among the tariffs ({known})"
+            raise ChargegridError(msg)
+        return tariffs, tariffs[self.default_id]
+
+
+class StreamBilling:
+    """Bills sessions as they close; the resolver follows the inventory file."""
+
+    def __init__(self, book: TariffBook, inventory: InventoryWatch) -> None:
+        self._book = book
+        self._inventory = inventory
+        self._tariffs, self._default = book.load()
+        self._resolver: TariffResolver | None = None
+        self._resolver_of: object = None
+        self._problem: str | None = None
+
+    def _current(self) -> TariffResolver | str:
+        inventory = self._inventory.current()
+        if inventory is not self._resolver_of:
+            self._resolver_of = inventory
+            try:
+                self._resolver, self._problem = (
+                    TariffResolver(inventory, self._tariffs, self._default),
+                    None,
+                )
+            except ChargegridError as exc:  # the inventory names a tariff that does not exist
+                self._resolver, self._problem = None, str(exc)
+        return self._resolver if self._resolver is not None else str(self._problem)
+
+    def warm(self) -> None:
+        """Load the billing kernels (a tiny quote under a tariff that needs no prices)."""
+        for tariff in [self._default, *self._tariffs.values()]:
+            if tariff is None:
+                continue
+            try:
+                quote_session(tariff, _WARM_AT, _WARM_AT + timedelta(hours=1), 1000.0)
+            except ChargegridError:
+                continue  # e.g. a dynamic tariff without prices
+            return
+
+    def bill(self, readings: pl.DataFrame, sessions: list[dict[str, Any]]) -> dict[str, pa.Table]:
+        """``bills`` and ``bill_lines`` rows for closed ``sessions`` (lake ``sessions`` rows)
+        from their ``readings`` (:data:`PENDING_COLUMNS`)."""
+        frame = pl.DataFrame(
+            [
+                {k: s[k] for k in ("session_id", "charger_id", "started_at", "ended_at")}
+                | {"meter_start_wh": s["meter_start_wh"], "meter_stop_wh": s["meter_stop_wh"]}
+                for s in sessions
+            ],
+            schema={
+                "session_id": pl.String,
+                "charger_id": pl.String,
+                "started_at": pl.Int64,
+                "ended_at": pl.Int64,
+                "meter_start_wh": pl.Float64,
+                "meter_stop_wh": pl.Float64,
+            },
+            orient="row",
+        ).with_columns(pl.col("started_at", "ended_at").cast(pl.Datetime("us", "UTC")))
+        resolver = self._current()
+        if isinstance(resolver, str):
+            unbilled = frame.select("session_id", pl.lit(resolver).alias("reason"))
+            return _tables(frame, None, None, unbilled)
+        bills = bill_sessions_multi(readings, frame, resolver)
+        billed = bills.sessions.join(frame.select("session_id", "charger_id"), on="session_id")
+        lines = bills.lines.join(frame.select("session_id", "started_at"), on="session_id")
+        return _tables(frame, billed, lines, bills.unbilled.select("session_id", "reason"))
+
+
+def _tables(
+    frame: pl.DataFrame,
+    billed: pl.DataFrame | None,
+    lines: pl.DataFrame | None,
+    unbilled: pl.DataFrame,
+) -> dict[str, pa.Table]:
+    parts = []
+    if unbilled.height:
+        nothing = {c: None for c in ("tariff_id", "energy_wh", "quality", "currency")}
+        rows = frame.join(unbilled, on="session_id").with_columns(
+            *(pl.lit(None).alias(c) for c in (*nothing, "net_minor", "tax_minor", "total_minor")),
+            status=pl.lit("unbilled"),
+            detail=pl.col("reason"),
+        )
+        parts.append(_arrow(rows, BILLS))
+    if billed is not None and billed.height:
+        rows = billed.with_columns(status=pl.lit("billed"), detail=pl.lit(None, pl.String))
+        parts.append(_arrow(rows, BILLS))
+    out: dict[str, pa.Table] = {}
+    if parts:
+        out["bills"] = pa.concat_tables(parts)
+    if lines is not None and lines.height:
+        out["bill_lines"] = _arrow(lines, BILL_LINES)
+    return out
+
+
+def _arrow(frame: pl.DataFrame, schema: pa.Schema) -> pa.Table:
+    return frame.select(schema.names).to_arrow().cast(schema)
+
+
+@dataclass(slots=True)
+class PendingReadings:
+    """Readings of open transactions, kept until their session closes and is billed (part of the
+    step's recovery state)."""
+
+    frame: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(
+            schema={
+                "charger_id": pl.String,
+                "transaction_id": pl.String,
+                "ts": pl.Datetime("us", "UTC"),
+                "energy_register_wh": pl.Float64,
+                "power_w": pl.Float64,
+            }
+        )
+    )
+
+    def add(self, readings: pl.DataFrame) -> None:
+        rows = readings.filter(pl.col("transaction_id").is_not_null()).select(PENDING_COLUMNS)
+        if rows.height:
+            self.frame = pl.concat([self.frame, rows], rechunk=False)
+
+    def take(self, closed: pl.DataFrame) -> pl.DataFrame:
+        """Remove and return the readings of ``closed`` (``charger_id``, ``transaction_id``)."""
+        taken = self.frame.join(closed, on=KEY, how="semi")
+        self.frame = self.frame.join(closed, on=KEY, how="anti")
+        if self.frame.n_chunks() > 64:
+            self.frame = self.frame.rechunk()
+        return taken
