@@ -25,8 +25,9 @@ from chargegrid.errors import ChargegridError
 from chargegrid.settings import Settings
 from pipeline.cluster import ClusterSpec
 from pipeline.live import LiveSink
+from pipeline.logs import log_source
 from pipeline.sinks import LakeSink, SinkConfig
-from pipeline.source import LogSource, SourceConfig
+from pipeline.source import SourceConfig
 from pipeline.step import StepOut, make_step
 from warehouse import lake
 from warehouse.catalog import refresh_catalog
@@ -57,7 +58,8 @@ def build_flow(
     """The dataflow; ``until_drained`` may be a callable polled whenever the log is empty."""
     clock = clock or SystemClock()
     drained = until_drained if callable(until_drained) else _drain_check(settings, until_drained)
-    source = LogSource(
+    source = log_source(
+        settings,
         SourceConfig(
             log_path=settings.eventlog_path,
             partitions=settings.log_partitions,
