@@ -1,0 +1,289 @@
+"""One contract for every event-log adapter: SQLite always, Kafka when a broker is named.
+
+Kafka cases need ``CHARGEGRID_KAFKA_BOOTSTRAP=host:port`` (each test uses fresh topics under a
+random prefix). The pipeline-source cases also run against a broker-free stand-in for bytewax's
+Kafka partition, so the Kafka source's batching, ticks and drain logic are always exercised.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from bytewax.connectors.kafka import KafkaSourceMessage
+
+from chargegrid.clock import SystemClock
+from chargegrid.eventlog import EventLog, EventLogError, partition_for
+from chargegrid.events import Topic, encode
+from chargegrid.settings import load_settings
+from pipeline.logs import PartitionedLog, open_log
+from pipeline.source import LogBatch, LogPartition, SourceConfig
+
+BOOTSTRAP = os.environ.get("CHARGEGRID_KAFKA_BOOTSTRAP", "")
+needs_kafka = pytest.mark.skipif(
+    not BOOTSTRAP, reason="Kafka contract cases need CHARGEGRID_KAFKA_BOOTSTRAP=host:port"
+)
+PARTITIONS = 3
+KEYS = [f"CH{i:03d}" for i in range(12)]
+
+
+def _settings(tmp_path: Path, adapter: str) -> Any:
+    if adapter == "kafka":
+        return load_settings(
+            data_dir=tmp_path / "var",
+            log_partitions=PARTITIONS,
+            event_log="kafka",
+            kafka_bootstrap=BOOTSTRAP,
+            kafka_topic_prefix=f"cgtest.{uuid.uuid4().hex[:10]}.",
+        )
+    return load_settings(data_dir=tmp_path / "var", log_partitions=PARTITIONS)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("kafka", marks=needs_kafka)])
+def adapter(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def log(tmp_path: Path, adapter: str) -> Iterator[PartitionedLog]:
+    opened = open_log(_settings(tmp_path, adapter))
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def _records(rounds: int = 5) -> list[tuple[str, bytes]]:
+    return [(k, f'{{"k":"{k}","n":{n}}}'.encode()) for n in range(rounds) for k in KEYS]
+
+
+def _read_all(log: PartitionedLog, topic: Topic, partition: int, after: int = 0) -> list[Any]:
+    offsets, payloads = log.read_batch(topic, partition, after, 1_000_000)
+    return list(zip(offsets.tolist(), payloads, strict=True))
+
+
+def test_partitions_by_charger_key(log: PartitionedLog) -> None:
+    assert log.partitions == PARTITIONS
+    log.append(Topic.meter_readings, _records(), now_ms=1)
+    for p in range(PARTITIONS):
+        keys = {
+            payload.split(b'"')[3].decode()
+            for _, payload in _read_all(log, Topic.meter_readings, p)
+        }
+        assert keys == {k for k in KEYS if partition_for(k, PARTITIONS) == p}
+
+
+def test_append_read_order_per_partition_and_offsets_monotonic(log: PartitionedLog) -> None:
+    records = _records()
+    assert log.append(Topic.meter_readings, records[:30], now_ms=1) == 30
+    assert log.append(Topic.meter_readings, records[30:], now_ms=2) == len(records) - 30
+    for p in range(PARTITIONS):
+        got = _read_all(log, Topic.meter_readings, p)
+        expected = [payload for key, payload in records if partition_for(key, PARTITIONS) == p]
+        assert [payload for _, payload in got] == expected
+        offsets = [o for o, _ in got]
+        assert offsets[0] >= 1 and all(b > a for a, b in itertools.pairwise(offsets))
+        assert log.end_offset(Topic.meter_readings, p) == offsets[-1]
+
+
+def test_empty_partition_reads_nothing_and_ends_at_zero(log: PartitionedLog) -> None:
+    for p in range(PARTITIONS):
+        assert log.end_offset(Topic.connector_status, p) == 0
+        offsets, payloads = log.read_batch(Topic.connector_status, p, 0, 100)
+        assert len(offsets) == 0 and len(payloads) == 0
+
+
+def test_batch_reads_are_bounded(log: PartitionedLog) -> None:
+    log.append(Topic.meter_readings, [("CH001", b"x%d" % i) for i in range(25)], now_ms=1)
+    p = partition_for("CH001", PARTITIONS)
+    offsets, payloads = log.read_batch(Topic.meter_readings, p, 0, 7)
+    assert len(offsets) == len(payloads) == 7
+    assert list(payloads) == [b"x%d" % i for i in range(7)]
+    offsets, _ = log.read_batch(Topic.meter_readings, p, int(offsets[-1]), 100)
+    assert len(offsets) == 18
+
+
+def test_resume_from_committed_offset_reads_each_record_once(
+    log: PartitionedLog, tmp_path: Path, adapter: str
+) -> None:
+    topic, key = Topic.meter_readings, "CH007"
+    p = partition_for(key, PARTITIONS)
+    log.append(topic, [(key, b"a%d" % i) for i in range(10)], now_ms=1)
+    seen: list[bytes] = []
+    position = 0
+    for limit in (3, 4):
+        offsets, payloads = log.read_batch(topic, p, position, limit)
+        seen += list(payloads)
+        position = int(offsets[-1])
+    log.commit("contract", topic, p, position)
+    log.append(topic, [(key, b"b%d" % i) for i in range(5)], now_ms=2)  # arrives meanwhile
+    assert log.committed("contract", topic, p) == position
+    offsets, payloads = log.read_batch(topic, p, log.committed("contract", topic, p), 1000)
+    seen += list(payloads)
+    assert seen == [b"a%d" % i for i in range(10)] + [b"b%d" % i for i in range(5)]
+    assert int(offsets[-1]) == log.end_offset(topic, p)
+    assert log.committed("other-group", topic, p) == 0
+
+
+def test_payload_bytes_round_trip_exactly(log: PartitionedLog) -> None:
+    odd = [b"", b"line\nbreak", b"\n", b"\x00\xff\xfe", b"{}", "é€".encode()]
+    log.append(Topic.dead_letter, [("CH001", payload) for payload in odd], now_ms=1)
+    got = _read_all(log, Topic.dead_letter, partition_for("CH001", PARTITIONS))
+    assert [payload for _, payload in got] == odd
+
+
+def test_partition_out_of_range_is_a_typed_error(log: PartitionedLog) -> None:
+    with pytest.raises(EventLogError):
+        log.read_batch(Topic.meter_readings, PARTITIONS, 0, 10)
+    with pytest.raises(EventLogError):
+        log.end_offset(Topic.meter_readings, -1)
+
+
+# -- the pipeline's source over each adapter: the same LogBatch items ----------------------
+
+
+class _BrokerFreeKafkaPartition:
+    """Stands in for bytewax's Kafka source partition: serves ``KafkaSourceMessage`` batches
+    from a SQLite log (Kafka offset = rowid - 1), resuming at a Kafka offset as bytewax's does."""
+
+    def __init__(self, log: EventLog, topic: Topic, partition: int, next_offset: int) -> None:
+        self._log, self._topic, self._partition = log, topic, partition
+        self._next = next_offset
+        self.batch_size = 4
+
+    def next_batch(self) -> list[KafkaSourceMessage[bytes, bytes]]:
+        records = self._log.read(self._topic, self._partition, self._next, self.batch_size)
+        if records:
+            self._next = records[-1].offset
+        return [
+            KafkaSourceMessage(
+                r.key.encode(), r.payload, topic=self._topic.value, offset=r.offset - 1
+            )
+            for r in records
+        ]
+
+    def close(self) -> None:
+        pass
+
+
+def _source_config(log_path: Path, drained: bool = True) -> SourceConfig:
+    return SourceConfig(
+        log_path=log_path,
+        partitions=PARTITIONS,
+        until_drained=lambda: drained,
+        batch_rows=4,
+        idle_s=0.0,
+        tick_s=0.0,
+        clock=SystemClock(),
+    )
+
+
+def _partition(kind: str, config: SourceConfig, topic: Topic, p: int, after: int) -> Any:
+    if kind == "sqlite":
+        return LogPartition(config, topic, p, after)
+    from pipeline.kafka import KafkaLogPartition
+
+    log = EventLog(config.log_path, PARTITIONS)
+    inner = _BrokerFreeKafkaPartition(log, topic, p, after)
+    return KafkaLogPartition(config, topic, p, after, inner, log)
+
+
+def _drain(part: Any) -> list[LogBatch]:
+    batches = []
+    while True:
+        try:
+            batches += [b for b in part.next_batch() if len(b)]
+        except StopIteration:
+            return batches
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "kafka-source"])
+def test_source_emits_the_same_batches_and_resumes_from_its_snapshot(
+    tmp_path: Path, kind: str
+) -> None:
+    path = tmp_path / "log.sqlite"
+    with EventLog(path, PARTITIONS) as log:
+        log.append(Topic.meter_readings, _records(), now_ms=1)
+    config = _source_config(path)
+    topic, p = Topic.meter_readings, 1
+    with EventLog(path, PARTITIONS) as log:
+        expected = _read_all(log, topic, p)
+
+    first = _partition(kind, config, topic, p, 0)
+    head = first.next_batch() + first.next_batch()
+    state = first.snapshot()
+    first.close()
+    rest = _drain(_partition(kind, config, topic, p, state))
+
+    got = [
+        (int(o), payload)
+        for b in head + rest
+        for o, payload in zip(b.offsets, b.payloads, strict=True)
+    ]
+    assert got == expected
+    assert all(b.topic == topic.value and b.partition == p and len(b) <= 4 for b in head + rest)
+    assert state == head[-1].offsets[-1]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "kafka-source"])
+def test_source_ticks_while_idle_and_waits_until_drained(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "log.sqlite"
+    EventLog(path, PARTITIONS).close()
+    config = replace(_source_config(path, drained=False))
+    part = _partition(kind, config, Topic.connector_status, 0, 0)
+    ticks = part.next_batch()
+    assert len(ticks) == 1 and len(ticks[0]) == 0  # an empty batch: a tick
+    assert part.next_awake() is not None
+    done = _partition(kind, _source_config(path, drained=True), Topic.connector_status, 0, 0)
+    with pytest.raises(StopIteration):
+        done.next_batch()
+    part.close()
+    done.close()
+
+
+def test_kafka_batch_conversion_keeps_offsets_plus_one_and_null_values_as_empty() -> None:
+    from pipeline.kafka import to_log_batch
+
+    messages = [
+        KafkaSourceMessage(b"k", b'{"a":1}', offset=0),
+        KafkaSourceMessage(b"k", None, offset=5),
+    ]
+    batch = to_log_batch(Topic.meter_readings, 2, messages)
+    assert batch.offsets.tolist() == [1, 6] and batch.offsets.dtype == np.int64
+    assert list(batch.payloads) == [b'{"a":1}', b""]
+    assert (batch.topic, batch.partition) == ("meter_readings", 2)
+
+
+def test_kafka_needs_a_bootstrap_address(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path, event_log="kafka", kafka_bootstrap=" ")
+    with pytest.raises(EventLogError, match="CHARGEGRID_KAFKA_BOOTSTRAP"):
+        open_log(settings)
+
+
+@needs_kafka
+def test_pipeline_over_kafka_equals_pipeline_over_sqlite(tmp_path: Path) -> None:
+    from tests.pipeline.conftest import drain, session_events, sql
+
+    kafka = _settings(tmp_path / "k", "kafka")
+    sqlite = _settings(tmp_path / "s", "sqlite")
+    events = []
+    for c in range(6):
+        events += session_events(f"CH{c}", f"T{c}", [1000.0 + 10 * k for k in range(1, 20)])
+    rows = [(e.charger_id, encode(e)) for e in events]  # type: ignore[attr-defined]
+    rows.append(("CH1", b"{broken"))
+    for s in (kafka, sqlite):
+        with open_log(s) as log:  # type: ignore[attr-defined]
+            log.append(Topic.meter_readings, rows, now_ms=0)
+        drain(s)
+    query = (
+        "SELECT (SELECT count(*) FROM readings), (SELECT sum(energy_wh) FROM sessions), "
+        "(SELECT count(*) FROM dead_letter)"
+    )
+    assert sql(kafka, query) == sql(sqlite, query) == [(6 * 19, 6 * 190.0, 1)]
