@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Protocol
 
@@ -32,8 +32,14 @@ from orders.domain.orders import draft as draft_order
 from orders.domain.quote import FlatRatePricer, Mode, Pricer, quote
 from orders.domain.search import search
 from orders.domain.support import (
+    DriverResponse,
     RatingCategory,
+    Ticket,
+    TicketStatus,
     channel_of,
+    driver_responds,
+    driver_response,
+    load_ticket,
     open_ticket,
     rating_category,
     rating_value,
@@ -418,7 +424,11 @@ class Lifecycle:
         )
 
     def support(self, request: Inbound[SupportMessage]) -> Outcome:
+        """A new ticket, or the driver's confirm/reopen of a resolved one (``ticket`` tags)."""
         ctx, s = request.context, request.message.support
+        answer = orders_v1.ticket_request(s)
+        if answer is not None:
+            return self._driver_responds(ctx, *answer)
         ref = s.ref_id or ctx.transaction_id
         ticket = open_ticket(
             self.policy.new_id(),
@@ -426,21 +436,43 @@ class Lifecycle:
             ref,
             channel_of(s.channel or ("phone" if s.callback_phone else None)),
             self.clock.now(),
+            transaction_id=ctx.transaction_id,
+            bap_uri=ctx.bap_uri,
         )
 
         def persist(db: sqlite3.Connection) -> None:
             save_ticket(db, ticket)
 
-        return Outcome(
-            message=wire.OnSupportMessage(
-                support=wire.Support(
-                    ref_id=ref,
-                    phone=self.policy.support_phone,
-                    email=self.policy.support_email,
-                    url=f"{self.policy.dashboard_url.rstrip('/')}/support/{ticket.id}",
-                )
-            ),
-            persist=persist,
+        return Outcome(message=self._support_message(ticket), persist=persist)
+
+    def _driver_responds(self, ctx: wire.Context, ticket_id: str, text: str) -> Outcome:
+        response = driver_response(text)
+        with self.store.reading() as db:  # refuse early (a typed error, not a failed commit)
+            current = load_ticket(db, ticket_id, ctx.bap_id)
+        if current.status != TicketStatus.resolved:
+            msg = f"ticket {ticket_id} is {current.status}; only a resolved ticket can be answered"
+            raise ActionNotApplicable(msg, paths="message.support.tags")
+        now = self.clock.now()
+        after = replace(
+            current,
+            status=TicketStatus.closed if response == DriverResponse.confirm else TicketStatus.open,
+            reopened=current.reopened + (response == DriverResponse.reopen),
+        )
+
+        def persist(db: sqlite3.Connection) -> None:
+            driver_responds(db, ticket_id, ctx.bap_id, response, now)
+
+        return Outcome(message=self._support_message(after), persist=persist)
+
+    def _support_message(self, ticket: Ticket) -> wire.OnSupportMessage:
+        return wire.OnSupportMessage(
+            support=wire.Support(
+                ref_id=ticket.ref_id,
+                phone=self.policy.support_phone,
+                email=self.policy.support_email,
+                url=f"{self.policy.dashboard_url.rstrip('/')}/support/{ticket.id}",
+                tags=orders_v1.ticket_tags(ticket),
+            )
         )
 
     def rating_categories(self, request: Inbound[EmptyMessage]) -> Outcome:

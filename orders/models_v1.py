@@ -337,6 +337,8 @@ class Support(Wire):
     url: str | None = None
     # tolerated extension: phone | email | chat (absent: callback_phone → phone, else chat)
     channel: str | None = None
+    # tag group ``ticket``: ticket-id, status, resolution (ours); driver-response (the BAP's)
+    tags: list[TagGroup] | None = None
 
 
 class SupportMessage(Wire):

@@ -1,5 +1,6 @@
-"""Unsolicited callbacks: an operator's approval of a provisional order (``on_confirm``) and the
-periodic ``on_status`` of every order that is charging.
+"""Unsolicited callbacks: an operator's approval of a provisional order (``on_confirm``), the
+periodic ``on_status`` of every order that is charging, and the resolution of a support ticket
+(``on_support``, asking the driver to confirm or reopen).
 
 Each goes through the outbox with a new ``message_id`` in the order's transaction; an approval's
 state change and its order event commit with the callback. :func:`status_tick` is meant to be run
@@ -10,12 +11,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+from orders import models_v1 as wire
 from orders import orders_v1, repo
+from orders.domain import support
 from orders.domain.orders import Order, OrderState
+from orders.domain.support import Ticket
 from orders.events import OrderEventKind
 from orders.models_v1 import Context
 from orders.protocol import Bpp, Outcome, ms
+from orders.store import enqueue
+
+if TYPE_CHECKING:
+    from orders.handlers import OrderPolicy
 
 
 def _context(bpp: Bpp, order: Order, action: str) -> Context:
@@ -66,3 +75,38 @@ def status_tick(bpp: Bpp, delivered_wh: Callable[[Order], int | None]) -> int:
         bpp.store.enqueue(bpp.callback(ctx, Outcome(message=message)), now_ms=ms(bpp.clock.now()))
         count += 1
     return count
+
+
+def resolve_ticket(bpp: Bpp, ticket_id: str, resolution: str, policy: OrderPolicy) -> Ticket:
+    """The operator resolves a ticket: stored, and the BAP hears it in an unsolicited
+    ``on_support`` (ticket status ``resolved`` and the resolution) committed in the same
+    transaction. Tickets from before ``bap_uri`` was kept are resolved without a callback."""
+    now = bpp.clock.now()
+    with bpp.store.transaction() as db:
+        ticket = support.resolve_ticket(db, ticket_id, resolution, now)
+        if ticket.transaction_id is None or ticket.bap_uri is None:
+            return ticket
+        ctx = Context(
+            domain=bpp.config.domain,
+            action="support",
+            version="1.1.0",
+            bap_id=ticket.bap_id,
+            bap_uri=ticket.bap_uri,
+            bpp_id=bpp.config.bpp_id,
+            bpp_uri=bpp.config.bpp_uri,
+            transaction_id=ticket.transaction_id,
+            message_id=str(uuid.uuid4()),
+            timestamp=now,
+        )
+        message = wire.OnSupportMessage(
+            support=wire.Support(
+                ref_id=ticket.ref_id,
+                phone=policy.support_phone,
+                email=policy.support_email,
+                url=f"{policy.dashboard_url.rstrip('/')}/support/{ticket.id}",
+                tags=orders_v1.ticket_tags(ticket),
+            )
+        )
+        enqueue(db, bpp.callback(ctx, Outcome(message=message)), ms(now))
+    bpp.wake()
+    return ticket

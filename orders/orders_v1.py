@@ -29,6 +29,7 @@ from orders.domain.orders import (
     TermsAcceptance,
 )
 from orders.domain.quote import Mode, QuoteRequest
+from orders.domain.support import Ticket
 from orders.errors import InvalidRequest, ItemNotFound
 
 STATE_CODE = {
@@ -125,6 +126,31 @@ def payment_reference(order: wire.Order) -> str | None:
             ref = payment.params.transaction_id if payment.params else None
             return ref or "paid"
     return None
+
+
+def ticket_request(support: wire.Support) -> tuple[str, str] | None:
+    """(ticket id, driver response) when ``support`` answers a resolved ticket; None for a new
+    ticket. The ``ticket`` tag group names the ticket (else ``ref_id`` does)."""
+    tags = _tags(support.tags, "ticket")
+    if tags is None or "driver-response" not in tags:
+        return None
+    ticket_id = tags.get("ticket-id") or support.ref_id
+    if not ticket_id:
+        msg = "a driver-response needs the ticket-id it answers"
+        raise InvalidRequest(msg, paths="message.support.tags")
+    return ticket_id, tags["driver-response"]
+
+
+def ticket_tags(ticket: Ticket) -> list[wire.TagGroup]:
+    """The ``ticket`` tag group of an ``on_support``: id, status, reopen count, resolution."""
+    tags = [
+        _tag("ticket-id", ticket.id),
+        _tag("status", ticket.status.value),
+        _tag("reopened", str(ticket.reopened)),
+    ]
+    if ticket.resolution:
+        tags.append(_tag("resolution", ticket.resolution))
+    return [_group("ticket", tags)]
 
 
 def fulfillment_code(update: wire.Order) -> str | None:

@@ -390,6 +390,8 @@ class Bpp:
                     if attempt < CONFLICT_ATTEMPTS:
                         continue
                     await self._complete_failed(entry, envelope.context, exc)
+                except BecknError as exc:  # a business rule re-checked at commit time
+                    await self._complete_failed(entry, envelope.context, exc)
                 except Exception:
                     log.exception(
                         "committing the outcome of %s failed; reporting an internal error",

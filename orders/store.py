@@ -65,6 +65,22 @@ CREATE TABLE IF NOT EXISTS tickets (
     escalated_ms INTEGER
 );
 """
+# columns added after the first release: (table, column, declaration); added when missing
+ADDED_COLUMNS = (
+    ("tickets", "transaction_id", "TEXT"),
+    ("tickets", "bap_uri", "TEXT"),
+    ("tickets", "resolution", "TEXT"),
+    ("tickets", "resolved_ms", "INTEGER"),
+    ("tickets", "closed_ms", "INTEGER"),
+    ("tickets", "reopened", "INTEGER NOT NULL DEFAULT 0"),
+)
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    for table, column, declaration in ADDED_COLUMNS:
+        present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
 
 @dataclass(frozen=True)
@@ -107,6 +123,7 @@ class OrderStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
         self._db.executescript(ORDER_SCHEMA)
+        _add_missing_columns(self._db)
 
     def close(self) -> None:
         with self._lock:
@@ -248,6 +265,11 @@ class OrderStore:
                 "status FROM outbox ORDER BY id"
             ).fetchall()
         return [OutboxRow(r[0], Callback(*r[1:7]), r[7], r[8]) for r in rows]
+
+
+def enqueue(db: sqlite3.Connection, cb: Callback, now_ms: int) -> int:
+    """Queue ``cb`` inside a transaction the caller holds (its other writes commit with it)."""
+    return _enqueue(db, cb, now_ms)
 
 
 def _enqueue(db: sqlite3.Connection, cb: Callback, now_ms: int) -> int:

@@ -1,7 +1,9 @@
-"""Support tickets and ratings: channels, SLA deadlines, escalation of unanswered tickets.
+"""Support tickets and ratings: channels, SLA deadlines, escalation, resolution, confirmation.
 
-:func:`escalate_overdue` is meant to be run by a timer (e.g. every minute): every open ticket
-past its SLA deadline is marked escalated at ``now``, once.
+A ticket is ``open`` → (``answered`` | ``escalated``) → ``resolved`` by the operator (with a
+resolution text) → ``closed`` when the driver confirms, or ``open`` again (a fresh SLA deadline,
+``reopened`` counted) when the driver reopens it. :func:`escalate_overdue` is meant to be run by a
+timer (e.g. every minute): every open ticket past its SLA deadline is marked escalated, once.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from orders.errors import InvalidRequest
+from orders.errors import ActionNotApplicable, InvalidRequest
 
 
 class Channel(StrEnum):
@@ -63,6 +65,24 @@ def channel_of(text: str | None) -> Channel:
         raise InvalidRequest(msg, paths="message.support.channel") from None
 
 
+class TicketStatus(StrEnum):
+    open = "open"
+    answered = "answered"
+    escalated = "escalated"
+    resolved = "resolved"
+    closed = "closed"
+
+
+class DriverResponse(StrEnum):
+    """What the driver says about a resolved ticket (``support`` tag ``driver-response``)."""
+
+    confirm = "confirm"
+    reopen = "reopen"
+
+
+UNRESOLVED = (TicketStatus.open, TicketStatus.answered, TicketStatus.escalated)
+
+
 @dataclass(frozen=True)
 class Ticket:
     id: str
@@ -71,22 +91,40 @@ class Ticket:
     channel: Channel
     opened_at: datetime
     due_at: datetime  # SLA deadline for the operator's first answer
+    transaction_id: str | None = None  # where unsolicited on_support go
+    bap_uri: str | None = None
+    status: TicketStatus = TicketStatus.open
+    resolution: str | None = None
+    reopened: int = 0
 
 
 def open_ticket(
-    ticket_id: str, bap_id: str, ref_id: str, channel: Channel, now: datetime
+    ticket_id: str,
+    bap_id: str,
+    ref_id: str,
+    channel: Channel,
+    now: datetime,
+    *,
+    transaction_id: str | None = None,
+    bap_uri: str | None = None,
 ) -> Ticket:
-    return Ticket(ticket_id, bap_id, ref_id, channel, now, now + SLA[channel])
+    return Ticket(
+        ticket_id, bap_id, ref_id, channel, now, now + SLA[channel], transaction_id, bap_uri
+    )
 
 
 def _ms(at: datetime) -> int:
     return int(at.timestamp() * 1000)
 
 
+def _at(value_ms: int | None) -> datetime | None:
+    return None if value_ms is None else datetime.fromtimestamp(value_ms / 1000, UTC)
+
+
 def save_ticket(db: sqlite3.Connection, ticket: Ticket) -> None:
     db.execute(
-        "INSERT INTO tickets (id, bap_id, ref_id, channel, opened_ms, due_ms, status) "
-        "VALUES (?, ?, ?, ?, ?, ?, 'open')",
+        "INSERT INTO tickets (id, bap_id, ref_id, channel, opened_ms, due_ms, status, "
+        "transaction_id, bap_uri) VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?)",
         (
             ticket.id,
             ticket.bap_id,
@@ -94,14 +132,94 @@ def save_ticket(db: sqlite3.Connection, ticket: Ticket) -> None:
             ticket.channel.value,
             _ms(ticket.opened_at),
             _ms(ticket.due_at),
+            ticket.transaction_id,
+            ticket.bap_uri,
         ),
     )
+
+
+def load_ticket(db: sqlite3.Connection, ticket_id: str, bap_id: str | None = None) -> Ticket:
+    """The ticket ``ticket_id`` (raised by ``bap_id`` when given); InvalidRequest otherwise."""
+    row = db.execute(
+        "SELECT id, bap_id, ref_id, channel, opened_ms, due_ms, transaction_id, bap_uri, status, "
+        "resolution, reopened FROM tickets WHERE id = ?",
+        (ticket_id,),
+    ).fetchone()
+    if row is None or (bap_id is not None and row[1] != bap_id):
+        msg = f"no support ticket {ticket_id!r}"
+        raise InvalidRequest(msg, paths="message.support.tags")
+    opened, due = _at(row[4]), _at(row[5])
+    assert opened is not None and due is not None
+    return Ticket(
+        row[0],
+        row[1],
+        row[2],
+        Channel(row[3]),
+        opened,
+        due,
+        row[6],
+        row[7],
+        TicketStatus(row[8]),
+        row[9],
+        int(row[10]),
+    )
+
+
+def resolve_ticket(
+    db: sqlite3.Connection, ticket_id: str, resolution: str, now: datetime
+) -> Ticket:
+    """The operator resolves an unresolved ticket (``resolution`` says how); the driver is asked
+    to confirm. ActionNotApplicable when it is already resolved or closed."""
+    ticket = load_ticket(db, ticket_id)
+    if ticket.status not in UNRESOLVED:
+        msg = f"ticket {ticket_id} is {ticket.status}, not open"
+        raise ActionNotApplicable(msg)
+    text = resolution.strip()
+    if not text:
+        msg = "a resolution needs a text saying what was done"
+        raise InvalidRequest(msg)
+    db.execute(
+        "UPDATE tickets SET status = 'resolved', resolution = ?, resolved_ms = ? WHERE id = ?",
+        (text, _ms(now), ticket_id),
+    )
+    return load_ticket(db, ticket_id)
+
+
+def driver_responds(
+    db: sqlite3.Connection, ticket_id: str, bap_id: str, response: DriverResponse, now: datetime
+) -> Ticket:
+    """The driver confirms a resolved ticket (closed) or reopens it (open, a new SLA deadline)."""
+    ticket = load_ticket(db, ticket_id, bap_id)
+    if ticket.status != TicketStatus.resolved:
+        msg = f"ticket {ticket_id} is {ticket.status}; only a resolved ticket can be {response}ed"
+        raise ActionNotApplicable(msg)
+    if response == DriverResponse.confirm:
+        db.execute(
+            "UPDATE tickets SET status = 'closed', closed_ms = ? WHERE id = ?",
+            (_ms(now), ticket_id),
+        )
+    else:
+        db.execute(
+            "UPDATE tickets SET status = 'open', due_ms = ?, escalated_ms = NULL, "
+            "resolved_ms = NULL, reopened = reopened + 1 WHERE id = ?",
+            (_ms(now + SLA[ticket.channel]), ticket_id),
+        )
+    return load_ticket(db, ticket_id)
+
+
+def driver_response(text: str) -> DriverResponse:
+    try:
+        return DriverResponse(text.strip().lower())
+    except ValueError:
+        msg = f"driver-response {text!r} is neither confirm nor reopen"
+        raise InvalidRequest(msg, paths="message.support.tags") from None
 
 
 def answer_ticket(db: sqlite3.Connection, ticket_id: str) -> bool:
     """The operator answered: the ticket leaves the escalation watch."""
     cur = db.execute(
-        "UPDATE tickets SET status = 'answered' WHERE id = ? AND status != 'answered'", (ticket_id,)
+        "UPDATE tickets SET status = 'answered' WHERE id = ? AND status IN ('open', 'escalated')",
+        (ticket_id,),
     )
     return cur.rowcount == 1
 
