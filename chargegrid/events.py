@@ -40,6 +40,7 @@ class Reason(StrEnum):
     out_of_order = "out_of_order"  # older than the transaction's last reading
     future_timestamp = "future_timestamp"  # later than the pipeline clock plus the tolerated skew
     unit_mismatch = "unit_mismatch"  # kWh sent where Wh is expected
+    unknown_order = "unknown_order"  # an order event for an order whose creation was never seen
     # replay / import rejections (producer side)
     no_end = "no_end"
     end_before_start = "end_before_start"

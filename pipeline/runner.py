@@ -23,6 +23,7 @@ from bytewax.run import cli_main
 from chargegrid.clock import Clock, SystemClock
 from chargegrid.errors import ChargegridError
 from chargegrid.settings import Settings
+from pipeline.bills import TariffBook
 from pipeline.cluster import ClusterSpec
 from pipeline.live import LiveSink
 from pipeline.logs import log_source
@@ -73,7 +74,12 @@ def build_flow(
     flow = Dataflow("chargegrid")
     batches = op.input("log", flow, source)
     keyed = op.key_on("by_partition", batches, lambda batch: str(batch.partition))
-    step = make_step(clock, inventory_path=settings.inventory_path)
+    tariffs = (
+        TariffBook.for_data_dir(settings.data_dir, settings.default_tariff_id)
+        if settings.bill_in_stream
+        else None
+    )
+    step = make_step(clock, inventory_path=settings.inventory_path, tariffs=tariffs)
     outs = op.stateful_map("transactions", keyed, step)
     op.output(
         "lake",

@@ -41,7 +41,7 @@ from chargegrid.events import Topic
 GROUP_ID = "pipeline"
 Read = tuple[npt.NDArray[np.int64], Payloads]
 FIRST_READ = 64  # records; enough to learn how many rows a record holds
-TOPICS = (Topic.meter_readings, Topic.connector_status, Topic.dead_letter)
+TOPICS = (Topic.meter_readings, Topic.connector_status, Topic.order_events, Topic.dead_letter)
 
 
 @dataclass(slots=True)

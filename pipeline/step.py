@@ -28,6 +28,7 @@ from pipeline.bills import PendingReadings, StreamBilling, TariffBook
 from pipeline.checks import MAX_SKEW_S, InventoryWatch, screen
 from pipeline.kernels.energy import warm as warm_kernels
 from pipeline.live import LiveDelta
+from pipeline.orders import OrderBook, order_events
 from pipeline.parse import METER_SPEC, STATUS_SPEC, RawIndex, Rejection, parse_log_batch
 from pipeline.sessions import MeterResult, TxnBook, process_meter
 from pipeline.source import LogBatch
@@ -40,6 +41,7 @@ class PartitionState:
 
     book: TxnBook = field(default_factory=TxnBook)
     pending: PendingReadings = field(default_factory=PendingReadings)  # open sessions' readings
+    orders: OrderBook = field(default_factory=OrderBook)  # last event seq per order
 
 
 @dataclass(slots=True)
@@ -246,6 +248,12 @@ def make_step(
             rejected = _meter(state, batch, out, checks)
         elif batch.topic == Topic.connector_status:
             rejected = _status(batch, out)
+        elif batch.topic == Topic.order_events:
+            table, rejected = order_events(
+                state.orders, batch.offsets, batch.payloads, batch.partition
+            )
+            if table is not None:
+                out.tables["order_events"] = table
         else:
             rejected = _producer_rejections(batch)
         if rejected:
