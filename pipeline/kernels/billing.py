@@ -50,7 +50,17 @@ from chargegrid.tariffs import (
     FEE_SESSION_MINOR,
     NO_MAXIMUM,
 )
-from pipeline.kernels.session_energy import Q_OUTSIDE_TARIFF, profile, profile_reference
+from pipeline.kernels.session_energy import (
+    MWH_PER_WH,
+    Q_DUPLICATE,
+    Q_GAP,
+    Q_GLITCH,
+    Q_NO_DATA,
+    Q_OUTSIDE_TARIFF,
+    _fold,
+    profile,
+    profile_reference,
+)
 
 ENERGY_DIVISOR = 10**12  # mWh × µminor/kWh → minor
 TIME_DIVISOR = 60_000 * 10**6  # ms × µminor/min → minor
@@ -69,7 +79,6 @@ BillArrays = tuple[I64, I64, I64, I64, I64, I64, I64, I32]
 ReadingArrays = tuple[I64, I64, F64, F64, I64, I64]  # starts, ts, register, power, plug in/out
 TariffArrays = tuple[I64, I64, I64, I64, I64]  # bounds, piece line/price, fees, tax ppm
 Rules = tuple[float, float, float]  # reset fraction, rollover modulus Wh, gap s
-Scratch = tuple[I64, I64, I64]  # per worker: profile times, energies, line values
 
 
 @njit(cache=True, inline="always")
@@ -104,41 +113,181 @@ def _energy_lines(
     j = min(j, n_pieces - 1)
     e_cut = out_e[0]
     for k in range(m - 1):
-        t0, t1 = out_t[k], out_t[k + 1]
-        while bounds[j + 1] < t1:
-            b = bounds[j + 1]
-            de = out_e[k + 1] - out_e[k]
-            e_b = out_e[k] + int(np.rint(float(de) * float(b - t0) / float(t1 - t0)))
-            line = piece_line[j]
-            line_mwh[line] += e_b - e_cut
-            line_value[line] += (e_b - e_cut) * piece_price[j]
-            e_cut = e_b
-            j += 1
+        j, e_cut = _cut_bands(
+            out_t[k], out_e[k], out_t[k + 1], out_e[k + 1], j, e_cut, bounds, piece_line,
+            piece_price, line_mwh, line_value,
+        )  # fmt: skip
     line = piece_line[j]
     line_mwh[line] += out_e[m - 1] - e_cut
     line_value[line] += (out_e[m - 1] - e_cut) * piece_price[j]
     return True
 
 
+@njit(cache=True, inline="always")
+def _cut_bands(
+    t0: int,
+    e0: int,
+    t1: int,
+    e1: int,
+    j: int,
+    e_cut: int,
+    bounds: I64,
+    piece_line: I64,
+    piece_price: I64,
+    line_mwh: I64,
+    line_value: I64,
+) -> tuple[int, int]:  # pragma: no cover - compiled
+    """Close every piece that ends inside ``(t0, t1)``: the band cursor ``j`` only moves
+    forward, so a reading costs one comparison unless it crosses a boundary."""
+    while bounds[j + 1] < t1:
+        b = bounds[j + 1]
+        e_b = e0 + int(np.rint(float(e1 - e0) * float(b - t0) / float(t1 - t0)))
+        line = piece_line[j]
+        line_mwh[line] += e_b - e_cut
+        line_value[line] += (e_b - e_cut) * piece_price[j]
+        e_cut = e_b
+        j += 1
+    return j, e_cut
+
+
+# Slots of the per-session summary the streaming pass fills (see _stream_session).
+S_POINTS, S_FLAGS, S_FIRST, S_LAST, S_ENERGY, S_CHARGING, S_CHARGE_END = 0, 1, 2, 3, 4, 5, 6
+N_SUMMARY = 7
+
+
 @njit(cache=True)
-def _times(
-    out_t: I64, out_e: I64, m: int, plug_in: int, plug_out: int, grace_ms: int
-) -> tuple[int, int, int]:  # pragma: no cover - compiled
-    """(charging_ms, connected_ms, idle_ms) — see the module docstring."""
-    start = plug_in if plug_in != UNKNOWN_US else (out_t[0] if m > 0 else 0)
-    end = plug_out if plug_out != UNKNOWN_US else (out_t[m - 1] if m > 0 else start)
-    charging_us = 0
-    charge_end = start
+def _stream_session(
+    lo: int,
+    hi: int,
+    ts_us: I64,
+    register_wh: F64,
+    rules: Rules,
+    bounds: I64,
+    piece_line: I64,
+    piece_price: I64,
+    line_mwh: I64,
+    line_value: I64,
+    summary: I64,
+) -> bool:  # pragma: no cover - compiled; equality with the reference is tested
+    """The common case in one pass, nothing written per reading: register readings in time
+    order, inside the compiled range. Applies the register rules of
+    :func:`~pipeline.kernels.session_energy.profile` and adds the energy lines and the charging
+    time as it goes; fills ``summary`` (``S_*``; ``S_POINTS`` only tells 1 from 2+) and the
+    line accumulators (zeroed by the caller). Returns False, having written nothing, when the
+    session is not that case (out of order, no register value, outside the range): the caller
+    then takes the general path."""
+    n = hi - lo
+    ts, reg = ts_us[lo:hi], register_wh[lo:hi]  # zero-based views: tighter code than lo + k
+    n_pieces = piece_line.shape[0]
+    if n == 0 or not _in_order(ts) or ts[0] < bounds[0] or ts[n - 1] > bounds[n_pieces]:
+        return False
+    f = 0  # the first register value
+    while f < n and np.isnan(reg[f]):
+        f += 1
+    if f == n:
+        return False
+    t0 = first = ts[f]
+    last = seg = int(np.rint(reg[f] * MWH_PER_WH))
+    offset = -seg  # energy = last + offset (offset = closed - seg, see profile)
+    closed = e0 = e_cut = flags = charging = 0
+    charge_end = UNKNOWN_US
+    gap_us = rules[2] * 1e6
+    j = min(np.searchsorted(bounds, t0, side="right") - 1, n_pieces - 1)
+    for k in range(f + 1, n):
+        value = reg[k]
+        if np.isnan(value):
+            continue
+        t = ts[k]
+        if t == t0:
+            flags |= Q_DUPLICATE
+            continue
+        r = int(np.rint(value * MWH_PER_WH))
+        if r >= last:
+            last = r
+        else:
+            modulus = int(np.rint(rules[1] * MWH_PER_WH))
+            last, seg, closed, flag = _fold(r, last, seg, closed, modulus, rules[0])
+            flags |= flag
+            if flag == Q_GLITCH:
+                continue
+            offset = closed - seg
+        e = last + offset
+        if float(t - t0) > gap_us:
+            flags |= Q_GAP
+        if e > e0:
+            charging += t - t0
+            charge_end = t
+        if bounds[j + 1] < t:
+            j, e_cut = _cut_bands(
+                t0, e0, t, e, j, e_cut, bounds, piece_line, piece_price, line_mwh, line_value
+            )
+        t0, e0 = t, e
+    line_mwh[piece_line[j]] += e0 - e_cut
+    line_value[piece_line[j]] += (e0 - e_cut) * piece_price[j]
+    summary[S_POINTS] = 2 if t0 != first else 1  # point times strictly increase
+    summary[S_FLAGS] = flags if t0 != first else flags | Q_NO_DATA
+    summary[S_FIRST], summary[S_LAST], summary[S_ENERGY] = first, t0, e0
+    summary[S_CHARGING], summary[S_CHARGE_END] = charging, charge_end
+    return True
+
+
+@njit(cache=True, inline="always")
+def _in_order(ts: I64) -> bool:  # pragma: no cover - compiled
+    """Whether ``ts`` never steps back (no early exit, so the loop vectorises)."""
+    back = False
+    for k in range(1, ts.shape[0]):
+        back |= ts[k] < ts[k - 1]
+    return not back
+
+
+@njit(cache=True)
+def _profile_session(
+    lo: int,
+    hi: int,
+    readings: ReadingArrays,
+    rules: Rules,
+    tariff: TariffArrays,
+    out_t: I64,
+    out_e: I64,
+    line_mwh: I64,
+    line_value: I64,
+    summary: I64,
+) -> None:  # pragma: no cover - compiled
+    """The general path (out of order, power only, no data, outside the range): the profile
+    in scratch, then the same summary and line accumulators as :func:`_stream_session`."""
+    _, ts_us, register_wh, power_w, _, _ = readings
+    bounds, piece_line, piece_price, _, _ = tariff
+    m, flags = profile(
+        ts_us, register_wh, power_w, lo, hi, rules[0], rules[1], rules[2], out_t, out_e
+    )
+    if not _energy_lines(out_t, out_e, m, bounds, piece_line, piece_price, line_mwh, line_value):
+        flags |= Q_OUTSIDE_TARIFF
+    charging = 0
+    charge_end = UNKNOWN_US
     for k in range(m - 1):
         if out_e[k + 1] > out_e[k]:
-            charging_us += out_t[k + 1] - out_t[k]
+            charging += out_t[k + 1] - out_t[k]
             charge_end = out_t[k + 1]
-    connected_us = max(end - start, 0)
+    summary[S_POINTS], summary[S_FLAGS] = m, flags
+    summary[S_FIRST] = out_t[0] if m > 0 else 0
+    summary[S_LAST] = out_t[m - 1] if m > 0 else 0
+    summary[S_ENERGY] = out_e[m - 1] if m > 0 else 0
+    summary[S_CHARGING], summary[S_CHARGE_END] = charging, charge_end
+
+
+@njit(cache=True, inline="always")
+def _times(summary: I64, plug_in: int, plug_out: int, grace_ms: int) -> tuple[int, int, int]:
+    """(charging_ms, connected_ms, idle_ms) — see the module docstring."""  # pragma: no cover
+    m = summary[S_POINTS]
+    start = plug_in if plug_in != UNKNOWN_US else (summary[S_FIRST] if m > 0 else 0)
+    end = plug_out if plug_out != UNKNOWN_US else (summary[S_LAST] if m > 0 else start)
+    charge_end = summary[S_CHARGE_END] if summary[S_CHARGE_END] != UNKNOWN_US else start
     idle_ms = max((end - charge_end) // 1000 - grace_ms, 0)
-    return charging_us // 1000, connected_us // 1000, idle_ms
+    return summary[S_CHARGING] // 1000, max(end - start, 0) // 1000, idle_ms
 
 
 SERIAL_BELOW_READINGS = 200_000  # smaller batches run on one thread (no thread wake-up cost)
+CHUNKS_PER_THREAD = 8  # prange work items per thread, each about the same number of readings
 
 
 def bill_sessions_kernel(
@@ -165,8 +314,9 @@ def bill_sessions_kernel(
     ``energy_mwh[s, line]``, ``energy_minor[s, line]``, ``time_ms[s, T_*]``,
     ``amount_minor[s, A_*]`` (charging, connected, idle, session fee, minimum and cap
     adjustments), ``tax_minor[s, tax]``, ``total_minor[s]``, ``total_energy_mwh[s]``,
-    ``quality[s]`` (``Q_*`` bits). Sessions are billed in parallel (``prange``, Numba's thread
-    count) unless ``parallel`` is False, or None and the batch is small.
+    ``quality[s]`` (``Q_*`` bits). Sessions are billed in parallel (``prange`` over chunks of
+    sessions holding about the same number of readings, Numba's thread count) unless
+    ``parallel`` is False, or None and the batch is small.
     """
     n = starts.shape[0] - 1
     out = (
@@ -184,77 +334,110 @@ def bill_sessions_kernel(
     rules = (float(reset_fraction), float(rollover_modulus_wh), float(gap_s))
     if parallel is None:
         parallel = ts_us.shape[0] >= SERIAL_BELOW_READINGS
-    longest = int(np.max(np.diff(starts))) if n > 0 else 0
-    workers = numba.config.NUMBA_NUM_THREADS if parallel else 1  # type: ignore[attr-defined]
-    scratch = (
-        np.empty((workers, longest), np.int64),  # profile times, per worker thread
-        np.empty((workers, longest), np.int64),  # profile energies
-        np.empty((workers, n_lines), np.int64),  # exact line values
+    if not parallel or n == 0:
+        _bill_chunk(0, n, readings, tariff, rules, out)
+        return out
+    threads = numba.get_num_threads()
+    _bill_parallel(
+        balanced_chunks(starts, threads * CHUNKS_PER_THREAD), readings, tariff, rules, out
     )
-    (_bill_parallel if parallel else _bill_serial)(readings, tariff, rules, scratch, out)
     return out
+
+
+def balanced_chunks(starts: I64, chunks: int) -> I64:
+    """Session indices cutting ``starts`` into at most ``chunks`` runs of about equal reading
+    counts (``cuts[c]:cuts[c + 1]``; every session in exactly one run)."""
+    n = starts.shape[0] - 1
+    targets = np.linspace(starts[0], starts[-1], chunks + 1)
+    cuts = np.searchsorted(starts[:-1], targets, side="left").astype(np.int64)
+    cuts[0], cuts[-1] = 0, n
+    return np.unique(cuts)
 
 
 @njit(cache=True, parallel=True)
 def _bill_parallel(
-    readings: ReadingArrays, tariff: TariffArrays, rules: Rules, scratch: Scratch, out: BillArrays
+    cuts: I64, readings: ReadingArrays, tariff: TariffArrays, rules: Rules, out: BillArrays
 ) -> None:  # pragma: no cover - compiled
-    for s in prange(readings[0].shape[0] - 1):
-        _bill_one(s, readings, tariff, rules, scratch, numba.get_thread_id(), out)
+    for c in prange(cuts.shape[0] - 1):
+        _bill_chunk(cuts[c], cuts[c + 1], readings, tariff, rules, out)
 
 
 @njit(cache=True)
-def _bill_serial(
-    readings: ReadingArrays, tariff: TariffArrays, rules: Rules, scratch: Scratch, out: BillArrays
-) -> None:  # pragma: no cover - compiled
-    for s in range(readings[0].shape[0] - 1):
-        _bill_one(s, readings, tariff, rules, scratch, 0, out)
-
-
-@njit(cache=True)
-def _bill_one(
-    s: int,
+def _bill_chunk(
+    first: int,
+    stop: int,
     readings: ReadingArrays,
     tariff: TariffArrays,
     rules: Rules,
-    scratch: Scratch,
-    worker: int,
     out: BillArrays,
 ) -> None:  # pragma: no cover - compiled
-    """Bill session ``s`` into row ``s`` of the outputs (see :func:`bill_sessions_kernel`)."""
-    starts, ts_us, register_wh, power_w, plug_in_us, plug_out_us = readings
-    bounds, piece_line, piece_price, fees, tax_ppm = tariff
+    """Bill sessions ``first:stop``; scratch is allocated once per chunk, not per session (the
+    profile arrays only if a session's readings are out of order)."""
+    starts = readings[0]
+    n_lines = out[0].shape[1]
+    line_mwh = np.zeros(n_lines, np.int64)
+    line_value = np.zeros(n_lines, np.int64)
+    summary = np.zeros(N_SUMMARY, np.int64)
+    out_t = np.empty(0, np.int64)
+    out_e = np.empty(0, np.int64)
+    for s in range(first, stop):
+        lo, hi = starts[s], starts[s + 1]
+        line_mwh[:] = 0
+        line_value[:] = 0
+        streamed = _stream_session(
+            lo, hi, readings[1], readings[2], rules, tariff[0], tariff[1], tariff[2], line_mwh,
+            line_value, summary,
+        )  # fmt: skip
+        if not streamed:
+            if out_t.shape[0] < hi - lo:
+                out_t = np.empty(hi - lo, np.int64)
+                out_e = np.empty(hi - lo, np.int64)
+            line_mwh[:] = 0
+            line_value[:] = 0
+            _profile_session(
+                lo, hi, readings, rules, tariff, out_t, out_e, line_mwh, line_value, summary
+            )
+        _settle(s, readings, tariff, line_mwh, line_value, summary, out)
+
+
+@njit(cache=True, inline="always")
+def _round_or_zero(num: int, den: int) -> int:  # pragma: no cover - compiled
+    return 0 if num == 0 else round_div(num, den)
+
+
+@njit(cache=True)
+def _settle(
+    s: int,
+    readings: ReadingArrays,
+    tariff: TariffArrays,
+    line_mwh: I64,
+    line_value: I64,
+    summary: I64,
+    out: BillArrays,
+) -> None:  # pragma: no cover - compiled
+    """Row ``s`` of the outputs from the session's lines and summary (module docstring 1-6)."""
+    plug_in_us, plug_out_us = readings[4], readings[5]
+    fees, tax_ppm = tariff[3], tariff[4]
     energy_mwh, energy_minor, time_ms, amount_minor, tax_minor, total_minor, total_mwh, quality = (
         out
     )
-    n_lines = energy_mwh.shape[1]
-    lo, hi = starts[s], starts[s + 1]
-    out_t = scratch[0][worker]
-    out_e = scratch[1][worker]
-    value = scratch[2][worker]
-    value[:] = 0
-    m, flags = profile(
-        ts_us, register_wh, power_w, lo, hi, rules[0], rules[1], rules[2], out_t, out_e
-    )
-    if not _energy_lines(out_t, out_e, m, bounds, piece_line, piece_price, energy_mwh[s], value):
-        flags |= Q_OUTSIDE_TARIFF
-    quality[s] = flags
-    if m > 0:
-        total_mwh[s] = out_e[m - 1]
+    quality[s] = summary[S_FLAGS]
+    total_mwh[s] = summary[S_ENERGY]
     net = 0
-    for line in range(n_lines):
-        energy_minor[s, line] = round_div(value[line], ENERGY_DIVISOR)
+    for line in range(line_mwh.shape[0]):
+        energy_mwh[s, line] = line_mwh[line]
+        energy_minor[s, line] = _round_or_zero(line_value[line], ENERGY_DIVISOR)
         net += energy_minor[s, line]
     charging, connected, idle = _times(
-        out_t, out_e, m, plug_in_us[s], plug_out_us[s], fees[FEE_IDLE_GRACE_MS]
+        summary, plug_in_us[s], plug_out_us[s], fees[FEE_IDLE_GRACE_MS]
     )
     time_ms[s, T_CHARGING] = charging
     time_ms[s, T_CONNECTED] = connected
     time_ms[s, T_IDLE] = idle
     a = amount_minor[s]
-    a[A_CHARGING] = round_div(charging * fees[FEE_CHARGING_MICRO_PER_MIN], TIME_DIVISOR)
-    a[A_CONNECTED] = round_div(connected * fees[FEE_CONNECTED_MICRO_PER_MIN], TIME_DIVISOR)
-    a[A_IDLE] = round_div(idle * fees[FEE_IDLE_MICRO_PER_MIN], TIME_DIVISOR)
+    a[A_CHARGING] = _round_or_zero(charging * fees[FEE_CHARGING_MICRO_PER_MIN], TIME_DIVISOR)
+    a[A_CONNECTED] = _round_or_zero(connected * fees[FEE_CONNECTED_MICRO_PER_MIN], TIME_DIVISOR)
+    a[A_IDLE] = _round_or_zero(idle * fees[FEE_IDLE_MICRO_PER_MIN], TIME_DIVISOR)
     a[A_SESSION_FEE] = fees[FEE_SESSION_MINOR]
     net += a[A_CHARGING] + a[A_CONNECTED] + a[A_IDLE] + a[A_SESSION_FEE]
     if net < fees[FEE_MINIMUM_MINOR]:
@@ -264,7 +447,7 @@ def _bill_one(
     net += a[A_MINIMUM] + a[A_CAP]
     total = net
     for k in range(tax_ppm.shape[0]):
-        tax_minor[s, k] = round_div(net * tax_ppm[k], PPM)
+        tax_minor[s, k] = _round_or_zero(net * tax_ppm[k], PPM)
         total += tax_minor[s, k]
     total_minor[s] = total
 

@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +63,10 @@ def run(
     reset_fraction: float = 0.5,
     rollover_modulus_wh: float = 0.0,
     gap_s: float = 900.0,
+    parallel: bool | None = None,
 ) -> BillArrays:
-    """Bill ``sessions`` (readings in the given order) with the kernel or the reference."""
+    """Bill ``sessions`` (readings in the given order) with the kernel or the reference
+    (``parallel``: the kernel's threading choice, None = by batch size)."""
     sizes = [len(s) for s in sessions]
     starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     flat = [r for s in sessions for r in s]
@@ -73,7 +76,8 @@ def run(
     plugs = plugs or [(None, None)] * len(sessions)
     plug_in = np.array([to_us(a) if a else UNKNOWN_US for a, _ in plugs], np.int64)
     plug_out = np.array([to_us(b) if b else UNKNOWN_US for _, b in plugs], np.int64)
-    fn = bill_sessions_reference if reference else bill_sessions_kernel
+    kernel = partial(bill_sessions_kernel, parallel=parallel)
+    fn = bill_sessions_reference if reference else kernel
     return fn(
         starts,
         ts,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -20,9 +21,11 @@ from pipeline.kernels.billing import (
     T_CHARGING,
     T_CONNECTED,
     T_IDLE,
+    balanced_chunks,
     round_div,
     round_div_reference,
 )
+from pipeline.kernels.session_energy import Q_REORDERED
 from tests.pipeline.billing_support import (
     NAN,
     Reading,
@@ -48,7 +51,7 @@ TWO_BANDS = [
 
 
 def local(*args: int) -> datetime:
-    return datetime(*args, tzinfo=LONDON)  # type: ignore[misc]
+    return datetime(*args, tzinfo=LONDON)  # type: ignore[misc, arg-type]
 
 
 # -- rounding --
@@ -376,3 +379,83 @@ def test_energy_lines_are_additive_over_a_split(
     parts = run(compiled, [readings[: k + 1], readings[k:]])
     np.testing.assert_array_equal(parts[0][0] + parts[0][1], whole[0][0])
     assert (np.abs(parts[1][0] + parts[1][1] - whole[1][0]) <= 1).all()
+
+
+# -- the one-pass path (readings in time order) against the reference, serial and parallel --
+
+STEPS = ["rise", "rise", "rise", "flat", "nan", "glitch", "reset", "wrap", "dup"]
+
+
+@st.composite
+def ordered_sessions(draw: st.DrawFn) -> list[Reading]:
+    """Readings in time order (what chargers send): rises, flat stretches, NaNs, glitches,
+    resets, rollovers of a 1 MWh register, repeated times; some start before or end after the
+    compiled range (the general path takes those)."""
+    n = draw(st.integers(0, 40))
+    base = draw(st.integers(-4 * 86_400, SPAN_S + 2 * 86_400))
+    offsets = sorted(draw(st.lists(st.integers(0, 86_400), min_size=n, max_size=n)))
+    reg = draw(st.floats(0, 9e5))
+    out: list[Reading] = []
+    for off in offsets:
+        step = draw(st.sampled_from(STEPS))
+        at = T0 + timedelta(seconds=base + off)
+        if step == "dup" and out:
+            at = out[-1][0]
+        if step == "rise":
+            reg += draw(st.floats(0, 5_000))
+        elif step == "glitch":
+            reg = max(reg - draw(st.floats(0, 100)), 0.0)
+        elif step == "reset":
+            reg = draw(st.floats(0, 100))
+        elif step == "wrap":
+            reg = draw(st.floats(9.5e5, 1e6)) if reg < 9e5 else draw(st.floats(0, 5e4))
+        out.append((at, NAN if step == "nan" else reg, draw(power)))
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    t=tariffs(),
+    batch=st.lists(ordered_sessions(), max_size=8),
+    rollover=st.sampled_from([0.0, 1e6]),
+    parallel=st.booleans(),
+)
+def test_one_pass_kernel_equals_reference_serial_and_parallel(
+    t: Tariff, batch: list[list[Reading]], rollover: float, parallel: bool
+) -> None:
+    compiled = compiled_for(t, T0, T0 + timedelta(seconds=SPAN_S))
+    plugs = [
+        (s[0][0] - timedelta(minutes=1), s[-1][0] + timedelta(minutes=25)) if s else (None, None)
+        for s in batch
+    ]
+    kw: dict[str, Any] = {"rollover_modulus_wh": rollover, "gap_s": 600.0}
+    got = run(compiled, batch, plugs, parallel=parallel, **kw)
+    want = run(compiled, batch, plugs, reference=True, **kw)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_many_sessions_in_parallel_chunks_equal_one_thread() -> None:
+    t = make_tariff(energy=TWO_BANDS, taxes=[{"name": "VAT", "rate_percent": "20"}])
+    start = datetime(2024, 1, 10, 5, tzinfo=UTC)
+    compiled = compiled_for(t, start, start + timedelta(days=3))
+    batch = [steady(start + timedelta(minutes=7 * k), 30 + k % 200, 7000.0) for k in range(300)]
+    batch[5] = list(reversed(batch[5]))  # one out of order: the general path inside a chunk
+    serial = run(compiled, batch, parallel=False)
+    threaded = run(compiled, batch, parallel=True)
+    for a, b in zip(serial, threaded, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert serial[7][5] & Q_REORDERED
+
+
+@given(sizes=st.lists(st.integers(0, 50), max_size=60), chunks=st.integers(1, 40))
+def test_balanced_chunks_cover_every_session_once(sizes: list[int], chunks: int) -> None:
+    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    cuts = balanced_chunks(starts, chunks)
+    assert cuts[0] == 0 and cuts[-1] == len(sizes)
+    assert (np.diff(cuts) > 0).all() or len(sizes) == 0
+    assert len(cuts) - 1 <= max(chunks, 1)
+    # no chunk holds more than its share plus one session
+    per_chunk = starts[cuts[1:]] - starts[cuts[:-1]]
+    share = starts[-1] / chunks
+    assert (per_chunk <= share + max(sizes, default=0)).all()
