@@ -608,6 +608,18 @@ def simulate_city(
     typer.echo(city_report(source.value, path, options))
 
 
+@pipeline_app.command("mirror")
+def pipeline_mirror(
+    follow: Annotated[bool, typer.Option("--follow", help="keep copying until Ctrl-C")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Copy the embedded event log into Kafka (CHARGEGRID_KAFKA_BOOTSTRAP), at least once."""
+    from pipeline.kafka import run_mirror
+
+    copied = run_mirror(_settings(data_dir), follow=follow)
+    typer.echo(f"copied {copied} records to Kafka")
+
+
 # -- commands added by subsystems go above this line, one block each (keep imports lazy) --
 
 

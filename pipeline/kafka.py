@@ -17,6 +17,9 @@ position of 0 means nothing consumed, and a position (the last offset consumed) 
 offset of the next record to read and Kafka's own notion of a committed offset; ``end_offset`` is
 the partition's high watermark.
 
+Moving an embedded deployment over: :func:`mirror` (``chargegrid pipeline mirror``) copies the
+SQLite log into the Kafka topics, keys and per-key order kept, at least once.
+
 Retention is Kafka's (``retention.ms`` on the topics); the pipeline's position is mirrored into the
 consumer group ``pipeline`` two snapshots late, for lag monitoring only (recovery is Bytewax's).
 """
@@ -25,7 +28,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,13 +40,14 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from chargegrid.eventlog import EventLogError, Payloads, partition_for
+from chargegrid.eventlog import EventLog, EventLogError, Payloads, partition_for
 from chargegrid.events import Topic
 from chargegrid.settings import Settings
 from pipeline.source import GROUP_ID, TOPICS, LogBatch, SourceConfig, part_name
 
 _NO_OFFSETS: npt.NDArray[np.int64] = np.zeros(0, np.int64)
 _READ_CHUNK = 10_000  # messages per consume() call inside read_batch
+MIRROR_GROUP = "kafka-mirror"
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,7 @@ class KafkaConfig:
     @classmethod
     def from_settings(cls, settings: Settings) -> KafkaConfig:
         if not settings.kafka_bootstrap.strip():
-            msg = "event_log is kafka but CHARGEGRID_KAFKA_BOOTSTRAP (host:port,...) is not set"
+            msg = "Kafka needs CHARGEGRID_KAFKA_BOOTSTRAP (host:port,...); it is not set"
             raise EventLogError(msg)
         return cls(
             settings.kafka_bootstrap,
@@ -378,3 +382,47 @@ class KafkaLogSource(FixedPartitionedSource[LogBatch, int]):
         return KafkaLogPartition(
             self._config, topic, int(index), resume_state or 0, inner, KafkaLog(self._kafka)
         )
+
+
+def mirror(
+    source: EventLog,
+    target: Any,  # PartitionedLog
+    *,
+    now_ms: Callable[[], int],
+    group_id: str = MIRROR_GROUP,
+    batch_rows: int = 5_000,
+) -> int:
+    """Copy what ``source`` (the embedded log) holds beyond ``group_id``'s committed offsets
+    into ``target`` (Kafka), keys and order kept; returns how many records were copied.
+
+    A batch is committed on the source only after ``target`` acknowledged it, so a crash in
+    between re-sends that batch (at least once; the pipeline dead-letters the copies as
+    duplicates). The group also holds back SQLite retention until records are copied.
+    """
+    copied = 0
+    for topic in Topic:
+        for partition in range(source.partitions):
+            after = source.committed(group_id, topic, partition)
+            while records := source.read(topic, partition, after, batch_rows):
+                target.append(topic, [(r.key, r.payload) for r in records], now_ms=now_ms())
+                after = records[-1].offset
+                source.commit(group_id, topic, partition, after)
+                copied += len(records)
+    return copied
+
+
+def run_mirror(settings: Settings, *, follow: bool, interval_s: float = 0.5) -> int:
+    """``chargegrid pipeline mirror``: the embedded log into Kafka, once or until Ctrl-C."""
+    copied = 0
+    with (
+        EventLog(settings.eventlog_path, settings.log_partitions) as source,
+        KafkaLog(KafkaConfig.from_settings(settings)) as target,
+    ):
+        try:
+            while True:
+                copied += mirror(source, target, now_ms=lambda: time.time_ns() // 1_000_000)
+                if not follow:
+                    return copied
+                time.sleep(interval_s)
+        except KeyboardInterrupt:
+            return copied

@@ -287,3 +287,28 @@ def test_pipeline_over_kafka_equals_pipeline_over_sqlite(tmp_path: Path) -> None
         "(SELECT count(*) FROM dead_letter)"
     )
     assert sql(kafka, query) == sql(sqlite, query) == [(6 * 19, 6 * 190.0, 1)]
+
+
+def test_mirror_copies_each_record_once_in_key_order_and_resumes(
+    tmp_path: Path, adapter: str
+) -> None:
+    from pipeline.kafka import mirror
+
+    source = EventLog(tmp_path / "embedded.sqlite", PARTITIONS)
+    target = open_log(_settings(tmp_path / "target", adapter))
+    try:
+        records = _records()
+        source.append(Topic.meter_readings, records[:20], now_ms=1)
+        source.append(Topic.connector_status, [("CH001", b"s1")], now_ms=1)
+        assert mirror(source, target, now_ms=lambda: 5, batch_rows=7) == 21
+        assert mirror(source, target, now_ms=lambda: 5) == 0  # nothing twice
+        source.append(Topic.meter_readings, records[20:], now_ms=2)
+        assert mirror(source, target, now_ms=lambda: 6) == len(records) - 20
+        for p in range(PARTITIONS):
+            expected = [v for k, v in records if partition_for(k, PARTITIONS) == p]
+            assert [v for _, v in _read_all(target, Topic.meter_readings, p)] == expected
+        status = _read_all(target, Topic.connector_status, partition_for("CH001", PARTITIONS))
+        assert [v for _, v in status] == [b"s1"]
+    finally:
+        source.close()
+        target.close()
