@@ -177,7 +177,12 @@ class KafkaLog:
         while True:
             try:
                 self.producer.produce(
-                    name, payload, key.encode(), partition, on_delivery=cb, timestamp=now_ms
+                    name,
+                    value=payload,
+                    key=key.encode(),
+                    partition=partition,
+                    on_delivery=cb,
+                    timestamp=now_ms,
                 )
             except BufferError:  # local queue full: let deliveries drain, then retry
                 self.producer.poll(0.1)
