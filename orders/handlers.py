@@ -471,7 +471,6 @@ class Lifecycle:
                 phone=self.policy.support_phone,
                 email=self.policy.support_email,
                 url=f"{self.policy.dashboard_url.rstrip('/')}/support/{ticket.id}",
-                tags=orders_v1.ticket_tags(ticket),
             )
         )
 

@@ -337,7 +337,7 @@ class Support(Wire):
     url: str | None = None
     # tolerated extension: phone | email | chat (absent: callback_phone → phone, else chat)
     channel: str | None = None
-    # tag group ``ticket``: ticket-id, status, resolution (ours); driver-response (the BAP's)
+    # tolerated extension in requests: tag group ``ticket`` (ticket-id, driver-response)
     tags: list[TagGroup] | None = None
 
 

@@ -79,8 +79,9 @@ def status_tick(bpp: Bpp, delivered_wh: Callable[[Order], int | None]) -> int:
 
 def resolve_ticket(bpp: Bpp, ticket_id: str, resolution: str, policy: OrderPolicy) -> Ticket:
     """The operator resolves a ticket: stored, and the BAP hears it in an unsolicited
-    ``on_support`` (ticket status ``resolved`` and the resolution) committed in the same
-    transaction. Tickets from before ``bap_uri`` was kept are resolved without a callback."""
+    ``on_support`` committed in the same transaction (core ``Support`` has no status field, so
+    the callback itself says "resolved"; its ``url`` names the ticket, whose page shows the
+    resolution). Tickets from before ``bap_uri`` was kept are resolved without a callback."""
     now = bpp.clock.now()
     with bpp.store.transaction() as db:
         ticket = support.resolve_ticket(db, ticket_id, resolution, now)
@@ -104,7 +105,6 @@ def resolve_ticket(bpp: Bpp, ticket_id: str, resolution: str, policy: OrderPolic
                 phone=policy.support_phone,
                 email=policy.support_email,
                 url=f"{policy.dashboard_url.rstrip('/')}/support/{ticket.id}",
-                tags=orders_v1.ticket_tags(ticket),
             )
         )
         enqueue(db, bpp.callback(ctx, Outcome(message=message)), ms(now))

@@ -29,7 +29,6 @@ from orders.domain.orders import (
     TermsAcceptance,
 )
 from orders.domain.quote import Mode, QuoteRequest
-from orders.domain.support import Ticket
 from orders.errors import InvalidRequest, ItemNotFound
 
 STATE_CODE = {
@@ -139,18 +138,6 @@ def ticket_request(support: wire.Support) -> tuple[str, str] | None:
         msg = "a driver-response needs the ticket-id it answers"
         raise InvalidRequest(msg, paths="message.support.tags")
     return ticket_id, tags["driver-response"]
-
-
-def ticket_tags(ticket: Ticket) -> list[wire.TagGroup]:
-    """The ``ticket`` tag group of an ``on_support``: id, status, reopen count, resolution."""
-    tags = [
-        _tag("ticket-id", ticket.id),
-        _tag("status", ticket.status.value),
-        _tag("reopened", str(ticket.reopened)),
-    ]
-    if ticket.resolution:
-        tags.append(_tag("resolution", ticket.resolution))
-    return [_group("ticket", tags)]
 
 
 def fulfillment_code(update: wire.Order) -> str | None:

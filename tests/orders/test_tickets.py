@@ -28,10 +28,18 @@ __all__ = ["h"]
 POLICY = OrderPolicy(dashboard_url="http://dash.test")
 
 
-def ticket_of(doc: dict[str, Any]) -> dict[str, str]:
-    [group] = doc["message"]["support"]["tags"]
-    assert group["descriptor"]["code"] == "ticket"
-    return {t["descriptor"]["code"]: t["value"] for t in group["list"]}
+def ticket_of(doc: dict[str, Any]) -> str:
+    """The ticket an ``on_support`` names (the last segment of its url)."""
+    assert "error" not in doc, doc["error"]
+    url: str = doc["message"]["support"]["url"]
+    assert url.startswith("http://dash.test/support/")
+    return url.rsplit("/", 1)[1]
+
+
+def status(h: Harness, ticket_id: str) -> tuple[TicketStatus, int]:
+    with h.store.reading() as db:
+        ticket = load_ticket(db, ticket_id)
+    return ticket.status, ticket.reopened
 
 
 def respond(ticket_id: str, response: str) -> dict[str, Any]:
@@ -49,9 +57,9 @@ def respond(ticket_id: str, response: str) -> dict[str, Any]:
 
 async def raise_ticket(h: Harness) -> str:
     opened = await h.send("support", {"support": {"ref_id": "t-1", "callback_phone": "+911234"}})
-    tags = ticket_of(opened)
-    assert (tags["status"], tags["reopened"]) == ("open", "0")
-    return tags["ticket-id"]
+    ticket_id = ticket_of(opened)
+    assert status(h, ticket_id) == (TicketStatus.open, 0)
+    return ticket_id
 
 
 async def test_operator_resolves_and_driver_confirms(h: Harness) -> None:
@@ -62,16 +70,14 @@ async def test_operator_resolves_and_driver_confirms(h: Harness) -> None:
     [unsolicited] = h.bap.received[before:]
     assert unsolicited.path == "on_support"
     assert unsolicited.json["context"]["transaction_id"] == "t-1"
-    assert ticket_of(unsolicited.json) == {
-        "ticket-id": ticket_id,
-        "status": "resolved",
-        "reopened": "0",
-        "resolution": "Charger rebooted; refund issued",
-    }
-    closed = await h.send("support", respond(ticket_id, "confirm"))
-    assert ticket_of(closed)["status"] == "closed"
+    assert not unsolicited.json["context"]["message_id"].startswith("m-")  # a new message id
+    assert ticket_of(unsolicited.json) == ticket_id
     with h.store.reading() as db:
-        assert load_ticket(db, ticket_id).status == TicketStatus.closed
+        assert load_ticket(db, ticket_id).resolution == "Charger rebooted; refund issued"
+    closed = await h.send("support", respond(ticket_id, "confirm"))
+    assert ticket_of(closed) == ticket_id
+    assert status(h, ticket_id) == (TicketStatus.closed, 0)
+    with h.store.reading() as db:
         row = db.execute("SELECT closed_ms FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
     assert row[0] == int(T_EXAMPLE.timestamp() * 1000)
     again = await h.send("support", respond(ticket_id, "reopen"))  # closed stays closed
@@ -83,8 +89,8 @@ async def test_driver_reopens_with_a_fresh_sla_deadline(h: Harness) -> None:
     h.clock.advance(30 * 60)
     notify.resolve_ticket(h.bpp, ticket_id, "Restarted the session", POLICY)
     h.clock.advance(2 * 3600)  # the original 1 h deadline is long gone
-    reopened = await h.send("support", respond(ticket_id, "reopen"))
-    assert (ticket_of(reopened)["status"], ticket_of(reopened)["reopened"]) == ("open", "1")
+    assert ticket_of(await h.send("support", respond(ticket_id, "reopen"))) == ticket_id
+    assert status(h, ticket_id) == (TicketStatus.open, 1)
     with h.store.transaction() as db:
         assert escalate_overdue(db, h.clock.now() + timedelta(minutes=59)) == []
         assert escalate_overdue(db, h.clock.now() + timedelta(minutes=61)) == [ticket_id]
