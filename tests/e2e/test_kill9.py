@@ -1,4 +1,5 @@
-"""SIGKILL the pipeline at three points of a live replay; the warehouse equals a clean run's.
+"""SIGKILL the pipeline at three points of a live replay; the warehouse (readings, per-session
+energy, bills) equals a clean run's.
 
 The workload (a few hundred connectors, ~100k readings, some bad records) is published into the
 event log in thirds while ``chargegrid pipeline run`` follows it as a child process. Each kill is
@@ -22,9 +23,10 @@ from typing import Any
 import duckdb
 import pyarrow.parquet as pq
 import pytest
+from pydantic import BaseModel
 
-from chargegrid.eventlog import EventLog
-from chargegrid.events import MeterValue, Topic, TransactionEnded, TransactionStarted, encode
+from chargegrid.eventlog import EventLog, columnar_records
+from chargegrid.events import MeterValue, Topic, TransactionEnded, TransactionStarted
 from chargegrid.settings import Settings, load_settings
 from tests.e2e.conftest import ROOT
 from warehouse import lake
@@ -51,12 +53,14 @@ def _settings(data_dir: Path) -> Settings:
     return load_settings(data_dir=data_dir, log_partitions=PARTITIONS, epoch_interval_s=0.2)
 
 
-def _workload() -> list[tuple[str, bytes]]:
-    """Records in event-time order: every session interleaved with the others, some bad."""
-    records: list[tuple[str, bytes]] = []
+def _workload() -> list[tuple[str, bytes | BaseModel]]:
+    """Records in event-time order: every session interleaved with the others, some bad. Events
+    are published as the central system's producer writes them (columnar batch records), the bad
+    records as raw bytes."""
+    records: list[tuple[str, bytes | BaseModel]] = []
 
     def add(event: Any) -> None:
-        records.append((event.charger_id, encode(event)))
+        records.append((event.charger_id, event))
 
     sessions = [(f"K{c:03d}", k) for c in range(CHARGERS) for k in (1, 2)]
     for charger, conn in sessions:
@@ -99,10 +103,11 @@ def _workload() -> list[tuple[str, bytes]]:
     return records
 
 
-def _publish(settings: Settings, records: list[tuple[str, bytes]], chunk: int) -> None:
+def _publish(settings: Settings, records: list[tuple[str, bytes | BaseModel]], chunk: int) -> None:
     with EventLog(settings.eventlog_path, settings.log_partitions) as log:
         for i in range(0, len(records), chunk):
-            log.append(Topic.meter_readings, records[i : i + chunk], now_ms=_now_ms())
+            packed = columnar_records(records[i : i + chunk], log.partitions)
+            log.append(Topic.meter_readings, packed, now_ms=_now_ms())
 
 
 def _now_ms() -> int:
@@ -153,7 +158,7 @@ def _facts(settings: Settings) -> dict[str, Any]:
 
         return {
             "readings": rows(
-                "SELECT count(*), count(DISTINCT (log_partition, log_offset)), "
+                "SELECT count(*), count(DISTINCT (log_partition, log_offset, log_index)), "
                 "sum(energy_register_wh) FROM readings"
             )[0],
             "sessions": rows(
@@ -161,9 +166,14 @@ def _facts(settings: Settings) -> dict[str, Any]:
                 "FROM sessions ORDER BY session_id"
             ),
             "dead_letter": rows(
-                "SELECT reason, count(*), count(DISTINCT (log_partition, log_offset)) "
+                "SELECT reason, count(*), count(DISTINCT (log_partition, log_offset, log_index)) "
                 "FROM dead_letter GROUP BY reason ORDER BY reason"
             ),
+            "bills": rows(
+                "SELECT session_id, tariff_id, status, energy_wh, total_minor FROM bills "
+                "ORDER BY session_id"
+            ),
+            "bill_lines": rows("SELECT count(*), sum(amount_minor) FROM bill_lines")[0],
         }
     finally:
         con.close()
@@ -222,6 +232,8 @@ def test_sigkill_at_three_points_changes_nothing(tmp_path: Path) -> None:
     assert count == expected["readings"][0] > 0
     assert got == expected
     assert len(got["sessions"]) == CHARGERS * 2
+    assert len(got["bills"]) == CHARGERS * 2  # revenue: every session billed once
+    assert all(status == "billed" and total > 0 for _, _, status, _, total in got["bills"])
     reasons = {reason: n for reason, n, _ in got["dead_letter"]}
     assert reasons.keys() == {"register_backwards", "undecodable"}
     assert reasons["undecodable"] == STEPS // 50
