@@ -620,6 +620,56 @@ def pipeline_mirror(
     typer.echo(f"copied {copied} records to Kafka")
 
 
+advise_app = typer.Typer(no_args_is_help=True, help="When to charge: cheapest plans, replays.")
+app.add_typer(advise_app, name="advise")
+_BE_SPOT = Path(__file__).resolve().parents[1] / "data" / "tariffs" / "be_dynamic_spot.json"
+_SHARED_PRICES = Path("../shared/data/prices_entsoe_be")
+
+
+class AdviseSource(StrEnum):
+    dundee = "dundee"
+    perth = "perth"
+
+
+@advise_app.command("plan")
+def advise_plan(
+    arrival: Annotated[str, typer.Option(help="ISO 8601 with offset, e.g. 2019-03-30T19:00+01:00")],
+    departure: Annotated[str, typer.Option(help="ISO 8601 with offset")],
+    kwh: Annotated[float, typer.Option(help="energy the car needs (kWh)")],
+    kw: Annotated[float, typer.Option(help="connector power (kW)")],
+    tariff: Annotated[Path, typer.Option(help="tariff JSON", dir_okay=False)] = _BE_SPOT,
+    prices: Annotated[
+        list[Path] | None, typer.Option(help="ENTSO-E export(s) or folder (dynamic tariffs)")
+    ] = None,
+    free: Annotated[
+        str | None, typer.Option(help="probability the connector is free, one per hour: 0.9,0.5")
+    ] = None,
+) -> None:
+    """Immediate vs exact cheapest vs cheapest window (vs availability-aware) plans."""
+    from models.advise.run import plan_command
+
+    typer.echo(plan_command(arrival, departure, kwh, kw, tariff, prices or [], free))
+
+
+@advise_app.command("evaluate")
+def advise_evaluate(
+    path: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, readable=True)],
+    source: Annotated[AdviseSource, typer.Option(help="whose session exports PATH are")],
+    prices: Annotated[
+        list[Path] | None, typer.Option(help="ENTSO-E exports or folder (default ../shared/...)")
+    ] = None,
+    tariff: Annotated[Path, typer.Option(help="dynamic tariff (margin)", dir_okay=False)] = (
+        _BE_SPOT
+    ),
+    limit: Annotated[int | None, typer.Option(help="read at most this many rows")] = None,
+) -> None:
+    """Replay real sessions with real day-ahead prices: savings % and regret % per strategy."""
+    from models.advise.evaluate import evaluate_files
+
+    result = evaluate_files(source.value, path, prices or [_SHARED_PRICES], tariff, limit)
+    typer.echo(result.table())
+
+
 # -- commands added by subsystems go above this line, one block each (keep imports lazy) --
 
 
