@@ -1,4 +1,4 @@
-"""The ONE interface between orders and chargers: remote start/stop.
+"""The ONE interface between orders and chargers: remote start/stop, reservations.
 
 The BPP (``orders/``) asks the central system to start or stop charging through
 :class:`ChargerCommands`; it never speaks OCPP itself. Implementations: :class:`CsmsCommands` on a
@@ -6,6 +6,8 @@ running central system in the same process (OCPP 1.6 RemoteStart/StopTransaction
 RequestStart/StopTransaction over the charger's live connection), :class:`HttpChargerCommands`
 for a BPP in another process (``chargegrid serve bpp`` next to ``chargegrid serve csms``) and
 :class:`FakeChargerCommands` for tests. Transaction ids are strings (1.6 integers as text).
+Reservations: OCPP 1.6 ReserveNow/CancelReservation (connector), 2.0.1 the same names (EVSE);
+a charger without the reservation feature answers with a CallError, reported as ``Unsupported``.
 
 Cross-process transport: the CSMS answers ``GET /-/control/<verb>/...`` on its own WebSocket port
 (:class:`ControlEndpoint`, hooked into the handshake's ``process_request``), only with
@@ -21,6 +23,8 @@ import json
 import os
 import secrets
 from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
 from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -38,6 +42,29 @@ class ChargerOffline(ChargegridError):
     """The charger has no live connection to the central system."""
 
 
+class ReserveStatus(StrEnum):
+    """OCPP ReservationStatus (1.6) / ReserveNowStatusEnumType (2.0.1), plus ``Unsupported``."""
+
+    accepted = "Accepted"
+    faulted = "Faulted"
+    occupied = "Occupied"
+    rejected = "Rejected"
+    unavailable = "Unavailable"
+    unsupported = "Unsupported"  # the charger answered ReserveNow with a CallError
+
+
+def reserve_status(text: str | None) -> ReserveStatus:
+    try:
+        return ReserveStatus(text or "")
+    except ValueError:
+        return ReserveStatus.rejected
+
+
+def ocpp_time(at: datetime) -> str:
+    """ISO 8601 UTC with ``Z``, as both OCPP versions want it."""
+    return at.isoformat().replace("+00:00", "Z")
+
+
 class ChargerCommands(Protocol):
     async def remote_start(self, charger_id: str, connector_id: int, id_tag: str) -> bool:
         """Ask ``charger_id`` to start charging on ``connector_id`` for ``id_tag``; True when the
@@ -52,6 +79,21 @@ class ChargerCommands(Protocol):
         """The open transaction on that connector, if the central system knows one."""
         ...
 
+    async def reserve(
+        self,
+        charger_id: str,
+        connector_id: int,
+        id_tag: str,
+        expires_at: datetime,
+        reservation_id: int,
+    ) -> ReserveStatus:
+        """Hold ``connector_id`` for ``id_tag`` until ``expires_at`` (OCPP ReserveNow)."""
+        ...
+
+    async def cancel_reservation(self, charger_id: str, reservation_id: int) -> bool:
+        """Release a reservation (OCPP CancelReservation); True when the charger accepted."""
+        ...
+
 
 @dataclass
 class FakeChargerCommands:
@@ -61,6 +103,8 @@ class FakeChargerCommands:
     offline: set[str] = field(default_factory=set)
     calls: list[tuple[str, ...]] = field(default_factory=list)
     open: dict[tuple[str, int], str] = field(default_factory=dict)
+    reserve_answer: ReserveStatus = ReserveStatus.accepted
+    reservations: dict[int, tuple[str, int, str]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     async def remote_start(self, charger_id: str, connector_id: int, id_tag: str) -> bool:
@@ -79,6 +123,25 @@ class FakeChargerCommands:
 
     async def transaction_on(self, charger_id: str, connector_id: int) -> str | None:
         return self.open.get((charger_id, connector_id))
+
+    async def reserve(
+        self,
+        charger_id: str,
+        connector_id: int,
+        id_tag: str,
+        expires_at: datetime,
+        reservation_id: int,
+    ) -> ReserveStatus:
+        self._online(charger_id)
+        self.calls.append(("reserve", charger_id, str(connector_id), id_tag, ocpp_time(expires_at)))
+        if self.reserve_answer == ReserveStatus.accepted:
+            self.reservations[reservation_id] = (charger_id, connector_id, id_tag)
+        return self.reserve_answer
+
+    async def cancel_reservation(self, charger_id: str, reservation_id: int) -> bool:
+        self._online(charger_id)
+        self.calls.append(("unreserve", charger_id, str(reservation_id)))
+        return self.reservations.pop(reservation_id, None) is not None
 
     def _online(self, charger_id: str) -> None:
         if charger_id in self.offline:
@@ -140,6 +203,50 @@ class CsmsCommands:
                 return tx
         return None
 
+    async def reserve(
+        self,
+        charger_id: str,
+        connector_id: int,
+        id_tag: str,
+        expires_at: datetime,
+        reservation_id: int,
+    ) -> ReserveStatus:
+        from ocpp.v16 import call as call16
+        from ocpp.v201 import call as call201
+
+        from chargers.csms import CentralSystem16
+
+        cp = self._cp(charger_id)
+        if isinstance(cp, CentralSystem16):
+            request: Any = call16.ReserveNow(
+                connector_id=connector_id,
+                expiry_date=ocpp_time(expires_at),
+                id_tag=id_tag,
+                reservation_id=reservation_id,
+            )
+        else:
+            request = call201.ReserveNow(
+                id=reservation_id,
+                expiry_date_time=ocpp_time(expires_at),
+                id_token={"id_token": id_tag, "type": "Central"},
+                evse_id=connector_id,
+            )
+        result = await cp.call(request)  # a CallError (feature not implemented) gives None
+        if result is None:
+            return ReserveStatus.unsupported
+        return reserve_status(str(result.status))
+
+    async def cancel_reservation(self, charger_id: str, reservation_id: int) -> bool:
+        from ocpp.v16 import call as call16
+        from ocpp.v201 import call as call201
+
+        from chargers.csms import CentralSystem16
+
+        cp = self._cp(charger_id)
+        module: Any = call16 if isinstance(cp, CentralSystem16) else call201
+        result = await cp.call(module.CancelReservation(reservation_id=reservation_id))
+        return result is not None and str(result.status) == "Accepted"
+
 
 CONTROL_PREFIX = "/-/control/"
 TOKEN_FILE = "csms_control.token"
@@ -197,6 +304,14 @@ class ControlEndpoint:
             return {"accepted": await self.commands.remote_stop(parts[1], parts[2])}
         if verb == "transaction" and len(parts) == 3:
             return {"transaction_id": await self.commands.transaction_on(parts[1], int(parts[2]))}
+        if verb == "reserve" and len(parts) == 6:
+            expires_at = datetime.fromisoformat(parts[4])
+            status = await self.commands.reserve(
+                parts[1], int(parts[2]), parts[3], expires_at, int(parts[5])
+            )
+            return {"status": status.value}
+        if verb == "unreserve" and len(parts) == 3:
+            return {"accepted": await self.commands.cancel_reservation(parts[1], int(parts[2]))}
         raise ValueError(verb)
 
 
@@ -230,3 +345,24 @@ class HttpChargerCommands:
     async def transaction_on(self, charger_id: str, connector_id: int) -> str | None:
         tx = (await self._get("transaction", charger_id, str(connector_id)))["transaction_id"]
         return None if tx is None else str(tx)
+
+    async def reserve(
+        self,
+        charger_id: str,
+        connector_id: int,
+        id_tag: str,
+        expires_at: datetime,
+        reservation_id: int,
+    ) -> ReserveStatus:
+        answer = await self._get(
+            "reserve",
+            charger_id,
+            str(connector_id),
+            id_tag,
+            ocpp_time(expires_at),
+            str(reservation_id),
+        )
+        return reserve_status(answer["status"])
+
+    async def cancel_reservation(self, charger_id: str, reservation_id: int) -> bool:
+        return bool((await self._get("unreserve", charger_id, str(reservation_id)))["accepted"])

@@ -7,6 +7,8 @@ one ``async`` handler: it awaits the charger command (:class:`chargers.commands.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import sqlite3
 import uuid
 from collections.abc import Callable
@@ -16,12 +18,13 @@ from typing import Protocol
 
 from chargegrid.clock import Clock
 from chargegrid.settings import Settings
-from chargers.commands import ChargerCommands, ChargerOffline
+from chargers.commands import ChargerCommands, ChargerOffline, ReserveStatus
 from orders import beckn_v1, orders_v1, repo
 from orders import models_v1 as wire
 from orders.domain.catalog import Catalog, EstateCatalog
 from orders.domain.orders import (
     Collector,
+    Confirmation,
     Order,
     OrderState,
     PaymentMethod,
@@ -70,6 +73,8 @@ from orders.models_v1 import (
 from orders.protocol import Action, Inbound, Outcome, Router
 from orders.store import OrderStore
 
+log = logging.getLogger(__name__)
+
 CANCELLATION_REASONS = {
     "1": "Charger not working",
     "2": "Plans changed",
@@ -109,6 +114,8 @@ class OrderPolicy:
     free_cancellation_before: timedelta = timedelta(minutes=30)
     late_fee_bp: int = 1000
     charging_fee_bp: int = 3000
+    reservation_grace: timedelta = timedelta(minutes=15)  # a reservation lapses this long
+    # after the window starts when nobody plugs in (or at the window's end, if sooner)
     approval_over_minor: int | None = None  # totals above this are provisional (pending)
     dashboard_url: str = "http://127.0.0.1:8050"
     support_phone: str = "1800 1080"
@@ -249,7 +256,7 @@ class Lifecycle:
             persist=repo.saving((new, OrderEventKind.drafted)),
         )
 
-    def confirm(self, request: Inbound[OrderMessage]) -> Outcome:
+    async def confirm(self, request: Inbound[OrderMessage]) -> Outcome:
         ctx, order = request.context, request.message.order
         current = repo.order_of_transaction(self.store, ctx.bap_id, ctx.transaction_id)
         if current is None:
@@ -268,12 +275,60 @@ class Lifecycle:
             needs_approval=limit is not None and current.quote.total_minor > limit,
             payment_reference=orders_v1.payment_reference(order),
         )
+        if confirmed.confirmation == Confirmation.advance:
+            confirmed = await self._reserve(confirmed)
         kind = (
             OrderEventKind.pending
             if confirmed.state == OrderState.pending
             else OrderEventKind.confirmed
         )
         return self._reply(confirmed, kind)
+
+    async def _reserve(self, order: Order) -> Order:
+        """Hold the connector for an advance order (OCPP ReserveNow). A charger that refuses
+        (occupied, faulted, …) fails the confirmation; one without the reservation feature, or
+        offline now, leaves the order confirmed without a hold, and the order says so."""
+        if self.commands is None:
+            return order.holding(None, "Unsupported")
+        expires_at = order.window_start + self.policy.reservation_grace
+        if order.window_end is not None:
+            expires_at = min(expires_at, order.window_end)
+        reservation_id = await asyncio.to_thread(
+            repo.new_reservation_id, self.store, order.id, order.charger_id
+        )
+        try:
+            status = await self.commands.reserve(
+                order.charger_id, order.connector_id, order.id_tag, expires_at, reservation_id
+            )
+        except ChargerOffline:
+            return order.holding(None, "Offline")
+        if status == ReserveStatus.accepted:
+            return order.holding(reservation_id, status.value)
+        if status == ReserveStatus.unsupported:
+            return order.holding(None, status.value)
+        msg = (
+            f"charger {order.charger_id} cannot reserve connector {order.connector_id} "
+            f"for the window: {status.value}"
+        )
+        raise FulfillmentUnavailable(msg)
+
+    async def _release(self, order: Order) -> None:
+        """Release the order's reservation (OCPP CancelReservation); an unreachable charger lets
+        it lapse at its expiry instead."""
+        if self.commands is None or order.reservation_id is None:
+            return
+        try:
+            released = await self.commands.cancel_reservation(
+                order.charger_id, order.reservation_id
+            )
+        except ChargerOffline:
+            released = False
+        if not released:
+            log.warning(
+                "reservation %s on %s not released; it lapses at its expiry",
+                order.reservation_id,
+                order.charger_id,
+            )
 
     # -- status / track ----------------------------------------------------------------------
 
@@ -383,7 +438,7 @@ class Lifecycle:
 
     # -- cancel --------------------------------------------------------------------------------
 
-    def cancel(self, request: Inbound[CancelMessage]) -> Outcome:
+    async def cancel(self, request: Inbound[CancelMessage]) -> Outcome:
         ctx, msg = request.context, request.message
         order = self._order(ctx, msg.order_id)
         reason_id = msg.cancellation_reason_id
@@ -396,6 +451,8 @@ class Lifecycle:
             else CANCELLATION_REASONS.get(reason_id or "")
         )
         cancelled = order.cancel(reason, self.clock.now())
+        if order.state == OrderState.confirmed:
+            await self._release(order)
         return self._reply(cancelled, OrderEventKind.cancelled)
 
     # -- rating / support ----------------------------------------------------------------------

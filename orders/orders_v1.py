@@ -280,6 +280,11 @@ def _order_tags(order: Order) -> list[wire.TagGroup]:
                 ],
             )
         )
+    if order.reservation_status is not None:
+        held = [_tag("status", order.reservation_status)]
+        if order.reservation_id is not None:
+            held.append(_tag("reservation-id", str(order.reservation_id)))
+        groups.append(_group("reservation", held))
     if order.state == OrderState.active:
         kwh = plain(Decimal(order.delivered_wh).scaleb(-3))
         groups.append(_group("charging-details", [_tag("energy-delivered", f"{kwh}kWh")]))

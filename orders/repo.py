@@ -107,6 +107,16 @@ def load_selection(store: OrderStore, bap_id: str, transaction_id: str) -> Quote
     )
 
 
+def new_reservation_id(store: OrderStore, order_id: str, charger_id: str) -> int:
+    """A fresh OCPP reservation id (a positive 32-bit integer, never reused)."""
+    with store.transaction() as db:
+        cur = db.execute(
+            "INSERT INTO reservations (order_id, charger_id) VALUES (?, ?)", (order_id, charger_id)
+        )
+    assert cur.lastrowid is not None
+    return cur.lastrowid
+
+
 def order_by_id(store: OrderStore, bap_id: str, order_id: str) -> Order:
     """The order ``order_id`` placed by ``bap_id``; :class:`OrderNotFound` otherwise."""
     with store.reading() as db:

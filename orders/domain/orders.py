@@ -165,6 +165,8 @@ class Order(Frozen):
     delivered_wh: int = 0
     settlement: Settlement | None = None
     cancel_reason: str | None = None
+    reservation_id: int | None = None  # OCPP reservation holding the connector (advance orders)
+    reservation_status: str | None = None  # the charger's answer to ReserveNow
     version: int = 1
     updated_at: AwareDatetime
 
@@ -215,6 +217,14 @@ class Order(Frozen):
         state = OrderState.pending if needs_approval else OrderState.confirmed
         return self._next(
             now, state=state, confirmation=kind, acceptance=acceptance, payment=payment
+        )
+
+    def holding(self, reservation_id: int | None, status: str) -> Order:
+        """Part of an advance confirmation: the charger's answer to ReserveNow (the id only when
+        it accepted). Not a transition of its own: the version stays."""
+        self._require(OrderState.confirmed, "reserved")
+        return self.model_copy(
+            update={"reservation_id": reservation_id, "reservation_status": status}
         )
 
     def approve(self, now: datetime) -> Order:
