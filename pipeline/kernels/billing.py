@@ -371,10 +371,16 @@ def _bill_chunk(
     rules: Rules,
     out: BillArrays,
 ) -> None:  # pragma: no cover - compiled
-    """Bill sessions ``first:stop``; scratch is allocated once per chunk, not per session (the
-    profile arrays only if a session's readings are out of order)."""
-    starts = readings[0]
-    n_lines = out[0].shape[1]
+    """Bill sessions ``first:stop``. Scratch is allocated once per chunk, not per session (the
+    profile arrays only if a session needs the general path), and the argument tuples are
+    unpacked once here: per session, only arrays are passed (a tuple element taken per session
+    costs an atomic reference-count update on an array every thread shares)."""
+    starts, ts_us, register_wh, _, plug_in_us, plug_out_us = readings
+    bounds, piece_line, piece_price, fees, tax_ppm = tariff
+    energy_mwh, energy_minor, time_ms, amount_minor, tax_minor, total_minor, total_mwh, quality = (
+        out
+    )
+    n_lines = energy_mwh.shape[1]
     line_mwh = np.zeros(n_lines, np.int64)
     line_value = np.zeros(n_lines, np.int64)
     summary = np.zeros(N_SUMMARY, np.int64)
@@ -382,10 +388,10 @@ def _bill_chunk(
     out_e = np.empty(0, np.int64)
     for s in range(first, stop):
         lo, hi = starts[s], starts[s + 1]
-        line_mwh[:] = 0
-        line_value[:] = 0
+        for line in range(n_lines):
+            line_mwh[line] = line_value[line] = 0
         streamed = _stream_session(
-            lo, hi, readings[1], readings[2], rules, tariff[0], tariff[1], tariff[2], line_mwh,
+            lo, hi, ts_us, register_wh, rules, bounds, piece_line, piece_price, line_mwh,
             line_value, summary,
         )  # fmt: skip
         if not streamed:
@@ -397,7 +403,18 @@ def _bill_chunk(
             _profile_session(
                 lo, hi, readings, rules, tariff, out_t, out_e, line_mwh, line_value, summary
             )
-        _settle(s, readings, tariff, line_mwh, line_value, summary, out)
+        for line in range(n_lines):
+            energy_mwh[s, line] = line_mwh[line]
+            energy_minor[s, line] = _round_or_zero(line_value[line], ENERGY_DIVISOR)
+        quality[s] = summary[S_FLAGS]
+        total_mwh[s] = summary[S_ENERGY]
+        charging, connected, idle = _times(
+            summary, plug_in_us[s], plug_out_us[s], fees[FEE_IDLE_GRACE_MS]
+        )
+        time_ms[s, T_CHARGING] = charging
+        time_ms[s, T_CONNECTED] = connected
+        time_ms[s, T_IDLE] = idle
+        _amounts(s, energy_minor, time_ms, fees, tax_ppm, amount_minor, tax_minor, total_minor)
 
 
 @njit(cache=True, inline="always")
@@ -406,45 +423,38 @@ def _round_or_zero(num: int, den: int) -> int:  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _settle(
+def _amounts(
     s: int,
-    readings: ReadingArrays,
-    tariff: TariffArrays,
-    line_mwh: I64,
-    line_value: I64,
-    summary: I64,
-    out: BillArrays,
+    energy_minor: I64,
+    time_ms: I64,
+    fees: I64,
+    tax_ppm: I64,
+    amount_minor: I64,
+    tax_minor: I64,
+    total_minor: I64,
 ) -> None:  # pragma: no cover - compiled
-    """Row ``s`` of the outputs from the session's lines and summary (module docstring 1-6)."""
-    plug_in_us, plug_out_us = readings[4], readings[5]
-    fees, tax_ppm = tariff[3], tariff[4]
-    energy_mwh, energy_minor, time_ms, amount_minor, tax_minor, total_minor, total_mwh, quality = (
-        out
-    )
-    quality[s] = summary[S_FLAGS]
-    total_mwh[s] = summary[S_ENERGY]
+    """Row ``s``'s time lines, fee, minimum/cap and taxes (module docstring 2-6)."""
     net = 0
-    for line in range(line_mwh.shape[0]):
-        energy_mwh[s, line] = line_mwh[line]
-        energy_minor[s, line] = _round_or_zero(line_value[line], ENERGY_DIVISOR)
+    for line in range(energy_minor.shape[1]):
         net += energy_minor[s, line]
-    charging, connected, idle = _times(
-        summary, plug_in_us[s], plug_out_us[s], fees[FEE_IDLE_GRACE_MS]
+    charging = _round_or_zero(
+        time_ms[s, T_CHARGING] * fees[FEE_CHARGING_MICRO_PER_MIN], TIME_DIVISOR
     )
-    time_ms[s, T_CHARGING] = charging
-    time_ms[s, T_CONNECTED] = connected
-    time_ms[s, T_IDLE] = idle
-    a = amount_minor[s]
-    a[A_CHARGING] = _round_or_zero(charging * fees[FEE_CHARGING_MICRO_PER_MIN], TIME_DIVISOR)
-    a[A_CONNECTED] = _round_or_zero(connected * fees[FEE_CONNECTED_MICRO_PER_MIN], TIME_DIVISOR)
-    a[A_IDLE] = _round_or_zero(idle * fees[FEE_IDLE_MICRO_PER_MIN], TIME_DIVISOR)
-    a[A_SESSION_FEE] = fees[FEE_SESSION_MINOR]
-    net += a[A_CHARGING] + a[A_CONNECTED] + a[A_IDLE] + a[A_SESSION_FEE]
+    connected = _round_or_zero(
+        time_ms[s, T_CONNECTED] * fees[FEE_CONNECTED_MICRO_PER_MIN], TIME_DIVISOR
+    )
+    idle = _round_or_zero(time_ms[s, T_IDLE] * fees[FEE_IDLE_MICRO_PER_MIN], TIME_DIVISOR)
+    amount_minor[s, A_CHARGING] = charging
+    amount_minor[s, A_CONNECTED] = connected
+    amount_minor[s, A_IDLE] = idle
+    amount_minor[s, A_SESSION_FEE] = fees[FEE_SESSION_MINOR]
+    net += charging + connected + idle + fees[FEE_SESSION_MINOR]
     if net < fees[FEE_MINIMUM_MINOR]:
-        a[A_MINIMUM] = fees[FEE_MINIMUM_MINOR] - net
+        amount_minor[s, A_MINIMUM] = fees[FEE_MINIMUM_MINOR] - net
+        net = fees[FEE_MINIMUM_MINOR]
     elif fees[FEE_MAXIMUM_MINOR] != NO_MAXIMUM and net > fees[FEE_MAXIMUM_MINOR]:
-        a[A_CAP] = fees[FEE_MAXIMUM_MINOR] - net
-    net += a[A_MINIMUM] + a[A_CAP]
+        amount_minor[s, A_CAP] = fees[FEE_MAXIMUM_MINOR] - net
+        net = fees[FEE_MAXIMUM_MINOR]
     total = net
     for k in range(tax_ppm.shape[0]):
         tax_minor[s, k] = _round_or_zero(net * tax_ppm[k], PPM)
