@@ -41,3 +41,8 @@ SLOTS = pa.schema(
         ("sessions_started", pa.int64()),
     ]
 )
+
+
+def with_day(schema: pa.Schema) -> pa.Schema:
+    """A pipeline unit's schema: ``schema`` plus the sessions partition day it came from."""
+    return schema.append(pa.field("date", pa.date32()))

@@ -3,9 +3,10 @@ million summary rows instead of every meter reading.
 
 Layout (under ``<lake>/_derived/``, not matched by any lake view's glob)::
 
-    pipeline/facts/date=D/data.parquet          FACTS of the sessions in sessions/date=D
-    pipeline/slots_15m/date=D/data.parquet      SLOTS of those sessions, 15-minute slots
-    pipeline/slots_hourly/date=D/data.parquet   SLOTS, hourly
+    pipeline/facts/month=M/data.parquet         FACTS of the sessions of the closed days of
+                                                month M, with their sessions day in ``date``
+    pipeline/slots_15m/month=M/data.parquet     SLOTS of those sessions, 15-minute slots
+    pipeline/slots_hourly/month=M/data.parquet  SLOTS, hourly
     import/slots_15m/source=S/data.parquet      SLOTS of imported source S
     import/slots_hourly/source=S/data.parquet
     _manifest.json                              what each unit was built from
@@ -18,6 +19,10 @@ Units and freshness:
   the UTC days from that day to the day of its last plug-out (a reading time-stamped before its
   session's start day is not looked at).
 * An import unit is one imported source's ``imported_sessions`` file.
+* Pipeline units are stored one file per month (a day's rows are replaced inside its month's
+  file): a year is 12 files per table, not 365, which is what keeps a query's file opening and
+  footer reading small (measured: hourly slots for a month, 0.09 s from month files vs 0.13 to
+  0.49 s from day files, on the shared 2-core machine).
 * The manifest keeps, per unit, the row counts of its inputs (Parquet footers; the lake is
   append-only and compaction keeps rows, so a count that moved means new rows) and the
   materialisation's :data:`VERSION`. A unit is rebuilt only when those differ: re-running is a
@@ -43,10 +48,11 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from warehouse import lake
-from warehouse.derived_schema import FACTS, SLOTS
+from warehouse.derived_schema import FACTS, SLOTS, with_day
 from warehouse.reports.views import (
     IMPORTED_SPANS,
     SLOT_WIDTHS,
@@ -55,7 +61,7 @@ from warehouse.reports.views import (
     slot_rows_sql,
 )
 
-VERSION = 1
+VERSION = 2
 DERIVED_DIR = "_derived"
 MANIFEST = "_manifest.json"
 DATA_FILE = "data.parquet"
@@ -63,6 +69,12 @@ PIPELINE_TABLES: dict[str, pa.Schema] = {"facts": FACTS, "slots_15m": SLOTS, "sl
 IMPORT_TABLES: dict[str, pa.Schema] = {"slots_15m": SLOTS, "slots_hourly": SLOTS}
 DEFAULT_MIN_AGE_DAYS = 2
 SCHEMA_DATE = date.fromisoformat(lake.SCHEMA_DATE)
+SCHEMA_MONTH = lake.SCHEMA_DATE[:7]
+SORT_KEYS = {
+    "facts": [("started_at", "ascending"), ("session_id", "ascending")],
+    "slots_15m": [("slot_start", "ascending"), ("port_id", "ascending")],
+    "slots_hourly": [("slot_start", "ascending"), ("port_id", "ascending")],
+}
 READING_COLUMNS = "charger_id, transaction_id, ts, power_w"
 
 
@@ -92,13 +104,12 @@ class Materialised:
         return "(" + ", ".join(f"DATE '{d.isoformat()}'" for d in days) + ")"
 
     def _pipeline_glob(self, table: str) -> str:
-        return _quote(self.derived_dir.resolve() / "pipeline" / table / "date=*" / "*.parquet")
+        return _quote(self.derived_dir.resolve() / "pipeline" / table / "month=*" / "*.parquet")
 
     def _materialised(self, table: str, columns: str) -> str:
         return (
             f"SELECT {columns} FROM read_parquet({self._pipeline_glob(table)}, "
-            "hive_partitioning = true, hive_types = {'date': DATE}) "
-            f"WHERE date IN {self._dates_sql()}"
+            f"hive_partitioning = false) WHERE date IN {self._dates_sql()}"
         )
 
     def live_facts_sql(self) -> str:
@@ -165,7 +176,7 @@ class _Manifest:
 def _ensure_schema_files(derived: Path) -> None:
     """A zero-row file per derived table so the views bind before anything is materialised."""
     targets = [
-        (derived / "pipeline" / t / f"date={lake.SCHEMA_DATE}" / lake.SCHEMA_FILE, s)
+        (derived / "pipeline" / t / f"month={SCHEMA_MONTH}" / lake.SCHEMA_FILE, with_day(s))
         for t, s in PIPELINE_TABLES.items()
     ] + [
         (derived / "import" / t / "source=_schema" / lake.SCHEMA_FILE, s)
@@ -234,18 +245,41 @@ class _Builder:
         }
 
 
-def _write_unit(derived: Path, kind: str, part: str, tables: dict[str, pa.Table]) -> None:
-    schemas = PIPELINE_TABLES if kind == "pipeline" else IMPORT_TABLES
+def _write_import(derived: Path, source: str, tables: dict[str, pa.Table]) -> None:
     for table, rows in tables.items():
-        directory = derived / kind / table / part
+        directory = derived / "import" / table / f"source={source}"
         directory.mkdir(parents=True, exist_ok=True)
-        schema = schemas[table]
+        schema = IMPORT_TABLES[table]
         lake.write_atomic(rows.select(schema.names).cast(schema), directory / DATA_FILE)
 
 
-def _remove_unit(derived: Path, kind: str, part: str) -> None:
-    for table in PIPELINE_TABLES if kind == "pipeline" else IMPORT_TABLES:
-        shutil.rmtree(derived / kind / table / part, ignore_errors=True)
+def _remove_import(derived: Path, source: str) -> None:
+    for table in IMPORT_TABLES:
+        shutil.rmtree(derived / "import" / table / f"source={source}", ignore_errors=True)
+
+
+def _month(day: date) -> str:
+    return day.isoformat()[:7]
+
+
+def _rewrite_month(
+    derived: Path, month: str, drop: set[date], new: dict[str, list[pa.Table]]
+) -> None:
+    """Replace the rows of the days ``drop`` in ``month``'s file of each table by ``new``."""
+    for table, base in PIPELINE_TABLES.items():
+        schema = with_day(base)
+        path = derived / "pipeline" / table / f"month={month}" / DATA_FILE
+        parts = [t.select(schema.names).cast(schema) for t in new.get(table, [])]
+        if path.exists():
+            held = pq.read_table(path, schema=schema)
+            days = pc.is_in(held.column("date"), pa.array(sorted(drop), pa.date32()))
+            parts.insert(0, held.filter(pc.invert(days)))
+        rows = pa.concat_tables(parts) if parts else schema.empty_table()
+        if rows.num_rows == 0:
+            shutil.rmtree(path.parent, ignore_errors=True)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lake.write_atomic(rows.sort_by(SORT_KEYS[table]), path)
 
 
 def _pipeline_fresh(builder: _Builder, sessions_dir: Path, recorded: Any) -> bool:
@@ -276,26 +310,36 @@ def _materialize_pipeline(
 ) -> list[date]:
     sessions = _partition_dates(lake.table_dir(builder.lake_dir, "sessions"))
     done: list[date] = []
+    stale: dict[str, list[date]] = {}
     for day, directory in sorted(sessions.items()):
         if day > closed_until:
             report.open_dates.append(day)
             continue
-        unit = f"pipeline:{day.isoformat()}"
-        if _pipeline_fresh(builder, directory, manifest.units.get(unit)):
+        done.append(day)
+        if _pipeline_fresh(builder, directory, manifest.units.get(f"pipeline:{day}")):
             report.unchanged += 1
         else:
-            tables, fingerprint = builder.pipeline(day, directory)
-            _write_unit(derived, "pipeline", f"date={day.isoformat()}", tables)
-            manifest.units[unit] = fingerprint
-            manifest.save()
-            report.built.append(unit)
-        done.append(day)
+            stale.setdefault(_month(day), []).append(day)
+    gone: dict[str, list[date]] = {}
     for unit in [u for u in manifest.units if u.startswith("pipeline:")]:
         day = date.fromisoformat(unit.removeprefix("pipeline:"))
         if day not in done:
-            _remove_unit(derived, "pipeline", f"date={day.isoformat()}")
-            del manifest.units[unit]
-            report.removed.append(unit)
+            gone.setdefault(_month(day), []).append(day)
+    for month in sorted(stale.keys() | gone.keys()):
+        new: dict[str, list[pa.Table]] = {}
+        fingerprints = {}
+        for day in stale.get(month, []):
+            tables, fingerprints[f"pipeline:{day}"] = builder.pipeline(day, sessions[day])
+            for table, rows in tables.items():
+                day_column = pa.array([day] * rows.num_rows, pa.date32())
+                new.setdefault(table, []).append(rows.append_column("date", day_column))
+        _rewrite_month(derived, month, {*stale.get(month, []), *gone.get(month, [])}, new)
+        manifest.units.update(fingerprints)
+        report.built += list(fingerprints)
+        for day in gone.get(month, []):
+            del manifest.units[f"pipeline:{day}"]
+            report.removed.append(f"pipeline:{day}")
+        manifest.save()
     return done
 
 
@@ -314,13 +358,13 @@ def _materialize_imports(
         if manifest.units.get(unit) == fingerprint:
             report.unchanged += 1
             continue
-        _write_unit(derived, "import", f"source={source}", builder.imported(path))
+        _write_import(derived, source, builder.imported(path))
         manifest.units[unit] = fingerprint
         manifest.save()
         report.built.append(unit)
     for unit in [u for u in manifest.units if u.startswith("import:")]:
         if unit.removeprefix("import:") not in found:
-            _remove_unit(derived, "import", f"source={unit.removeprefix('import:')}")
+            _remove_import(derived, unit.removeprefix("import:"))
             del manifest.units[unit]
             report.removed.append(unit)
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
@@ -42,8 +43,10 @@ def _answers(settings: Settings) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def _derived_dates(settings: Settings) -> set[str]:
+    """``date=D`` of each sessions day held in the materialised facts."""
     facts = settings.lake_dir / DERIVED_DIR / "pipeline" / "facts"
-    return {p.name for p in facts.glob("date=*") if p.name != f"date={lake.SCHEMA_DATE}"}
+    files = sorted(facts.glob("month=*/data.parquet"))  # the schema files start with "_"
+    return {f"date={d}" for f in files for d in pq.read_table(f).column("date").to_pylist()}
 
 
 @pytest.mark.parametrize("clock", [NONE_CLOSED, ALL_OPEN], ids=["all-live", "half-live"])
@@ -133,3 +136,16 @@ def test_cli_refresh_reports_what_it_materialised(settings: Settings) -> None:
     out = CliRunner().invoke(app, ["catalog", "refresh", "--data-dir", str(settings.data_dir)])
     assert out.exit_code == 0, out.output
     assert "0 unit(s) materialised, 3 unchanged, 0 removed; 0 open day(s)" in out.output
+
+
+def test_rebuilding_one_day_keeps_the_other_days_of_its_month(settings: Settings) -> None:
+    report_fixtures.build(settings)
+    extra = report_fixtures._session("T6", 2, at(2, 18), at(2, 19), 2_000.0, 0)
+    lake.write_pipeline_files(
+        settings.lake_dir, "sessions", pa.Table.from_pylist([extra], SESSIONS), 1
+    )
+    report = materialize(settings.lake_dir, date(2026, 1, 1))
+    assert report.built == ["pipeline:2024-03-02"] and report.unchanged == 2
+    refresh_catalog(settings)
+    facts = _answers(settings)["facts"]
+    assert [r[1] for r in facts if r[0] == "pipeline"] == ["CH1/T1", "CH1/T2", "CH1/T3", "CH1/T6"]

@@ -15,8 +15,8 @@ from warehouse.reports.utilisation import (
     KEY_COLUMN,
     ReportError,
     ReportRange,
-    facts_sql,
     naive_bounds,
+    shared_sql,
     utilisation,
 )
 
@@ -48,12 +48,15 @@ def utilisation_tables(
     """``{grain: report rows}`` for each requested grain (duplicates ignored)."""
     con = _connect(settings)
     try:
-        # session facts read the meter (all readings): once per report, not once per grain
+        # what every grain reads is queried once per report, not once per grain
         con.execute("SET TimeZone = 'UTC'")
-        con.execute(f"CREATE TEMP TABLE report_facts AS {facts_sql(rng)}", naive_bounds(rng))
+        relations = {}
+        for name, sql in shared_sql(rng, by).items():
+            params = naive_bounds(rng) if "$f" in sql else None
+            con.execute(f"CREATE TEMP TABLE report_{name} AS {sql}", params)
+            relations[name] = f"report_{name}"
         return {
-            grain: utilisation(con, rng, by, grain, "report_facts")
-            for grain in dict.fromkeys(grains)
+            grain: utilisation(con, rng, by, grain, relations) for grain in dict.fromkeys(grains)
         }
     except duckdb.Error as exc:
         msg = f"utilisation report failed in DuckDB: {exc}"
