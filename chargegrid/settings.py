@@ -33,6 +33,19 @@ class Settings(BaseSettings):
         description="tariff of chargers whose inventory entry names none, when "
         "<data dir>/tariff.json does not exist (ids: data/tariffs, <data dir>/tariffs)",
     )
+    # judgement calls of the pipeline's rules (pipeline/checks.py Rules)
+    max_clock_skew_s: float = Field(
+        default=300.0, ge=0, description="a reading this far ahead of our clock is future"
+    )
+    power_tolerance: float = Field(
+        default=1.1, ge=1, description="power above rating x this is implausible"
+    )
+    register_reset_fraction: float = Field(
+        default=0.5, gt=0, lt=1, description="a register below this share of its last restarted"
+    )
+    charging_power_w: float = Field(
+        default=100.0, ge=0, description="above this a vehicle charges (else idle after full)"
+    )
     bill_in_stream: bool = Field(default=True, description="the pipeline bills closed sessions")
     # Beckn BPP (orders/)
     bpp_id: str = Field(default="bpp.chargegrid.local", description="our Beckn subscriber id")

@@ -7,7 +7,7 @@ Rules (a reading = a ``meter_value`` record; starts and stops are not judged her
   always known. Applied only when the inventory lists at least one charger: an estate without an
   inventory file (tests, ad-hoc publishing) accepts every charger. The file is re-read when its
   modification time changes, so chargers added while the pipeline runs are picked up.
-* ``implausible_value``: ``power_w`` above the connector's rating times :data:`POWER_TOLERANCE`.
+* ``implausible_value``: ``power_w`` above the connector's rating times ``power_tolerance``.
 * ``future_timestamp``: ``ts`` later than the pipeline clock plus ``max_skew_s``.
 * Readings hours *behind* the clock (buffered by a charger that was offline) are accepted as they
   are: their event time places them in the right window, and the utilisation views recompute, so
@@ -24,9 +24,27 @@ import polars as pl
 
 from chargegrid.events import Reason
 from chargegrid.inventory import Inventory, load_inventory
+from chargegrid.settings import Settings
 
-POWER_TOLERANCE = 1.1  # meters and ratings disagree by a few percent; 10% above is a bad value
-MAX_SKEW_S = 300.0  # a charger clock may run this far ahead of ours
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """The judgement calls of the pipeline's rules, as settings (``CHARGEGRID_*``, see
+    :class:`chargegrid.settings.Settings`)."""
+
+    max_skew_s: float = 300.0  # a charger clock may run this far ahead of ours
+    power_tolerance: float = 1.1  # meters and ratings disagree by a few percent; 10 % is bad
+    reset_fraction: float = 0.5  # a register below this share of its last value restarted
+    charging_power_w: float = 100.0  # above a trickle: charging, not idle after full
+
+    @classmethod
+    def of(cls, settings: Settings) -> Rules:
+        return cls(
+            settings.max_clock_skew_s,
+            settings.power_tolerance,
+            settings.register_reset_fraction,
+            settings.charging_power_w,
+        )
 
 
 @dataclass
@@ -74,14 +92,14 @@ class Verdicts:
     rows: list[tuple[int, Reason, str, str | None]]  # offset, reason, detail, charger_id
 
 
-def screen(good: pl.DataFrame, inventory: Inventory, now: datetime, max_skew_s: float) -> Verdicts:
+def screen(good: pl.DataFrame, inventory: Inventory, now: datetime, rules: Rules) -> Verdicts:
     """The readings of ``good`` (a parsed meter batch) that break a rule above."""
     readings = good.filter(pl.col("kind") == "meter_value").select(
         "offset", "ts", "charger_id", "connector_id", "power_w"
     )
     if not readings.height:
         return Verdicts([])
-    limit = now + timedelta(seconds=max_skew_s)
+    limit = now + timedelta(seconds=rules.max_skew_s)
     future = pl.col("ts") > pl.lit(limit)
     reason: pl.Expr
     if not inventory.chargers:
@@ -106,13 +124,13 @@ def screen(good: pl.DataFrame, inventory: Inventory, now: datetime, max_skew_s: 
             .then(pl.lit(Reason.unknown_charger.value))
             .when(pl.col("_known").is_null())
             .then(pl.lit(Reason.unknown_connector.value))
-            .when(pl.col("power_w") > pl.col("_rating_w") * POWER_TOLERANCE)
+            .when(pl.col("power_w") > pl.col("_rating_w") * rules.power_tolerance)
             .then(pl.lit(Reason.implausible_value.value))
         )
     judged = readings.with_columns(reason.alias("_reason")).filter(pl.col("_reason").is_not_null())
     return Verdicts(
         [
-            (offset, Reason(r), _detail(Reason(r), row), charger)
+            (offset, Reason(r), _detail(Reason(r), row, rules), charger)
             for offset, r, charger, row in zip(
                 judged.get_column("offset"),
                 judged.get_column("_reason"),
@@ -124,7 +142,7 @@ def screen(good: pl.DataFrame, inventory: Inventory, now: datetime, max_skew_s: 
     )
 
 
-def _detail(reason: Reason, row: dict[str, object]) -> str:
+def _detail(reason: Reason, row: dict[str, object], rules: Rules) -> str:
     if reason is Reason.future_timestamp:
         return f"ts {row['ts']} is ahead of the pipeline clock by more than the tolerated skew"
     if reason is Reason.unknown_charger:
@@ -132,6 +150,6 @@ def _detail(reason: Reason, row: dict[str, object]) -> str:
     if reason is Reason.unknown_connector:
         return f"connector {row['connector_id']} of {row['charger_id']} is not in the inventory"
     return (
-        f"power_w={row['power_w']} is above {POWER_TOLERANCE} x the connector's "
+        f"power_w={row['power_w']} is above {rules.power_tolerance} x the connector's "
         f"rating of {row.get('_rating_w')} W"
     )

@@ -24,6 +24,7 @@ from chargegrid.clock import Clock, SystemClock
 from chargegrid.errors import ChargegridError
 from chargegrid.settings import Settings
 from pipeline.bills import TariffBook
+from pipeline.checks import Rules
 from pipeline.cluster import ClusterSpec
 from pipeline.live import LiveSink
 from pipeline.logs import log_source
@@ -69,7 +70,7 @@ def build_flow(
             retention_s=settings.log_retention_s,
             tick_s=min(0.25, settings.live_interval_s / 2),
             clock=clock,
-        )
+        ),
     )
     flow = Dataflow("chargegrid")
     batches = op.input("log", flow, source)
@@ -79,7 +80,9 @@ def build_flow(
         if settings.bill_in_stream
         else None
     )
-    step = make_step(clock, inventory_path=settings.inventory_path, tariffs=tariffs)
+    step = make_step(
+        clock, inventory_path=settings.inventory_path, rules=Rules.of(settings), tariffs=tariffs
+    )
     outs = op.stateful_map("transactions", keyed, step)
     op.output(
         "lake",

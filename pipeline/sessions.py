@@ -18,6 +18,7 @@ Rules:
   register and context), in this batch or as the last reading of an earlier one -> ``duplicate``.
 * a reading older than the latest reading of its transaction seen so far (within or across
   batches) -> ``out_of_order``. Equal times are in order.
+* readings outside any transaction (idle meter values) get the same two rules per connector.
 * a register in kWh where Wh is expected -> ``unit_mismatch``. The rule: the transaction started
   at ``meter_start_wh >= 1000`` and the register is below 1/100 of it while 1000 x the register is
   at least 99% of it (a real meter reset restarts near 0 instead, and is kept as a reset).
@@ -35,11 +36,10 @@ import numpy.typing as npt
 import polars as pl
 
 from chargegrid.events import Reason, session_id
+from pipeline.checks import Rules
 from pipeline.kernels.energy import FLAG_GLITCH, register_energy
 from pipeline.parse import Rejection
 
-CHARGING_W = 100.0  # power above a trickle: the vehicle is charging (not idle after full)
-RESET_FRACTION = 0.5  # a register below half its last value restarted (see kernels.energy)
 CLOSED_MEMORY = 200_000  # closed transaction keys remembered for duplicate detection
 _INF = np.iinfo(np.int64).max
 
@@ -85,6 +85,8 @@ class TxnBook:
 
     open: dict[str, OpenTxn] = field(default_factory=dict)
     closed: dict[str, None] = field(default_factory=dict)
+    # latest reading outside a transaction per charger_id/connector_id: (ts µs, register, context)
+    idle: dict[str, tuple[int, float, str]] = field(default_factory=dict)
 
     def close(self, key: str) -> OpenTxn:
         txn = self.open.pop(key)
@@ -175,8 +177,11 @@ def _us(ts: Any) -> int:
     return int(ts.timestamp() * 1_000_000) if ts is not None else 0
 
 
-def process_meter(book: TxnBook, good: pl.DataFrame, raw: Raw) -> MeterResult:
+def process_meter(
+    book: TxnBook, good: pl.DataFrame, raw: Raw, rules: Rules | None = None
+) -> MeterResult:
     """Apply one batch of good meter records (offset order) to ``book``."""
+    rules = rules or Rules()
     is_reading = pl.col("kind") == "meter_value"
     events = good.filter(~is_reading)
     walk = _walk_events(book, events, raw)
@@ -209,14 +214,16 @@ def process_meter(book: TxnBook, good: pl.DataFrame, raw: Raw) -> MeterResult:
         for o, c, t in unknown.select("offset", "charger_id", "transaction_id").iter_rows()
     ]
     in_open = readings.filter(~no_txn & in_txn.fill_null(False))
-    screened: list[tuple[int, Reason, str, str]] = []
+    screened: Screened = []
     if _clean(book, keys, in_open):
         matched = in_open
     else:
         matched, screened = _screen_in_txn(book, in_open)
+    _, idle_screened = _screen_idle(book, readings.filter(no_txn))
+    screened += idle_screened
     rejected.extend(_reject(raw, o, reason, detail, c) for o, reason, detail, c in screened)
     screened_offsets = [o for o, *_ in screened]
-    glitch_offsets = _fold_energy(book, keys, matched, walk)
+    glitch_offsets = _fold_energy(book, keys, matched, walk, rules)
     _remember_last(txns, matched, glitch_offsets)
     if glitch_offsets:
         glitched = matched.filter(pl.col("offset").is_in(glitch_offsets))
@@ -231,12 +238,8 @@ def process_meter(book: TxnBook, good: pl.DataFrame, raw: Raw) -> MeterResult:
             for o, r, c in glitched.select("offset", "energy_register_wh", "charger_id").iter_rows()
         )
     accepted = readings.filter(
-        no_txn
-        | (
-            in_txn.fill_null(False)
-            & ~pl.col("offset").is_in(glitch_offsets)
-            & ~pl.col("offset").is_in(screened_offsets)
-        )
+        (no_txn | (in_txn.fill_null(False) & ~pl.col("offset").is_in(glitch_offsets)))
+        & ~pl.col("offset").is_in(screened_offsets)
     )
     ended = [book.close(k) for k in walk.ends]
     sessions = [
@@ -281,9 +284,17 @@ def _clean(book: TxnBook, keys: list[str], matched: pl.DataFrame) -> bool:
     return not bool(np.any(kwh))
 
 
-def _screen_in_txn(
-    book: TxnBook, matched: pl.DataFrame
-) -> tuple[pl.DataFrame, list[tuple[int, Reason, str, str]]]:
+Screened = list[tuple[int, Reason, str, str]]  # (seq, reason, detail, charger) per rejection
+_STATE_SCHEMA = {
+    "_key": pl.String,
+    "_last_us": pl.Int64,
+    "_last_wh": pl.Float64,
+    "_last_ctx": pl.String,
+    "_start": pl.Float64,
+}
+
+
+def _screen_in_txn(book: TxnBook, matched: pl.DataFrame) -> tuple[pl.DataFrame, Screened]:
     """Split readings matched to open transactions into kept ones and (offset, reason, detail,
     charger) for duplicates, out-of-order readings and kWh registers (rules in the docstring)."""
     if not matched.height:
@@ -292,19 +303,48 @@ def _screen_in_txn(
         pl.concat_str(["charger_id", "transaction_id"], separator="/").alias("_key")
     )
     keys = matched.get_column("_key").unique().to_list()
+    state = [
+        (k, t.last_ts_us, t.last_reading_wh, t.last_context, t.meter_start_wh)
+        for k in keys
+        for t in (book.open[k],)
+    ]
+    return _screen(matched, state, "transaction")
+
+
+def _screen_idle(book: TxnBook, idle: pl.DataFrame) -> tuple[pl.DataFrame, Screened]:
+    """The same duplicate and out-of-order rules for readings outside any transaction, per
+    connector (``charger_id/connector_id``); remembers each connector's latest kept reading."""
+    if not idle.height:
+        return idle, []
+    idle = idle.with_columns(
+        pl.concat_str(["charger_id", "connector_id"], separator="/").alias("_key")
+    )
+    keys = idle.get_column("_key").unique().to_list()
+    state = [(k, *book.idle.get(k, (-(2**62), math.nan, "")), None) for k in keys]
+    kept, screened = _screen(idle, state, "connector")
+    last = (
+        kept.with_columns(pl.concat_str(["charger_id", "connector_id"], separator="/").alias("k"))
+        .group_by("k")
+        .agg(
+            pl.col("ts").dt.epoch("us").max(),
+            pl.col("energy_register_wh").last(),
+            pl.col("context").fill_null("Sample.Periodic").last(),
+        )
+    )
+    for key, us, wh, ctx in last.iter_rows():
+        previous = book.idle.get(key, (-(2**62), math.nan, ""))[0]
+        book.idle[key] = (max(us, previous), math.nan if wh is None else wh, ctx)
+    return kept, screened
+
+
+def _screen(
+    matched: pl.DataFrame, state_rows: list[tuple[Any, ...]], what: str
+) -> tuple[pl.DataFrame, Screened]:
+    """The duplicate / out-of-order / kWh verdicts of rows keyed by ``_key`` against the
+    state (latest time, register and context seen per key before this batch)."""
     state = pl.DataFrame(
-        [
-            (k, t.last_ts_us, t.last_reading_wh, t.last_context, t.meter_start_wh)
-            for k in keys
-            for t in (book.open[k],)
-        ],
-        schema={
-            "_key": pl.String,
-            "_last_us": pl.Int64,
-            "_last_wh": pl.Float64,
-            "_last_ctx": pl.String,
-            "_start": pl.Float64,
-        },
+        state_rows,
+        schema=_STATE_SCHEMA,
         orient="row",
     )
     register = pl.col("energy_register_wh")
@@ -336,7 +376,7 @@ def _screen_in_txn(
     frame = frame.with_columns(verdict.alias("_verdict"))
     bad = frame.filter(pl.col("_verdict").is_not_null())
     screened = [
-        (o, Reason(v), _screen_detail(Reason(v), k, r), c)
+        (o, Reason(v), _screen_detail(Reason(v), what, k, r), c)
         for o, v, k, r, c in bad.select(
             "offset", "_verdict", "_key", "energy_register_wh", "charger_id"
         ).iter_rows()
@@ -347,11 +387,11 @@ def _screen_in_txn(
     return kept, screened
 
 
-def _screen_detail(reason: Reason, key: str, register_wh: float | None) -> str:
+def _screen_detail(reason: Reason, what: str, key: str, register_wh: float | None) -> str:
     if reason is Reason.duplicate:
-        return f"reading repeats an earlier reading of transaction {key}"
+        return f"reading repeats an earlier reading of {what} {key}"
     if reason is Reason.out_of_order:
-        return f"reading is older than the latest reading of transaction {key}"
+        return f"reading is older than the latest reading of {what} {key}"
     return f"energy register {register_wh} looks like kWh (transaction {key} is in Wh)"
 
 
@@ -373,7 +413,9 @@ def _remember_last(txns: list[OpenTxn], matched: pl.DataFrame, glitch_offsets: l
         txn.last_context = ctx
 
 
-def _fold_energy(book: TxnBook, keys: list[str], matched: pl.DataFrame, walk: _Walk) -> list[int]:
+def _fold_energy(
+    book: TxnBook, keys: list[str], matched: pl.DataFrame, walk: _Walk, rules: Rules
+) -> list[int]:
     """Run the energy kernel over the matched readings + stop values; returns glitch offsets."""
     if not keys:
         return []
@@ -417,10 +459,10 @@ def _fold_energy(book: TxnBook, keys: list[str], matched: pl.DataFrame, walk: _W
         np.array([t.seg_start_wh for t in txns], np.float64),
         np.array([t.closed_wh for t in txns], np.float64),
         np.array([t.max_power_w for t in txns], np.float64),
-        RESET_FRACTION,
+        rules.reset_fraction,
     )
     kept = is_reading & (flags != FLAG_GLITCH)
-    _charging_until(txns, groups, registers, power, kept, matched, order)
+    _charging_until(txns, groups, registers, power, kept, matched, order, rules)
     counted = np.bincount(groups[kept], minlength=len(keys))
     for g, txn in enumerate(txns):
         txn.last_wh, txn.seg_start_wh, txn.closed_wh = (
@@ -443,10 +485,11 @@ def _charging_until(
     kept: npt.NDArray[np.bool_],
     matched: pl.DataFrame,
     order: npt.NDArray[np.int64],
+    rules: Rules,
 ) -> None:
     """Advance each transaction's ``charging_until_us`` to its latest reading that delivered
-    energy: power above :data:`CHARGING_W`, or (no power sample) a register above the previous
-    reading's. Arrays are in (transaction, log order) as the energy fold sorted them."""
+    energy: power above ``rules.charging_power_w``, or (no power sample) a register above the
+    previous reading's. Arrays are in (transaction, log order) as the energy fold sorted them."""
     if not matched.height:
         return
     ts_us = np.concatenate(
@@ -458,7 +501,9 @@ def _charging_until(
     first[1:] = groups[1:] != groups[:-1]
     previous[first] = [txns[g].last_wh for g in groups[first]]
     with np.errstate(invalid="ignore"):
-        charging = kept & np.where(np.isnan(power), registers > previous, power > CHARGING_W)
+        charging = kept & np.where(
+            np.isnan(power), registers > previous, power > rules.charging_power_w
+        )
     at = np.flatnonzero(charging)
     if not len(at):
         return

@@ -25,7 +25,7 @@ from chargegrid.clock import Clock
 from chargegrid.eventbatch import INDEX_BITS, INDEX_MASK, seq_of
 from chargegrid.events import DeadLetter, Reason, Topic
 from pipeline.bills import PendingReadings, StreamBilling, TariffBook
-from pipeline.checks import MAX_SKEW_S, InventoryWatch, screen
+from pipeline.checks import InventoryWatch, Rules, screen
 from pipeline.kernels.energy import warm as warm_kernels
 from pipeline.live import LiveDelta
 from pipeline.orders import OrderBook, order_events
@@ -131,14 +131,14 @@ class Checks:
 
     clock: Clock
     inventory: InventoryWatch
-    max_skew_s: float = MAX_SKEW_S
+    rules: Rules = field(default_factory=Rules)
     billing: StreamBilling | None = None  # bill sessions as they close (None: no bills)
 
 
 def _screened(
     good: pl.DataFrame, raw: RawIndex, checks: Checks
 ) -> tuple[pl.DataFrame, list[Rejection]]:
-    verdicts = screen(good, checks.inventory.current(), checks.clock.now(), checks.max_skew_s)
+    verdicts = screen(good, checks.inventory.current(), checks.clock.now(), checks.rules)
     if not verdicts.rows:
         return good, []
     bad = [o for o, *_ in verdicts.rows]
@@ -152,7 +152,7 @@ def _screened(
 def _meter(state: PartitionState, batch: LogBatch, out: StepOut, checks: Checks) -> list[Rejection]:
     parsed, raw = parse_log_batch(batch.offsets, batch.payloads, METER_SPEC)
     good, screened = _screened(parsed.good, raw, checks)
-    result = process_meter(state.book, good, raw)
+    result = process_meter(state.book, good, raw, checks.rules)
     if result.readings.height:
         out.tables["readings"] = readings_table(result.readings, batch.partition)
     if result.sessions:
@@ -226,7 +226,7 @@ def make_step(
     clock: Clock,
     *,
     inventory_path: Path | None = None,
-    max_skew_s: float = MAX_SKEW_S,
+    rules: Rules | None = None,
     tariffs: TariffBook | None = None,
 ) -> Step:
     """The ``stateful_map`` mapper; ``clock`` stamps when the pipeline judged a record and is
@@ -235,7 +235,7 @@ def make_step(
     (see :mod:`pipeline.bills`) bill sessions as they close (``None``: no bills)."""
     watch = InventoryWatch(inventory_path)
     billing = StreamBilling(tariffs, watch) if tariffs is not None else None
-    checks = Checks(clock, watch, max_skew_s, billing)
+    checks = Checks(clock, watch, rules or Rules(), billing)
     # Numba loads compiled kernels on first call (~0.3 s each): do it while the flow starts up.
     threading.Thread(target=_warm, args=(billing,), name="warm-kernels", daemon=True).start()
 

@@ -109,3 +109,37 @@ def test_a_charger_added_to_the_inventory_while_running_is_known(settings: Setti
     assert watch.current().charger("CH1") is None
     _inventory(settings)
     assert watch.current().charger("CH1") is not None
+
+
+def test_idle_readings_are_checked_for_duplicates_and_order_per_connector(
+    settings: Settings,
+) -> None:
+    _inventory(settings)
+    t = [T0 + timedelta(minutes=m) for m in range(5)]
+    records = [
+        _idle(ts=t[1], energy_register_wh=10.0),
+        _idle(ts=t[1], energy_register_wh=10.0),  # duplicate, same batch
+        _idle(ts=t[0], energy_register_wh=9.0),  # older than the connector's latest
+        _idle(ts=t[0], energy_register_wh=9.0, connector_id=2),  # another connector: fine
+        _idle(ts=t[2], energy_register_wh=11.0),
+        _idle(ts=t[2], energy_register_wh=11.0),  # duplicate of the previous batch's last
+        _idle(ts=t[1], energy_register_wh=10.5),  # out of order across batches
+        _idle(ts=t[3], energy_register_wh=12.0),
+    ]
+    published = publish(settings, Topic.meter_readings, records)
+    drain(settings, batch_rows=5, clock=FrozenClock(NOW))
+    counts = dict(sql(settings, "SELECT reason, count(*) FROM dead_letter GROUP BY 1"))
+    assert counts == {"duplicate": 2, "out_of_order": 2}
+    kept = sql(settings, "SELECT connector_id, energy_register_wh FROM readings ORDER BY ts, 1")
+    assert kept == [(2, 9.0), (1, 10.0), (1, 11.0), (1, 12.0)]
+    assert len(kept) + sum(counts.values()) == published
+
+
+def test_the_rules_judgement_calls_are_settings(settings: Settings) -> None:
+    lenient = settings.model_copy(update={"power_tolerance": 1.5, "max_clock_skew_s": 7200.0})
+    _inventory(lenient)
+    records = [_idle(power_w=9_000.0), _idle(ts=NOW + timedelta(hours=1), power_w=1.0)]
+    publish(lenient, Topic.meter_readings, records)  # 1.2 x a 7.4 kW rating; 1 h ahead
+    drain(lenient, clock=FrozenClock(NOW))
+    assert sql(lenient, "SELECT count(*) FROM dead_letter") == [(0,)]
+    assert sql(lenient, "SELECT count(*) FROM readings") == [(2,)]
