@@ -13,9 +13,9 @@ from dash import Dash, dcc, html
 from chargegrid.clock import Clock, SystemClock
 from chargegrid.settings import Settings
 from dashboards import context
-from dashboards.pages import live
+from dashboards.pages import advice, live
 
-PAGES = (live,)
+PAGES = (live, advice)
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> Dash:
