@@ -337,10 +337,9 @@ def bill_sessions_kernel(
     if not parallel or n == 0:
         _bill_chunk(0, n, readings, tariff, rules, out)
         return out
-    threads = numba.get_num_threads()
-    _bill_parallel(
-        balanced_chunks(starts, threads * CHUNKS_PER_THREAD), readings, tariff, rules, out
-    )
+    cuts = balanced_chunks(starts, numba.get_num_threads() * CHUNKS_PER_THREAD)
+    with numba.parallel_chunksize(1):  # chunks go to whichever thread is free (shared cores)
+        _bill_parallel(cuts, readings, tariff, rules, out)
     return out
 
 

@@ -12,7 +12,13 @@ import pytest
 from chargegrid.sources.acnportal import load_acnportal_tariff
 from chargegrid.sources.entsoe import load_entsoe_prices
 from chargegrid.tariffs import TariffError, from_us, to_us
-from tests.pipeline.billing_support import compiled_for, minor_by_line, run, steady
+from tests.pipeline.billing_support import (
+    compiled_for,
+    energy_by_line,
+    minor_by_line,
+    run,
+    steady,
+)
 
 LA = ZoneInfo("America/Los_Angeles")
 
@@ -69,6 +75,50 @@ def test_pge_a10_summer_weekday_peak_and_winter_weekend_shadowing(shared_data: P
     got = bill(path, datetime(2019, 12, 14, 8, tzinfo=LA), 120, 10_000.0)
     assert got == {"winter-weekday@0000": 65, "winter-weekday@0830": 222}  # 65.32, 221.55
     assert "Winter-Weekday shadows Winter-Weekend" in (load_acnportal_tariff(path).notes or "")
+
+
+def bill_energy(path: Path, start: datetime, minutes: int, power_w: float) -> dict[str, int]:
+    """mWh per line of a steady session (readings every 15 min)."""
+    t = load_acnportal_tariff(path)
+    compiled = compiled_for(t, start, start + timedelta(minutes=minutes))
+    return energy_by_line(compiled, run(compiled, [steady(start, minutes, power_w, 15.0)]))
+
+
+@pytest.mark.shared
+def test_sce_tou_ev_8_oct_2018_spring_forward_day_has_23_hours(shared_data: Path) -> None:
+    # Sun 10 Mar 2019, local midnight to midnight (08:00 UTC + 23 h) at 1 kW, winter bands:
+    # 00-08 is 7 h (02:00 -> 03:00), 08-16 8 h, 16-21 5 h, 21-24 3 h
+    path = acn(shared_data, "sce_tou_ev_8_oct_2018")
+    start = datetime(2019, 3, 10, 8, tzinfo=UTC)
+    energy = bill_energy(path, start, 23 * 60, 1000.0)
+    assert energy == {
+        "winter@0000": 7_000_000,
+        "winter@0800": 8_000_000,
+        "winter@1600": 5_000_000,
+        "winter@2100": 3_000_000,
+    }
+    got = bill(path, start, 23 * 60, 1000.0)  # 41.951, 31.712, 88.49, 17.979 cents
+    assert got == {"winter@0000": 42, "winter@0800": 32, "winter@1600": 88, "winter@2100": 18}
+
+
+@pytest.mark.shared
+def test_pge_a10_fall_back_day_has_25_hours(shared_data: Path) -> None:
+    # Sun 3 Nov 2019 (winter: the ALL weekday bands), local midnight (07:00 UTC) + 25 h at 1 kW:
+    # 00:00-08:30 is 9.5 h (01:00-02:00 twice), 08:30-21:30 13 h, 21:30-24:00 2.5 h
+    path = acn(shared_data, "pge_a10_tou_aug_2019")
+    start = datetime(2019, 11, 3, 7, tzinfo=UTC)
+    energy = bill_energy(path, start, 25 * 60, 1000.0)
+    assert energy == {
+        "winter-weekday@0000": 9_500_000,
+        "winter-weekday@0830": 13_000_000,
+        "winter-weekday@2130": 2_500_000,
+    }
+    got = bill(path, start, 25 * 60, 1000.0)  # 124.108, 192.01, 32.66 cents
+    assert got == {
+        "winter-weekday@0000": 124,
+        "winter-weekday@0830": 192,
+        "winter-weekday@2130": 33,
+    }
 
 
 @pytest.mark.shared
