@@ -341,3 +341,16 @@ def test_suggest_starts_on_a_flat_price_is_empty() -> None:
     tariff = load_tariff(TARIFFS / "dundee_flat.json")
     start = datetime(2019, 6, 3, 7, 0, tzinfo=UTC)
     assert suggest_starts(tariff, start, start + timedelta(hours=6), 10.0, 7.0) == []
+
+
+def test_free_probability_from_an_occupancy_forecast() -> None:
+    from models.advise.availability import free_probability
+
+    assert free_probability([0.0, 1.0, 2.0, 5.0], 2).tolist() == pytest.approx(
+        [1.0, 0.75, 0.0, 0.0]
+    )
+    assert free_probability([0.5], 1).tolist() == [0.5]
+    with pytest.raises(AdviceInputError):
+        free_probability([-1.0], 2)
+    with pytest.raises(AdviceInputError):
+        free_probability([1.0], 0)
