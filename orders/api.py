@@ -96,9 +96,12 @@ def serve_bpp(settings: Settings) -> None:
 
     from chargegrid.eventlog import EventLog
     from chargers.commands import HttpChargerCommands, control_token
-    from orders.handlers import estate_router
+    from orders.domain.catalog import EstateCatalog
+    from orders.faults import FaultWatch
+    from orders.handlers import OrderPolicy, estate_router
     from orders.meter import EventLogMeter
     from orders.repo import EventRelay
+    from orders.reservations import Reservations
     from orders.timers import Timers
 
     clock = SystemClock()
@@ -112,10 +115,16 @@ def serve_bpp(settings: Settings) -> None:
     )
     meter = EventLogMeter(log_)
     router = estate_router(settings, clock, store, commands, meter)
+    policy = OrderPolicy.from_settings(settings)
+    faults = FaultWatch(
+        EstateCatalog(settings.inventory_path, settings.live_dir).current,
+        Reservations(store, commands, policy.reservation_grace),
+    )
     timers = Timers(
         meter,
         status_every_s=settings.beckn_status_every_s,
         escalate_every_s=settings.support_escalate_every_s,
+        faults=faults,
     )
     bpp = build_bpp(settings, router, clock=clock, store=store, relay=relay.relay)
     app = create_app(bpp, timers=timers)

@@ -21,6 +21,7 @@ class OrderEventKind(StrEnum):
     pending = "pending"
     approved = "approved"
     modified = "modified"
+    moved = "moved"  # to another connector (its charger faulted before charging)
     started = "started"
     completed = "completed"
     cancelled = "cancelled"

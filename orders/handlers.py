@@ -7,7 +7,6 @@ one ``async`` handler: it awaits the charger command (:class:`chargers.commands.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sqlite3
 import uuid
@@ -18,7 +17,7 @@ from typing import Protocol
 
 from chargegrid.clock import Clock
 from chargegrid.settings import Settings
-from chargers.commands import ChargerCommands, ChargerOffline, ReserveStatus
+from chargers.commands import ChargerCommands, ChargerOffline
 from orders import beckn_v1, orders_v1, repo
 from orders import models_v1 as wire
 from orders.domain.catalog import Catalog, EstateCatalog
@@ -71,6 +70,7 @@ from orders.models_v1 import (
     UpdateMessage,
 )
 from orders.protocol import Action, Inbound, Outcome, Router
+from orders.reservations import Reservations
 from orders.store import OrderStore
 
 log = logging.getLogger(__name__)
@@ -276,7 +276,7 @@ class Lifecycle:
             payment_reference=orders_v1.payment_reference(order),
         )
         if confirmed.confirmation == Confirmation.advance:
-            confirmed = await self._reserve(confirmed)
+            confirmed = await self.reserve(confirmed)
         kind = (
             OrderEventKind.pending
             if confirmed.state == OrderState.pending
@@ -284,51 +284,15 @@ class Lifecycle:
         )
         return self._reply(confirmed, kind)
 
-    async def _reserve(self, order: Order) -> Order:
-        """Hold the connector for an advance order (OCPP ReserveNow). A charger that refuses
-        (occupied, faulted, …) fails the confirmation; one without the reservation feature, or
-        offline now, leaves the order confirmed without a hold, and the order says so."""
-        if self.commands is None:
-            return order.holding(None, "Unsupported")
-        expires_at = order.window_start + self.policy.reservation_grace
-        if order.window_end is not None:
-            expires_at = min(expires_at, order.window_end)
-        reservation_id = await asyncio.to_thread(
-            repo.new_reservation_id, self.store, order.id, order.charger_id
-        )
-        try:
-            status = await self.commands.reserve(
-                order.charger_id, order.connector_id, order.id_tag, expires_at, reservation_id
-            )
-        except ChargerOffline:
-            return order.holding(None, "Offline")
-        if status == ReserveStatus.accepted:
-            return order.holding(reservation_id, status.value)
-        if status == ReserveStatus.unsupported:
-            return order.holding(None, status.value)
-        msg = (
-            f"charger {order.charger_id} cannot reserve connector {order.connector_id} "
-            f"for the window: {status.value}"
-        )
-        raise FulfillmentUnavailable(msg)
+    @property
+    def reservations(self) -> Reservations:
+        return Reservations(self.store, self.commands, self.policy.reservation_grace)
 
-    async def _release(self, order: Order) -> None:
-        """Release the order's reservation (OCPP CancelReservation); an unreachable charger lets
-        it lapse at its expiry instead."""
-        if self.commands is None or order.reservation_id is None:
-            return
-        try:
-            released = await self.commands.cancel_reservation(
-                order.charger_id, order.reservation_id
-            )
-        except ChargerOffline:
-            released = False
-        if not released:
-            log.warning(
-                "reservation %s on %s not released; it lapses at its expiry",
-                order.reservation_id,
-                order.charger_id,
-            )
+    async def reserve(self, order: Order) -> Order:
+        return await self.reservations.reserve(order)
+
+    async def release(self, order: Order) -> None:
+        await self.reservations.release(order)
 
     # -- status / track ----------------------------------------------------------------------
 
@@ -452,7 +416,7 @@ class Lifecycle:
         )
         cancelled = order.cancel(reason, self.clock.now())
         if order.state == OrderState.confirmed:
-            await self._release(order)
+            await self.release(order)
         return self._reply(cancelled, OrderEventKind.cancelled)
 
     # -- rating / support ----------------------------------------------------------------------

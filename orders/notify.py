@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from orders.handlers import OrderPolicy
 
 
-def _context(bpp: Bpp, order: Order, action: str) -> Context:
+def order_context(bpp: Bpp, order: Order, action: str) -> Context:
     return Context(
         domain=bpp.config.domain,
         action=action,
@@ -45,7 +45,7 @@ def _context(bpp: Bpp, order: Order, action: str) -> Context:
 def approve(bpp: Bpp, bap_id: str, order_id: str) -> Order:
     """The operator approves a pending order: confirmed, and the BAP hears it (``on_confirm``)."""
     order = repo.order_by_id(bpp.store, bap_id, order_id).approve(bpp.clock.now())
-    ctx = _context(bpp, order, "confirm")
+    ctx = order_context(bpp, order, "confirm")
     callback = bpp.callback(ctx, Outcome(message=orders_v1.order_message(order)))
     bpp.store.enqueue(
         callback,
@@ -70,7 +70,7 @@ def status_tick(bpp: Bpp, delivered_wh: Callable[[Order], int | None]) -> int:
     for order in active_orders(bpp):
         wh = delivered_wh(order)
         current = order if wh is None else order.model_copy(update={"delivered_wh": wh})
-        ctx = _context(bpp, current, "status")
+        ctx = order_context(bpp, current, "status")
         message = orders_v1.order_message(current)
         bpp.store.enqueue(bpp.callback(ctx, Outcome(message=message)), now_ms=ms(bpp.clock.now()))
         count += 1

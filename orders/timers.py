@@ -1,4 +1,6 @@
-"""Background timers of a running BPP: periodic ``on_status`` while charging, ticket escalation.
+"""Background timers of a running BPP: periodic ``on_status`` while charging, ticket escalation,
+and (when given a :class:`~orders.faults.FaultWatch`) the remedy of booked orders whose charger
+failed.
 
 Intervals are wall-clock seconds (how often the BAP hears from us, how often the SLA watch looks);
 the times written (callback timestamps, ``escalated_ms``) come from the BPP's injected clock. A
@@ -11,14 +13,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from orders import notify
 from orders.domain.orders import Order
 from orders.domain.support import escalate_overdue
 from orders.handlers import Meter
 from orders.protocol import Bpp
+
+if TYPE_CHECKING:
+    from orders.faults import FaultWatch
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +36,8 @@ class Timers:
     meter: Meter
     status_every_s: float = 30.0
     escalate_every_s: float = 60.0
+    faults: FaultWatch | None = None
+    fault_every_s: float = 5.0
 
     def delivered_wh(self, order: Order) -> int | None:
         return self.meter.delivered_wh(order.charger_id, order.charging_transaction_id)
@@ -52,6 +60,11 @@ class Timers:
                 _every(self.escalate_every_s, lambda: self.escalation_pass(bpp), bpp)
             ),
         ]
+        faults = self.faults
+        if faults is not None:
+            tasks.append(
+                asyncio.create_task(_every_async(self.fault_every_s, lambda: faults.check(bpp)))
+            )
         try:
             yield
         finally:
@@ -71,3 +84,13 @@ async def _every(interval_s: float, job: Callable[[], object], bpp: Bpp) -> None
             continue
         if result:
             bpp.wake()
+
+
+async def _every_async(interval_s: float, job: Callable[[], Awaitable[object]]) -> None:
+    """Await ``job`` every ``interval_s`` (a job that itself awaits charger commands)."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await job()
+        except Exception:
+            log.exception("background pass failed; trying again in %.1f s", interval_s)

@@ -7,6 +7,9 @@ State machine (every transition is a method returning a NEW order; an illegal on
       │            └─(operator approval)─▶ pending ──approve──▶ confirmed
       └────────────── cancel (draft, pending, confirmed, active) ──▶ cancelled
 
+A booked (pending/confirmed) order whose charger faults is ``move``d to another connector, or
+cancelled by us (``cancel_by_operator``: no fee, full refund) when none fits.
+
 ``confirmed`` is *instant* (the window starts now) or *advance* (a reservation for a future
 window); ``pending`` is a provisional confirmation the operator still has to approve.
 
@@ -282,7 +285,35 @@ class Order(Frozen):
             payment=payment,
         )
 
+    def move(self, item_id: str, charger_id: str, connector_id: int, now: datetime) -> Order:
+        """Another connector for a booked order whose charger failed before charging started.
+        The quote stands (the driver pays what was agreed); a reservation is made again."""
+        if self.state not in (OrderState.pending, OrderState.confirmed):
+            msg = f"order {self.id} is {self.state}; only a booked order can change connector"
+            raise UpdateNotPossible(msg)
+        return self._next(
+            now,
+            item_id=item_id,
+            charger_id=charger_id,
+            connector_id=connector_id,
+            reservation_id=None,
+            reservation_status=None,
+        )
+
     # -- cancellation --------------------------------------------------------------------------
+
+    def cancel_by_operator(self, reason: str, now: datetime) -> Order:
+        """We cannot deliver (e.g. the charger failed and no other connector fits): cancelled
+        with no fee, everything paid refunded."""
+        if self.state in (OrderState.completed, OrderState.cancelled):
+            msg = f"order {self.id} is {self.state}; it can no longer be cancelled"
+            raise CancellationNotPossible(msg)
+        return self._next(
+            now,
+            state=OrderState.cancelled,
+            cancel_reason=reason,
+            settlement=Settlement(billed_minor=0, fee_minor=0, refund_minor=self.paid_minor),
+        )
 
     def cancellation_fee_minor(self, now: datetime) -> int:
         """The fee the cancellation terms charge if the order is cancelled at ``now``."""
