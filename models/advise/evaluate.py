@@ -16,7 +16,8 @@ its weekday and UTC hour of day; the report counts such shifted sessions.
 **Information.** Day-ahead prices for local day D (Europe/Brussels) are published at 13:00 on
 D - 1. A plan made at arrival knows the prices up to the end of today (arrival before 13:00)
 or tomorrow (from 13:00); a later slot is forecast by the last known price at the same hour of
-day (t - 24 h·k for the smallest k that is known). Strategies:
+day (t - 24 h·k for the smallest k that is known; 24 h in UTC, so one local hour off across a
+clock change). Strategies:
 
 * ``immediate``: full power from arrival until the need is met (the baseline);
 * ``exact @arrival`` / ``window @arrival``: planned once at arrival with that information;
@@ -24,8 +25,9 @@ day (t - 24 h·k for the smallest k that is known). Strategies:
   that falls inside the stay (what an app that follows the market would do);
 * ``oracle exact`` / ``oracle window``: planned knowing every price of the stay (the bound).
 
-Savings % = (immediate cost - strategy cost) / immediate cost, summed over sessions; regret % =
-(strategy cost - oracle exact cost) / oracle exact cost. Sessions left out are counted by
+Savings % = (immediate cost - strategy cost) / immediate cost, summed over sessions (the same
+saving as a share of the day-ahead part alone, without the margin, is printed beside it);
+regret % = (strategy cost - oracle exact cost) / oracle exact cost. Sessions left out are counted by
 reason: no energy, empty stay, more energy than the rated power allows in the stay (the rating
 guessed from the charger model is below what it delivered), or no price for part of the stay.
 Every plan charges at the outlet's rated power, which is optimistic for cars that draw less.
@@ -103,6 +105,7 @@ class Market:
     end_us: npt.NDArray[np.int64]
     price: npt.NDArray[np.float64]  # µminor/kWh, spot + margin
     currency: str
+    margin: float = 0.0  # µminor/kWh included in ``price``
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo(BRUSSELS))
     publish_at: time = time(13, 0)
 
@@ -115,7 +118,7 @@ class Market:
             msg = f"prices are in {series.currency}, tariff {tariff.id} in {tariff.currency}"
             raise AdviceInputError(msg)
         price = (series.price_micro_minor_per_kwh + margin).astype(np.float64)
-        return Market(series.start_us, series.end_us, price, tariff.currency)
+        return Market(series.start_us, series.end_us, price, tariff.currency, float(margin))
 
     def known_until_us(self, at_us: int) -> int:
         """End (UTC µs) of the prices published by ``at_us``."""
@@ -156,6 +159,7 @@ class Evaluation:
     """Totals per strategy (µminor), sessions used, and why others were left out."""
 
     currency: str
+    margin: float = 0.0  # µminor/kWh
     cost: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STRATEGIES, 0.0))
     sessions: int = 0
     energy_kwh: float = 0.0
@@ -167,6 +171,11 @@ class Evaluation:
         base = self.cost["immediate"]
         return 100.0 * (base - self.cost[strategy]) / abs(base) if base else 0.0
 
+    def wholesale_savings_pct(self, strategy: str) -> float:
+        """Savings as a share of the immediate cost without the margin (the spot part)."""
+        base = self.cost["immediate"] - self.margin * self.energy_kwh
+        return 100.0 * (self.cost["immediate"] - self.cost[strategy]) / abs(base) if base else 0.0
+
     def regret_pct(self, strategy: str) -> float:
         oracle = self.cost["oracle exact"]
         return 100.0 * (self.cost[strategy] - oracle) / abs(oracle) if oracle else 0.0
@@ -176,12 +185,16 @@ class Evaluation:
 
     def table(self) -> str:
         """The report: one row per strategy."""
-        head = f"{'strategy':<16} {'cost ' + self.currency:>12} {'savings %':>10} {'regret %':>9}"
+        head = (
+            f"{'strategy':<16} {'cost ' + self.currency:>12} {'savings %':>10} "
+            f"{'of spot %':>10} {'regret %':>9}"
+        )
         rows = [head + "  information used", "-" * (len(head) + 40)]
         for name in STRATEGIES:
             rows.append(
                 f"{name:<16} {self.major(name):>12,.2f} {self.savings_pct(name):>10.2f} "
-                f"{self.regret_pct(name):>9.2f}  {INFORMATION[name]}"
+                f"{self.wholesale_savings_pct(name):>10.2f} {self.regret_pct(name):>9.2f}  "
+                f"{INFORMATION[name]}"
             )
         left = ", ".join(f"{reason} {n}" for reason, n in self.left_out.most_common()) or "none"
         rows += [
@@ -190,6 +203,9 @@ class Evaluation:
             f"arrival for {self.fully_known:,}; moved by 52-week blocks into the price period: "
             f"{self.shifted:,}",
             f"left out: {left}",
+            f"cost: energy at day-ahead price + margin {self.margin / 1e6:g} minor/kWh, net of "
+            "fees and tax; savings % of that cost, 'of spot %' of its day-ahead part only; "
+            "regret % above the oracle exact plan",
         ]
         return "\n".join(rows)
 
@@ -256,7 +272,7 @@ def place(stay: Stay, market: Market) -> tuple[Stay, bool]:
 
 def evaluate(stays: Iterable[Stay | str], market: Market) -> Evaluation:
     """Replay every stay (a ``str`` is a left-out session's reason) and total the costs."""
-    result = Evaluation(market.currency)
+    result = Evaluation(market.currency, market.margin)
     for stay in stays:
         if isinstance(stay, str):
             result.left_out[stay] += 1
