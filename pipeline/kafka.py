@@ -37,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 from bytewax.connectors.kafka import KafkaSource, KafkaSourceMessage
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from chargegrid.eventlog import EventLog, EventLogError, Payloads, partition_for
@@ -117,26 +117,49 @@ class KafkaLog:
         """Create missing topics; every topic must have the same partition count."""
         admin = AdminClient(self.config.client())
         names = [self.config.topic_name(t) for t in Topic]
-        existing = admin.list_topics(timeout=self.config.timeout_s).topics
-        missing = [n for n in names if n not in existing]
+        missing = [n for n in names if n not in self._metadata(admin)]
         if missing:
             new = [
-                NewTopic(n, num_partitions=self.config.partitions, replication_factor=r)
-                for n, r in ((n, self.config.replication) for n in missing)
+                NewTopic(
+                    n,
+                    num_partitions=self.config.partitions,
+                    replication_factor=self.config.replication,
+                )
+                for n in missing
             ]
             for name, future in admin.create_topics(new).items():
                 try:
                     future.result(self.config.timeout_s)
-                except Exception as exc:  # KafkaException; a concurrent creator is fine
+                except KafkaException as exc:  # a concurrent creator is fine
                     if _code(exc) != KafkaError.TOPIC_ALREADY_EXISTS:
                         msg = f"cannot create Kafka topic {name}: {exc}"
                         raise EventLogError(msg) from exc
-            existing = admin.list_topics(timeout=self.config.timeout_s).topics
-        counts = {n: len(existing[n].partitions) for n in names}
+        counts = self._partition_counts(admin, names)
         if len(set(counts.values())) != 1:
             msg = f"Kafka topics must all have the same partition count, found {counts}"
             raise EventLogError(msg)
         return next(iter(counts.values()))
+
+    def _metadata(self, admin: AdminClient) -> dict[str, Any]:
+        try:
+            return dict(admin.list_topics(timeout=self.config.timeout_s).topics)
+        except KafkaException as exc:
+            msg = f"cannot reach Kafka at {self.config.bootstrap}: {exc}"
+            raise EventLogError(msg) from exc
+
+    def _partition_counts(self, admin: AdminClient, names: list[str]) -> dict[str, int]:
+        """Partitions per topic, waiting briefly for topics just created to show theirs."""
+        deadline = time.monotonic() + self.config.timeout_s
+        while True:
+            topics = self._metadata(admin)
+            ready = all(n in topics and topics[n].error is None for n in names)
+            if ready or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        if not ready:
+            msg = f"Kafka topics {names} are not all available at {self.config.bootstrap}"
+            raise EventLogError(msg)
+        return {n: len(topics[n].partitions) for n in names}
 
     # -- producing -------------------------------------------------------------------------
 

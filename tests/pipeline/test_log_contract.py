@@ -312,3 +312,12 @@ def test_mirror_copies_each_record_once_in_key_order_and_resumes(
     finally:
         source.close()
         target.close()
+
+
+def test_unreachable_kafka_is_a_typed_error() -> None:
+    from pipeline.cluster import free_ports
+    from pipeline.kafka import KafkaConfig, KafkaLog
+
+    (port,) = free_ports(1)  # nothing listens there
+    with pytest.raises(EventLogError, match="cannot reach Kafka"):
+        KafkaLog(KafkaConfig(f"127.0.0.1:{port}", timeout_s=0.5))
