@@ -241,6 +241,13 @@ IMPORTED = (
             _c("soc_end_pct", "DOUBLE", "%", "state of charge at plug-out, when published"),
             _c("rated_power_w", "DOUBLE", "W", "outlet rating used by the plausibility rule"),
             _c("flags", "VARCHAR[]", "", "import rules that changed or doubted a value"),
+            _c(
+                "time_flags",
+                "VARCHAR[]",
+                "",
+                "start/end_dst_gap (published local time does not exist), start/end_dst_overlap "
+                "(happens twice), start/end_label_contradicts_zone (Boulder MST/MDT label)",
+            ),
             _c("file", "VARCHAR", "", "file the row came from"),
             _c("line", "BIGINT", "", "line in that file (JSON: item number)"),
         ),

@@ -39,6 +39,7 @@ from warehouse.importers.schema import (
     REGISTRY_STATIONS,
     VIEW_NAMES,
 )
+from warehouse.importers.timeflags import FlagsByRow, time_flags
 
 SOURCES = ("dundee", "perth", "boulder", "sap", "epfl", "acn", "afdc")
 DATA_FILE = "data.parquet"
@@ -61,6 +62,7 @@ class ImportReport:
     sessions: int = 0
     energy_wh: int = 0
     stations: int = 0
+    time_flagged: int = 0  # imported sessions with a DST / zone-label flag
     rejected: Counter[str] = field(default_factory=Counter)
 
     def table(self) -> Table:
@@ -76,6 +78,7 @@ class ImportReport:
         out.add_row("sessions in lake", f"{self.sessions:,}")
         out.add_row("energy in lake (kWh)", f"{self.energy_wh / 1000:,.1f}")
         out.add_row("stations in lake", f"{self.stations:,}")
+        out.add_row("sessions with time flags (DST, zone label)", f"{self.time_flagged:,}")
         return out
 
 
@@ -157,7 +160,11 @@ def run_import(
     report.rejected.update(r.reason.value for r in collected.rejects)
     report.sessions, report.stations = len(sessions), len(stations)
     report.energy_wh = sum(s.energy_wh for s in sessions)
-    write_source(settings.lake_dir, source, sessions, collected.rejects, list(stations.values()))
+    flags = time_flags(source, files)
+    report.time_flagged = sum((s.file, s.line) in flags for s in sessions)
+    write_source(
+        settings.lake_dir, source, sessions, collected.rejects, list(stations.values()), flags
+    )
     from warehouse.catalog import refresh_catalog
 
     refresh_catalog(settings)
@@ -192,15 +199,18 @@ def write_source(
     sessions: list[SessionRecord],
     rejects: list[RowRejected],
     stations: list[StationRecord],
+    flags: FlagsByRow | None = None,
 ) -> None:
-    """Replace ``source``'s file in each import table (rows in a total order)."""
+    """Replace ``source``'s file in each import table (rows in a total order); ``flags``: time
+    flags by (file, line) (:mod:`warehouse.importers.timeflags`)."""
     ensure_import_tables(lake_dir)
     sessions = sorted(sessions, key=lambda s: (s.started_at, s.key))
     rejects = sorted(rejects, key=lambda r: (r.file, r.line, r.reason.value, r.raw))
     stations = sorted(stations, key=lambda s: s.station_id)
     tables = {
         "imported_sessions": pa.Table.from_pylist(
-            [_session_row(s) for s in sessions], IMPORTED_SESSIONS
+            [_session_row(s, (flags or {}).get((s.file, s.line), ())) for s in sessions],
+            IMPORTED_SESSIONS,
         ),
         "import_rejects": pa.Table.from_pylist([_reject_row(r) for r in rejects], IMPORT_REJECTS),
         "registry_stations": pa.Table.from_pylist(
@@ -213,7 +223,7 @@ def write_source(
         lake.write_atomic(rows, directory / DATA_FILE)
 
 
-def _session_row(s: SessionRecord) -> dict[str, Any]:
+def _session_row(s: SessionRecord, time_flags: tuple[str, ...] = ()) -> dict[str, Any]:
     return {
         "session_id": f"{s.source}:{s.key}",
         "source": s.source,
@@ -231,6 +241,7 @@ def _session_row(s: SessionRecord) -> dict[str, Any]:
         "soc_end_pct": s.soc_end_pct,
         "rated_power_w": s.rated_power_w,
         "flags": list(s.flags),
+        "time_flags": list(time_flags),
         "file": s.file,
         "line": s.line,
     }

@@ -37,6 +37,7 @@ IMPORTED_SESSIONS = pa.schema(
             pa.float64(),
         ),  # outlet rating bound used by the plausibility rule
         ("flags", pa.list_(pa.string())),  # rules that changed or doubted a value
+        ("time_flags", pa.list_(pa.string())),  # DST gap/overlap, zone label (importers.timeflags)
         ("file", pa.string()),  # raw row reference: file name ...
         ("line", pa.int64()),  # ... and line (JSON: item number)
     ]
