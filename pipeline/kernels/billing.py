@@ -193,6 +193,7 @@ def _stream_session(
     charge_end = UNKNOWN_US
     gap_us = rules[2] * 1e6
     j = min(np.searchsorted(bounds, t0, side="right") - 1, n_pieces - 1)
+    next_bound = bounds[j + 1]  # kept in a register: the band test is one comparison
     for k in range(f + 1, n):
         value = reg[k]
         if np.isnan(value):
@@ -217,10 +218,11 @@ def _stream_session(
         if e > e0:
             charging += t - t0
             charge_end = t
-        if bounds[j + 1] < t:
+        if next_bound < t:
             j, e_cut = _cut_bands(
                 t0, e0, t, e, j, e_cut, bounds, piece_line, piece_price, line_mwh, line_value
             )
+            next_bound = bounds[j + 1]
         t0, e0 = t, e
     line_mwh[piece_line[j]] += e0 - e_cut
     line_value[piece_line[j]] += (e0 - e_cut) * piece_price[j]
