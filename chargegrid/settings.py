@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     charging_power_w: float = Field(
         default=100.0, ge=0, description="above this a vehicle charges (else idle after full)"
     )
+    offline_after_s: float = Field(
+        default=660.0, gt=0, description="a charger silent this long is offline (windows)"
+    )
     bill_in_stream: bool = Field(default=True, description="the pipeline bills closed sessions")
     # Beckn BPP (orders/)
     bpp_id: str = Field(default="bpp.chargegrid.local", description="our Beckn subscriber id")

@@ -36,6 +36,7 @@ class Rules:
     power_tolerance: float = 1.1  # meters and ratings disagree by a few percent; 10 % is bad
     reset_fraction: float = 0.5  # a register below this share of its last value restarted
     charging_power_w: float = 100.0  # above a trickle: charging, not idle after full
+    offline_after_s: float = 660.0  # silent longer than this (2 missed heartbeats + 1 min): offline
 
     @classmethod
     def of(cls, settings: Settings) -> Rules:
@@ -44,6 +45,7 @@ class Rules:
             settings.power_tolerance,
             settings.register_reset_fraction,
             settings.charging_power_w,
+            settings.offline_after_s,
         )
 
 

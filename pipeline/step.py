@@ -32,6 +32,7 @@ from pipeline.orders import OrderBook, order_events
 from pipeline.parse import METER_SPEC, STATUS_SPEC, RawIndex, Rejection, parse_log_batch
 from pipeline.sessions import MeterResult, TxnBook, process_meter
 from pipeline.source import LogBatch
+from pipeline.windows import Presence, presence_windows, session_windows, windows_table
 from warehouse.schema import CONNECTOR_STATUS, DEAD_LETTER, READINGS, SESSIONS
 
 
@@ -42,6 +43,7 @@ class PartitionState:
     book: TxnBook = field(default_factory=TxnBook)
     pending: PendingReadings = field(default_factory=PendingReadings)  # open sessions' readings
     orders: OrderBook = field(default_factory=OrderBook)  # last event seq per order
+    presence: Presence = field(default_factory=Presence)  # liveness and outages (windows)
 
 
 @dataclass(slots=True)
@@ -157,23 +159,71 @@ def _meter(state: PartitionState, batch: LogBatch, out: StepOut, checks: Checks)
         out.tables["readings"] = readings_table(result.readings, batch.partition)
     if result.sessions:
         out.tables["sessions"] = pa.Table.from_pylist(result.sessions, schema=SESSIONS)
-    if checks.billing is not None:
-        state.pending.add(result.readings)
-        if result.sessions:
-            closed = pl.DataFrame(
-                {k: [s[k] for s in result.sessions] for k in ("charger_id", "transaction_id")},
-                schema={"charger_id": pl.String, "transaction_id": pl.String},
-            )
-            out.tables |= checks.billing.bill(state.pending.take(closed), result.sessions)
+    state.pending.add(result.readings)
+    windows = [_reading_presence(state, result.readings, checks)]
+    if result.sessions:
+        closed = pl.DataFrame(
+            {k: [s[k] for s in result.sessions] for k in ("charger_id", "transaction_id")},
+            schema={"charger_id": pl.String, "transaction_id": pl.String},
+        )
+        taken = state.pending.take(closed)
+        if checks.billing is not None:
+            out.tables |= checks.billing.bill(taken, result.sessions)
+        bills = out.tables.get("bills")
+        windows.append(session_windows(result.sessions, taken, bills, checks.rules))
+    _add_windows(out, windows)
     _meter_live(result, out.live)
     return sorted(parsed.rejected + screened + result.rejected, key=lambda r: r.offset)
 
 
-def _status(batch: LogBatch, out: StepOut) -> list[Rejection]:
+def _reading_presence(
+    state: PartitionState, readings: pl.DataFrame, checks: Checks
+) -> pl.DataFrame:
+    """Readings show a charger is there: its first and last reading time of the batch."""
+    if not readings.height:
+        return presence_windows(state.presence, _NO_MESSAGES, checks.rules)
+    times = readings.group_by("charger_id").agg(pl.col("ts").min().alias("a"), pl.col("ts").max())
+    messages = pl.concat(
+        [times.select("charger_id", pl.col("a").alias("ts")), times.select("charger_id", "ts")]
+    ).select(
+        "charger_id",
+        pl.lit(0, pl.Int64).alias("connector_id"),
+        "ts",
+        pl.lit(None, pl.String).alias("status"),
+    )
+    return presence_windows(state.presence, messages, checks.rules)
+
+
+_NO_MESSAGES = pl.DataFrame(
+    schema={
+        "charger_id": pl.String,
+        "connector_id": pl.Int64,
+        "ts": pl.Datetime("us", "UTC"),
+        "status": pl.String,
+    }
+)
+
+
+def _add_windows(out: StepOut, parts: list[pl.DataFrame]) -> None:
+    rows = [p for p in parts if p.height]
+    if rows:
+        out.tables["utilisation_windows"] = windows_table(pl.concat(rows, how="diagonal_relaxed"))
+
+
+def _status(
+    state: PartitionState, batch: LogBatch, out: StepOut, checks: Checks
+) -> list[Rejection]:
     parsed, _ = parse_log_batch(batch.offsets, batch.payloads, STATUS_SPEC)
     good = parsed.good.with_columns(pl.col("error_code").fill_null("NoError"))
     if good.height:
         out.tables["connector_status"] = _table(good, CONNECTOR_STATUS)
+        messages = good.select(
+            "charger_id",
+            pl.col("connector_id").fill_null(0),
+            "ts",
+            pl.when(pl.col("kind") == "status").then(pl.col("status")).alias("status"),
+        )
+        _add_windows(out, [presence_windows(state.presence, messages, checks.rules)])
         statuses = good.filter(pl.col("kind") == "status")
         last = statuses.group_by("charger_id", "connector_id", maintain_order=True).last()
         for row in last.iter_rows(named=True):
@@ -247,7 +297,7 @@ def make_step(
         if batch.topic == Topic.meter_readings:
             rejected = _meter(state, batch, out, checks)
         elif batch.topic == Topic.connector_status:
-            rejected = _status(batch, out)
+            rejected = _status(state, batch, out, checks)
         elif batch.topic == Topic.order_events:
             table, rejected = order_events(
                 state.orders, batch.offsets, batch.payloads, batch.partition

@@ -41,6 +41,7 @@ from warehouse.importers.run import import_view_sql
 from warehouse.materialize import DEFAULT_MIN_AGE_DAYS, MaterializeReport, materialize
 from warehouse.reports.views import catalog_sql
 from warehouse.schema import CONNECTORS, REFERENCE_TABLES, STATIONS, TABLES
+from warehouse.windows import windows_sql
 
 REFERENCE_DIR = "_reference"
 DEAD_LETTER_COUNTS = (
@@ -145,6 +146,8 @@ def refresh(
         for statement in catalog_sql(settings.lake_dir / REFERENCE_DIR, report.state):
             con.execute(statement)
         con.execute(DEAD_LETTER_COUNTS)
+        for statement in windows_sql():
+            con.execute(statement)
         con.execute("CHECKPOINT")
     finally:
         con.close()

@@ -578,8 +578,79 @@ DATA_DICTIONARY = TableDoc(
     ),
 )
 
+_WINDOW_SUMS = (
+    _c("occupied_min", "DOUBLE", "min", "minutes a vehicle was plugged in"),
+    _c("charging_min", "DOUBLE", "min", "minutes between readings that delivered energy"),
+    _c("idle_after_full_min", "DOUBLE", "min", "minutes plugged in after charging ended"),
+    _c("faulted_min", "DOUBLE", "min", "minutes Faulted/Unavailable"),
+    _c("offline_min", "DOUBLE", "min", "minutes the charger was silent (connector 0)"),
+    _c("energy_wh", "DOUBLE", "Wh", "energy delivered in the window"),
+    _c("sessions_started", "HUGEINT", "count", "sessions that started in the window"),
+    _c("revenue_minor", "HUGEINT", "minor units", "bills of sessions that ended in the window"),
+    _c("currency", "VARCHAR", "ISO 4217", "currency of revenue_minor"),
+)
+
+
+def _window_view(name: str, width: str) -> TableDoc:
+    return TableDoc(
+        name,
+        f"Stream utilisation per connector and {width} (sum of utilisation_windows partials; "
+        "connector 0 = the charger as a whole).",
+        (
+            _c("window_start", TSZ, UTC, f"start of the {width}"),
+            _c("charger_id", "VARCHAR", "", "charge point identity"),
+            _c("connector_id", "INTEGER", "", "connector (0 = the whole charger)"),
+            *_WINDOW_SUMS,
+        ),
+    )
+
+
+WINDOWS = (
+    TableDoc(
+        "utilisation_windows",
+        "Additive partials of 15-minute utilisation windows written by the stream as events "
+        "complete (sessions close, outages end); a window is the SUM of its rows, so late data "
+        "corrects it. Read windows_15m / windows_hourly instead.",
+        (
+            _c("window_start", TSZ, UTC, "start of the 15-minute window"),
+            _c("charger_id", "VARCHAR", "", "charge point identity"),
+            _c("connector_id", "INTEGER", "", "connector (0 = the whole charger)"),
+            _c("occupied_s", "DOUBLE", "s", "plugged-in seconds"),
+            _c("charging_s", "DOUBLE", "s", "seconds between readings that delivered energy"),
+            _c("idle_after_full_s", "DOUBLE", "s", "seconds plugged in after charging ended"),
+            _c("faulted_s", "DOUBLE", "s", "seconds Faulted/Unavailable"),
+            _c("offline_s", "DOUBLE", "s", "seconds the charger was silent beyond the allowance"),
+            _c("energy_wh", "DOUBLE", "Wh", "register increase shown by readings in the window"),
+            _c("sessions_started", "BIGINT", "count", "sessions started in the window"),
+            _c("revenue_minor", "BIGINT", "minor units", "bill totals of sessions ended in it"),
+            _c("currency", "VARCHAR", "ISO 4217", "currency of revenue_minor"),
+            DATE_PARTITION,
+        ),
+    ),
+    _window_view("windows_15m", "15 minutes"),
+    _window_view("windows_hourly", "hour"),
+    TableDoc(
+        "station_windows_hourly",
+        "Stream utilisation per station and hour, with outage minutes and uptime.",
+        (
+            _c("window_start", TSZ, UTC, "start of the hour"),
+            _c("station_id", "VARCHAR", "", "station (inventory)"),
+            _c("ports", "HUGEINT", "count", "connectors of the station's chargers"),
+            *(c for c in _WINDOW_SUMS if c.name not in ("faulted_min", "offline_min")),
+            _c(
+                "outage_min",
+                "DOUBLE",
+                "min",
+                "port-minutes out (port faults + charger outages x ports)",
+            ),
+            _c("uptime_pct", "DOUBLE", "%", "100 x (1 - outage_min / (ports x 60))"),
+        ),
+    ),
+)
+
 TABLES: tuple[TableDoc, ...] = (
     *PIPELINE,
+    *WINDOWS,
     *REFERENCE,
     *ORDER_STORE,
     *PRICING,

@@ -135,6 +135,25 @@ DEAD_LETTER = pa.schema(
     ]
 )
 
+# Additive partials of 15-minute utilisation windows per connector (pipeline/windows.py): a
+# window's value is the SUM of its rows, so late data corrects it (see the windows_* views).
+UTILISATION_WINDOWS = pa.schema(
+    [
+        ("window_start", TS),
+        ("charger_id", pa.string()),
+        ("connector_id", pa.int32()),  # 0 = the whole charger (offline, charger-wide faults)
+        ("occupied_s", pa.float64()),
+        ("charging_s", pa.float64()),
+        ("idle_after_full_s", pa.float64()),
+        ("faulted_s", pa.float64()),
+        ("offline_s", pa.float64()),
+        ("energy_wh", pa.float64()),
+        ("sessions_started", pa.int64()),
+        ("revenue_minor", pa.int64()),
+        ("currency", pa.string()),
+    ]
+)
+
 TABLES: dict[str, pa.Schema] = {
     "readings": READINGS,
     "sessions": SESSIONS,
@@ -143,6 +162,7 @@ TABLES: dict[str, pa.Schema] = {
     "bills": BILLS,
     "bill_lines": BILL_LINES,
     "order_events": ORDER_EVENTS,
+    "utilisation_windows": UTILISATION_WINDOWS,
 }
 
 # Column each table's ``date`` partition is derived from.
@@ -154,6 +174,7 @@ PARTITION_TIME_COLUMN = {
     "bills": "started_at",
     "bill_lines": "started_at",
     "order_events": "at",
+    "utilisation_windows": "window_start",
 }
 
 # Reference tables built from the inventory (``Settings.inventory_path``) by the catalog.

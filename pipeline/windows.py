@@ -1,0 +1,240 @@
+"""Utilisation windows by event time: additive 15-minute partials per connector.
+
+The stream does not hold windows open and wait for a watermark: it writes a *partial* row for
+each (connector, 15-minute window) an event contributes to, as soon as the event is complete, to
+the lake's ``utilisation_windows``. A window's value is the SUM of its partials (the catalog's
+``windows_15m`` / ``windows_hourly`` views), so data arriving late for a window that looked
+closed corrects it, and a charger whose clock is off only files its partials under its own
+times: nothing waits for it.
+
+What contributes, and when:
+
+* a session, when it closes: ``occupied_s`` (plug-in to plug-out), ``charging_s`` (intervals
+  between consecutive readings that delivered energy: power above ``Rules.charging_power_w`` or,
+  without a power sample, a rising register), ``idle_after_full_s`` (``charging_ended_at`` to
+  plug-out), ``energy_wh`` (each register increase, in the window of the reading that shows it;
+  the stop value's in the window of the stop), ``sessions_started`` (in the window of the
+  start) and ``revenue_minor`` (its bill's total, in the window of the stop).
+* ``faulted_s``: a connector's ``Faulted``/``Unavailable`` interval, when a later status ends it
+  (connector 0 = the whole charger).
+* ``offline_s``: a charger silent for longer than ``Rules.offline_after_s`` (no heartbeat,
+  status or reading): from its last message plus that allowance to its next message, filed
+  under connector 0.
+
+Intervals are split exactly at window boundaries; seconds are event-time seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+
+from pipeline.checks import Rules
+from warehouse.schema import UTILISATION_WINDOWS
+
+WINDOW = "15m"
+WINDOW_US = 15 * 60 * 1_000_000
+OUTAGE = ("Faulted", "Unavailable")
+INTERVAL_METRICS = ("occupied_s", "charging_s", "idle_after_full_s", "faulted_s", "offline_s")
+TS = pl.Datetime("us", "UTC")
+_INTERVALS: dict[str, pl.DataType] = {
+    "charger_id": pl.String(),
+    "connector_id": pl.Int32(),
+    "s": TS,
+    "e": TS,
+    "metric": pl.String(),
+}
+
+
+@dataclass(slots=True)
+class Presence:
+    """Per charger the latest message time, per connector an outage in progress (recovery
+    state of the step)."""
+
+    last_seen_us: dict[str, int] = field(default_factory=dict)
+    outage_since_us: dict[tuple[str, int], int] = field(default_factory=dict)
+
+
+def split_intervals(intervals: pl.DataFrame) -> pl.DataFrame:
+    """``(charger_id, connector_id, s, e, metric)`` -> seconds per window and metric."""
+    spans = intervals.filter(pl.col("e") > pl.col("s"))
+    if not spans.height:
+        return pl.DataFrame(
+            schema={"charger_id": pl.String, "connector_id": pl.Int32, "window_start": TS}
+        )
+    exploded = spans.with_columns(
+        pl.datetime_ranges(pl.col("s").dt.truncate(WINDOW), pl.col("e"), WINDOW).alias(
+            "window_start"
+        )
+    ).explode("window_start")
+    end = pl.col("window_start") + timedelta(minutes=15)
+    seconds = (
+        pl.min_horizontal("e", end) - pl.max_horizontal("s", "window_start")
+    ).dt.total_microseconds() / 1e6
+    return (
+        exploded.with_columns(seconds.alias("_s"))
+        .filter(pl.col("_s") > 0)
+        .group_by("charger_id", "connector_id", "window_start")
+        .agg(pl.col("_s").filter(pl.col("metric") == m).sum().alias(m) for m in INTERVAL_METRICS)
+    )
+
+
+def session_windows(
+    sessions: list[dict[str, Any]],
+    readings: pl.DataFrame,
+    bills: pa.Table | None,
+    rules: Rules,
+) -> pl.DataFrame:
+    """Partials of closed ``sessions`` (lake ``sessions`` rows, times in µs) from their
+    ``readings`` (charger_id, transaction_id, ts, energy_register_wh, power_w) and bills."""
+    frame = pl.DataFrame(
+        [
+            (
+                s["charger_id"],
+                s["connector_id"],
+                s["transaction_id"],
+                s["started_at"],
+                s["ended_at"],
+                s["charging_ended_at"],
+                s["meter_start_wh"],
+                s["meter_stop_wh"],
+            )
+            for s in sessions
+        ],
+        schema={
+            "charger_id": pl.String,
+            "connector_id": pl.Int32,
+            "transaction_id": pl.String,
+            "started_at": pl.Int64,
+            "ended_at": pl.Int64,
+            "charging_ended_at": pl.Int64,
+            "meter_start_wh": pl.Float64,
+            "meter_stop_wh": pl.Float64,
+        },
+        orient="row",
+    ).with_columns(pl.col("started_at", "ended_at", "charging_ended_at").cast(TS))
+    ids = ["charger_id", "connector_id"]
+    occupied = frame.select(*ids, s="started_at", e="ended_at", metric=pl.lit("occupied_s"))
+    idle = frame.filter(pl.col("charging_ended_at").is_not_null()).select(
+        *ids, s="charging_ended_at", e="ended_at", metric=pl.lit("idle_after_full_s")
+    )
+    # consecutive points of each session: its start, its readings, its stop
+    points = pl.concat(
+        [
+            frame.select(
+                *ids,
+                "transaction_id",
+                ts="started_at",
+                wh="meter_start_wh",
+                power_w=pl.lit(None, pl.Float64),
+                order=pl.lit(0),
+            ),
+            readings.join(
+                frame.select(*ids, "transaction_id"), on=["charger_id", "transaction_id"]
+            ).select(
+                *ids,
+                "transaction_id",
+                "ts",
+                wh="energy_register_wh",
+                power_w="power_w",
+                order=pl.lit(1),
+            ),
+            frame.select(
+                *ids,
+                "transaction_id",
+                ts="ended_at",
+                wh="meter_stop_wh",
+                power_w=pl.lit(None, pl.Float64),
+                order=pl.lit(2),
+            ),
+        ]
+    ).sort("charger_id", "transaction_id", "ts", "order")
+    by = ["charger_id", "transaction_id"]
+    points = points.with_columns(
+        pl.col("ts").shift(1).over(by).alias("prev_ts"),
+        (pl.col("wh") - pl.col("wh").shift(1).over(by)).alias("delta"),
+    )
+    delivered = (
+        pl.when(pl.col("power_w").is_null())
+        .then(pl.col("delta") > 0)
+        .otherwise(pl.col("power_w") > rules.charging_power_w)
+    )
+    charging = points.filter(pl.col("prev_ts").is_not_null() & delivered.fill_null(False)).select(
+        *ids, s="prev_ts", e="ts", metric=pl.lit("charging_s")
+    )
+    parts = [split_intervals(pl.concat([occupied, idle, charging]).cast(pl.Schema(_INTERVALS)))]
+    energy = points.filter(pl.col("delta") > 0).select(
+        *ids, pl.col("ts").dt.truncate(WINDOW).alias("window_start"), energy_wh="delta"
+    )
+    parts.append(energy.group_by(*ids, "window_start").agg(pl.col("energy_wh").sum()))
+    started = frame.select(
+        *ids, pl.col("started_at").dt.truncate(WINDOW).alias("window_start"),
+        sessions_started=pl.lit(1, pl.Int64),
+    )  # fmt: skip
+    parts.append(started)
+    if bills is not None:
+        bills_frame = pl.from_arrow(bills)
+        assert isinstance(bills_frame, pl.DataFrame)
+        billed = bills_frame.filter(pl.col("status") == "billed")
+        revenue = billed.join(
+            frame.select(*ids, "transaction_id", session_id=pl.concat_str(
+                "charger_id", "transaction_id", separator="/")),
+            on=["session_id", "charger_id"],
+        ).select(
+            *ids, pl.col("ended_at").dt.truncate(WINDOW).alias("window_start"),
+            revenue_minor="total_minor", currency="currency",
+        )  # fmt: skip
+        parts.append(revenue)
+    return _combine(parts)
+
+
+def presence_windows(presence: Presence, messages: pl.DataFrame, rules: Rules) -> pl.DataFrame:
+    """Outage and offline partials from a batch of ``messages`` (charger_id, connector_id, ts,
+    status; status null for anything but a status notification), in event-time order."""
+    rows: list[tuple[str, int, int, int, str]] = []
+    allowance_us = int(rules.offline_after_s * 1_000_000)
+    ordered = messages.sort("ts").select(
+        "charger_id", "connector_id", pl.col("ts").dt.epoch("us"), "status"
+    )
+    for charger, connector, ts_us, status in ordered.iter_rows():
+        last = presence.last_seen_us.get(charger)
+        if last is not None and ts_us - last > allowance_us:
+            rows.append((charger, 0, last + allowance_us, ts_us, "offline_s"))
+        if last is None or ts_us > last:
+            presence.last_seen_us[charger] = ts_us
+        if status is None:
+            continue
+        key = (charger, int(connector or 0))
+        since = presence.outage_since_us.get(key)
+        if status in OUTAGE:
+            if since is None:
+                presence.outage_since_us[key] = ts_us
+        elif since is not None:
+            del presence.outage_since_us[key]
+            rows.append((key[0], key[1], since, ts_us, "faulted_s"))
+    if not rows:
+        return _combine([])
+    intervals = pl.DataFrame(
+        rows, schema={**_INTERVALS, "s": pl.Int64(), "e": pl.Int64()}, orient="row"
+    ).with_columns(pl.col("s", "e").cast(TS))
+    return _combine([split_intervals(intervals)])
+
+
+def _combine(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    empty = pl.from_arrow(UTILISATION_WINDOWS.empty_table())
+    assert isinstance(empty, pl.DataFrame)
+    frame = pl.concat([empty, *(p for p in parts if p.height)], how="diagonal_relaxed")
+    counts = [
+        c
+        for c in empty.columns
+        if c not in ("charger_id", "connector_id", "window_start", "currency")
+    ]
+    return frame.with_columns(pl.col(counts).fill_null(0))
+
+
+def windows_table(frame: pl.DataFrame) -> pa.Table:
+    return frame.select(UTILISATION_WINDOWS.names).to_arrow().cast(UTILISATION_WINDOWS)
