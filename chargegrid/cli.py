@@ -219,9 +219,13 @@ def import_history(
         ImportSource, typer.Argument(help="afdc = station registry only; entsoe = prices")
     ],
     path: Annotated[list[Path], typer.Argument(exists=True, help="export files or folders")],
+    replace: Annotated[
+        bool, typer.Option("--replace", help="forget this source's earlier imports first")
+    ] = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Historical sessions (and stations) -> warehouse; entsoe: day-ahead prices."""
+    """Historical sessions (and stations) -> warehouse, merged into what the source holds (a
+    file imported before is skipped by content); entsoe: day-ahead prices."""
     from rich.progress import Progress
 
     from warehouse.importers.run import run_import
@@ -232,7 +236,7 @@ def import_history(
         typer.echo("\n".join(run_price_import(_settings(data_dir), source.value, path).lines()))
         return
     with Progress(console=err, transient=True) as progress:
-        report = run_import(_settings(data_dir), source.value, list(path), progress)
+        report = run_import(_settings(data_dir), source.value, list(path), progress, replace)
     Console().print(report.table())
 
 

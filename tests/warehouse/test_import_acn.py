@@ -103,28 +103,55 @@ def test_both_shapes_and_a_duplicate_across_files_import_once(
     ]
 
 
-def test_reimporting_the_same_files_gives_the_same_tables(
+def test_reimporting_the_same_files_is_a_no_op_by_content(
     settings: Settings, acn_files: list[Path]
 ) -> None:
     run_import(settings, "acn", acn_files)
     lake_files = sorted(p.relative_to(settings.lake_dir) for p in settings.lake_dir.rglob("*"))
     with _catalog(settings) as con:
         before = con.execute("select * from historical_sessions order by session_id").fetchall()
+        rejects = con.execute("select count(*) from import_rejects").fetchone()
 
-    report = run_import(settings, "acn", list(reversed(acn_files)))
+    renamed = acn_files[0].with_name("copy_of_the_april_export.json")
+    renamed.write_bytes(acn_files[0].read_bytes())  # same content, another name
+    report = run_import(settings, "acn", [*reversed(acn_files), renamed])
 
     with _catalog(settings) as con:
         after = con.execute("select * from historical_sessions order by session_id").fetchall()
+        assert con.execute("select count(*) from import_rejects").fetchone() == rejects
     assert after == before
-    assert report.rows_imported == 3
+    assert (report.rows_read, report.rows_imported, report.new_sessions) == (0, 0, 0)
+    assert sorted(report.files_skipped) == sorted([*(f.name for f in acn_files), renamed.name])
+    assert report.sessions == 3  # what the lake holds
     assert sorted(p.relative_to(settings.lake_dir) for p in settings.lake_dir.rglob("*")) == (
         lake_files
     )
 
 
-def test_an_import_replaces_only_its_own_source(settings: Settings, acn_files: list[Path]) -> None:
+def test_an_overlapping_delivery_merges_without_duplicates(
+    settings: Settings, acn_files: list[Path], tmp_path: Path
+) -> None:
+    run_import(settings, "acn", acn_files[:1])  # A, B (+ an open session)
+    later = tmp_path / "acn_later.json"
+    later.write_text(json.dumps([B, C]), encoding="utf-8")  # repeats B, adds C
+    report = run_import(settings, "acn", [later])
+    assert (report.rows_read, report.new_sessions, report.already_in_lake) == (2, 1, 1)
+    assert dict(report.rejected) == {"duplicate": 1}
+    assert report.sessions == 3 and report.energy_wh == 7932 + 10013 + 3500
+    with _catalog(settings) as con:
+        (detail,) = con.execute(
+            "select detail from import_rejects where file = 'acn_later.json'"
+        ).fetchone() or ("",)
+    assert "acn_caltech_2018-04.json" in detail and "imported earlier" in detail
+    table = "\n".join(str(row) for row in report.table().columns[0].cells)
+    assert "duplicates of sessions already in lake" in table
+
+
+def test_replace_makes_a_delivery_the_whole_source(
+    settings: Settings, acn_files: list[Path]
+) -> None:
     run_import(settings, "acn", acn_files)
-    run_import(settings, "acn", acn_files[1:])  # a smaller delivery replaces the larger one
+    run_import(settings, "acn", acn_files[1:], replace=True)  # a smaller delivery replaces
 
     with _catalog(settings) as con:
         (count,) = con.execute("select count(*) from historical_sessions").fetchone() or (0,)

@@ -53,6 +53,14 @@ def test_import_prints_the_report_and_the_views_answer(tmp_path: Path) -> None:
     assert count == (2,)
     assert stations == [("2-39-78-362",)]
 
+    again = _cli("import", "acn", str(folder), "--data-dir", str(data))
+    assert again.returncode == 0, again.stderr
+    assert "skipped: one.json" in again.stdout and "already imported" in again.stdout
+    replaced = _cli("import", "acn", str(folder / "one.json"), "--replace", "--data-dir", str(data))
+    assert replaced.returncode == 0, replaced.stderr
+    with duckdb.connect(str(data / "catalog.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from historical_sessions").fetchone() == (1,)
+
 
 def test_a_wrong_file_exits_2_naming_it(tmp_path: Path) -> None:
     bad = tmp_path / "conso-ve-sap0.csv"

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from chargegrid.settings import Settings
+from chargegrid.settings import Settings, load_settings
 from warehouse.importers.run import run_import
 
 pytestmark = pytest.mark.shared
@@ -186,6 +186,34 @@ def test_boulder_portal_file_and_reexport_merged(settings: Settings, shared_data
             [again_name],
         ).fetchone() or (0,)
     assert added == int((kept.index >= len(primary)).sum()) > 400  # March 2021 sessions
+
+
+def test_boulder_reexport_imported_later_merges_and_a_repeat_is_a_no_op(
+    settings: Settings, shared_data: Path, tmp_path: Path
+) -> None:
+    folder = shared_data / "boulder"
+    primary = folder / "Electric_Vehicle_Charging_Station_Energy_Consumption.csv"
+    both = load_settings(data_dir=tmp_path / "both")
+    run_import(both, "boulder", [folder])
+    expected = _lake(both, "boulder")
+
+    run_import(settings, "boulder", [primary])
+    later = run_import(settings, "boulder", [folder])  # the primary is skipped by content
+
+    assert later.files_skipped == [primary.name]
+    assert later.rows_read == 24_081  # the re-export only (SOURCES.md)
+    assert later.already_in_lake > 20_000  # it repeats the portal rows
+    held = _lake(settings, "boulder")
+    assert held[:2] == expected[:2]  # same sessions and energy as one import of both
+    # as many rejections; a repeat of a row the rules refused is refused again by the rule
+    # (zero_energy, ...), not as a duplicate: the lake keeps no key of refused rows
+    assert sum(held[2].values()) == sum(expected[2].values())
+    again = run_import(settings, "boulder", [folder])
+    assert (again.rows_read, sorted(again.files_skipped)) == (
+        0,
+        sorted(p.name for p in [primary, folder / "ev_chargingstationdata_Boulder_March 2021.csv"]),
+    )
+    assert _lake(settings, "boulder") == held
 
 
 def test_sap_with_prices_soc_and_idle(settings: Settings, shared_data: Path) -> None:

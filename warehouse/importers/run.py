@@ -6,22 +6,32 @@ earlier one, is rejected as ``duplicate`` (so the same ACN session in two files,
 re-export, is imported once); the others pass the plausibility rules of
 :mod:`warehouse.importers.rules`. Nothing is dropped: rows read = rows imported + rows rejected.
 
-An import is the complete delivery of its source: it replaces that source's files in
-``imported_sessions``, ``import_rejects`` and ``registry_stations`` (layout in
-:mod:`warehouse.importers.schema`), rows sorted by a total order, so importing the same files
-again gives the same tables. Other sources are untouched. The catalog is refreshed afterwards so
-``historical_sessions``, ``import_rejects`` and ``registry_stations`` answer at once.
+Imports are incremental. A file whose content (SHA-256) this source already imported is skipped
+(listed as such in the closing report, its rows not read again); the others are read and merged
+into what the source already holds: a session already in the lake (same natural key, e.g. a
+re-export repeating earlier rows) is rejected as ``duplicate`` naming where it was first read, so
+importing the same data twice never duplicates a session. ``replace=True`` (``chargegrid import
+--replace``) forgets the source's earlier imports first and makes this delivery the whole source.
+Each import table keeps one file per source (layout in :mod:`warehouse.importers.schema`), rows
+sorted by a total order; the hashes of imported files are kept in
+``<lake>/_imports/<source>.json``. Other sources are untouched. The catalog is refreshed afterwards
+so ``historical_sessions``, ``import_rejects`` and ``registry_stations`` answer at once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import json
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from rich.progress import Progress
 from rich.table import Table
 
@@ -41,6 +51,17 @@ from warehouse.importers.schema import (
 )
 from warehouse.importers.timeflags import FlagsByRow, time_flags
 
+IMPORTS_DIR = "_imports"
+SORT_KEYS = {
+    "imported_sessions": [("started_at", "ascending"), ("session_id", "ascending")],
+    "import_rejects": [
+        ("file", "ascending"),
+        ("line", "ascending"),
+        ("reason", "ascending"),
+        ("raw", "ascending"),
+    ],
+    "registry_stations": [("station_id", "ascending")],
+}
 SOURCES = ("dundee", "perth", "boulder", "sap", "epfl", "acn", "afdc")
 DATA_FILE = "data.parquet"
 SCHEMA_PARTITION = "source=_schema"
@@ -62,6 +83,9 @@ class ImportReport:
     sessions: int = 0
     energy_wh: int = 0
     stations: int = 0
+    new_sessions: int = 0  # sessions this import added
+    already_in_lake: int = 0  # sessions rejected as duplicates of earlier imports
+    files_skipped: list[str] = field(default_factory=list)  # content imported before
     time_flagged: int = 0  # imported sessions with a DST / zone-label flag
     rejected: Counter[str] = field(default_factory=Counter)
 
@@ -70,11 +94,15 @@ class ImportReport:
         out = Table(title=f"import {self.source}: {len(self.files)} file(s)")
         out.add_column("", style="bold")
         out.add_column("rows", justify="right")
+        for name in self.files_skipped:
+            out.add_row(f"skipped: {name}", "already imported (same content)")
         out.add_row("read", f"{self.rows_read:,}")
         out.add_row("imported", f"{self.rows_imported:,}")
         for reason, count in sorted(self.rejected.items()):
             out.add_row(f"rejected: {reason}", f"{count:,}")
         out.add_row("rejected (total)", f"{sum(self.rejected.values()):,}")
+        out.add_row("new sessions", f"{self.new_sessions:,}")
+        out.add_row("duplicates of sessions already in lake", f"{self.already_in_lake:,}")
         out.add_row("sessions in lake", f"{self.sessions:,}")
         out.add_row("energy in lake (kWh)", f"{self.energy_wh / 1000:,.1f}")
         out.add_row("stations in lake", f"{self.stations:,}")
@@ -105,6 +133,8 @@ class _Collected:
     stations: dict[str, StationRecord] = field(default_factory=dict)
     rejects: list[RowRejected] = field(default_factory=list)
     seen: dict[str, str] = field(default_factory=dict)  # session id -> "file:line" first seen
+    held: frozenset[str] = frozenset()  # session ids in the lake before this import
+    from_lake: int = 0  # duplicates of those
 
     def take(self, item: SessionRecord | StationRecord | RowRejected) -> bool:
         """File ``item``; True when it was imported."""
@@ -118,6 +148,7 @@ class _Collected:
         first = self.seen.get(session_id)
         if first is not None:
             self.rejects.append(_duplicate(item, first))
+            self.from_lake += session_id in self.held
             return False
         self.seen[session_id] = f"{item.file}:{item.line}"
         judged = rules.judge(item)
@@ -136,14 +167,29 @@ def _duplicate(item: SessionRecord, first: str) -> RowRejected:
 
 
 def run_import(
-    settings: Settings, source: str, paths: list[Path], progress: Progress | None = None
+    settings: Settings,
+    source: str,
+    paths: list[Path],
+    progress: Progress | None = None,
+    replace: bool = False,
 ) -> ImportReport:
-    """Import ``paths`` (files, or folders holding the source's exports) as ``source``."""
+    """Import ``paths`` (files, or folders holding the source's exports) as ``source``, merged
+    into what it holds (``replace``: instead of it)."""
     spec = importer_for(source)
     files = spec.files(paths)
     report = ImportReport(source, [f.name for f in files])
-    collected = _Collected()
+    manifest = _ImportManifest(settings.lake_dir, source, replace)
+    held = HeldSource(settings.lake_dir, source, empty=replace)
+    earlier = held.seen()
+    collected = _Collected(seen=dict(earlier), held=frozenset(earlier))
+    todo = []
     for path in files:
+        digest = manifest.digest(path)
+        if digest in manifest.files:
+            report.files_skipped.append(path.name)
+        else:
+            todo.append((path, digest))
+    for path, _ in todo:
         task = progress.add_task(path.name, total=_rows_in(path)) if progress else None
         pending = 0
         for item in spec.read([path]):
@@ -156,19 +202,100 @@ def run_import(
         if progress is not None and task is not None:
             progress.update(task, advance=pending, total=progress.tasks[task].completed + pending)
     sessions = list(collected.sessions.values())
-    stations = {s.station_id: s for s in spec.stations(files, sessions)} | collected.stations
+    read_files = [path for path, _ in todo]
+    stations = {s.station_id: s for s in spec.stations(read_files, sessions)} | collected.stations
     report.rejected.update(r.reason.value for r in collected.rejects)
-    report.sessions, report.stations = len(sessions), len(stations)
-    report.energy_wh = sum(s.energy_wh for s in sessions)
-    flags = time_flags(source, files)
+    report.already_in_lake = collected.from_lake
+    flags = time_flags(source, read_files)
     report.time_flagged = sum((s.file, s.line) in flags for s in sessions)
-    write_source(
-        settings.lake_dir, source, sessions, collected.rejects, list(stations.values()), flags
-    )
+    report.new_sessions = len(sessions)
+    if todo or replace:
+        new = source_tables(source, sessions, collected.rejects, list(stations.values()), flags)
+        held.write(new)
+        for path, digest in todo:
+            manifest.files[digest] = path.name
+        manifest.save()
+    report.sessions, report.energy_wh, report.stations = held.totals()
     from warehouse.catalog import refresh_catalog
 
     refresh_catalog(settings)
     return report
+
+
+class _ImportManifest:
+    """SHA-256 of every file a source imported (``<lake>/_imports/<source>.json``)."""
+
+    def __init__(self, lake_dir: Path, source: str, forget: bool) -> None:
+        self.path = lake_dir / IMPORTS_DIR / f"{source}.json"
+        known = json.loads(self.path.read_text()) if self.path.exists() and not forget else {}
+        self.files: dict[str, str] = dict(known)
+
+    @staticmethod
+    def digest(path: Path) -> str:
+        sha = hashlib.sha256()
+        with path.open("rb") as src:
+            for chunk in iter(lambda: src.read(1 << 20), b""):
+                sha.update(chunk)
+        return sha.hexdigest()
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        tmp.write_text(json.dumps(self.files, indent=1, sort_keys=True))
+        os.replace(tmp, self.path)
+
+
+class HeldSource:
+    """What the import tables hold for one source, and the merge of a new delivery into it."""
+
+    def __init__(self, lake_dir: Path, source: str, empty: bool = False) -> None:
+        self.lake_dir, self.source = lake_dir, source
+        self.tables = {
+            table: self._read(table, schema) if not empty else schema.empty_table()
+            for table, schema in IMPORT_TABLES.items()
+        }
+
+    def _path(self, table: str) -> Path:
+        return self.lake_dir / table / f"source={self.source}" / DATA_FILE
+
+    def _read(self, table: str, schema: pa.Schema) -> pa.Table:
+        path = self._path(table)
+        if not path.exists():
+            return schema.empty_table()
+        held = pq.read_table(path)
+        columns = [
+            held.column(f.name) if f.name in held.column_names else pa.nulls(len(held), f.type)
+            for f in schema
+        ]
+        return pa.Table.from_arrays(columns, schema=schema)  # files from before a new column
+
+    def seen(self) -> dict[str, str]:
+        """Session id -> ``file:line`` where it was first read."""
+        rows = self.tables["imported_sessions"].select(["session_id", "file", "line"]).to_pylist()
+        return {r["session_id"]: f"{r['file']}:{r['line']} (imported earlier)" for r in rows}
+
+    def write(self, new: dict[str, pa.Table]) -> None:
+        stations = self.tables["registry_stations"]
+        fresh = new["registry_stations"].column("station_id")
+        keep = pc.invert(pc.is_in(stations.column("station_id"), fresh))
+        merged = {
+            table: pa.concat_tables([self.tables[table], new[table]])
+            for table in ("imported_sessions", "import_rejects")
+        }
+        merged["registry_stations"] = pa.concat_tables(
+            [stations.filter(keep), new["registry_stations"]]
+        )
+        ensure_import_tables(self.lake_dir)
+        for table, rows in merged.items():
+            self.tables[table] = rows.sort_by(SORT_KEYS[table])
+            self._path(table).parent.mkdir(parents=True, exist_ok=True)
+            lake.write_atomic(self.tables[table], self._path(table))
+
+    def totals(self) -> tuple[int, int, int]:
+        """Sessions, energy (Wh) and stations held."""
+        sessions = self.tables["imported_sessions"]
+        energy = pc.sum(sessions.column("energy_wh")).as_py() or 0
+        return sessions.num_rows, int(energy), self.tables["registry_stations"].num_rows
 
 
 def ensure_import_tables(lake_dir: Path) -> None:
@@ -193,21 +320,16 @@ def import_view_sql(lake_dir: Path) -> list[str]:
     return statements
 
 
-def write_source(
-    lake_dir: Path,
+def source_tables(
     source: str,
     sessions: list[SessionRecord],
     rejects: list[RowRejected],
     stations: list[StationRecord],
     flags: FlagsByRow | None = None,
-) -> None:
-    """Replace ``source``'s file in each import table (rows in a total order); ``flags``: time
-    flags by (file, line) (:mod:`warehouse.importers.timeflags`)."""
-    ensure_import_tables(lake_dir)
-    sessions = sorted(sessions, key=lambda s: (s.started_at, s.key))
-    rejects = sorted(rejects, key=lambda r: (r.file, r.line, r.reason.value, r.raw))
-    stations = sorted(stations, key=lambda s: s.station_id)
-    tables = {
+) -> dict[str, pa.Table]:
+    """The import tables' rows of one delivery; ``flags``: time flags by (file, line)
+    (:mod:`warehouse.importers.timeflags`)."""
+    return {
         "imported_sessions": pa.Table.from_pylist(
             [_session_row(s, (flags or {}).get((s.file, s.line), ())) for s in sessions],
             IMPORTED_SESSIONS,
@@ -217,10 +339,20 @@ def write_source(
             [_station_row(s) for s in stations], REGISTRY_STATIONS
         ),
     }
-    for table, rows in tables.items():
-        directory = lake_dir / table / f"source={source}"
-        directory.mkdir(parents=True, exist_ok=True)
-        lake.write_atomic(rows, directory / DATA_FILE)
+
+
+def write_source(
+    lake_dir: Path,
+    source: str,
+    sessions: list[SessionRecord],
+    rejects: list[RowRejected],
+    stations: list[StationRecord],
+    flags: FlagsByRow | None = None,
+) -> None:
+    """Replace ``source``'s file in each import table (rows in a total order)."""
+    HeldSource(lake_dir, source, empty=True).write(
+        source_tables(source, sessions, rejects, stations, flags)
+    )
 
 
 def _session_row(s: SessionRecord, time_flags: tuple[str, ...] = ()) -> dict[str, Any]:
