@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -12,6 +13,7 @@ from chargegrid.clock import FrozenClock
 from chargegrid.settings import Settings
 from dashboards.app import create_app
 from dashboards.pages import advice
+from tests.dashboards.conftest import free_port
 from tests.dashboards.test_app import find
 from warehouse.reference_schema import PRICES
 
@@ -90,3 +92,22 @@ def test_page_is_registered_and_seeded(settings: Settings) -> None:
     assert len(find(layout, advice.ID_CHART).figure.data) == 4
     response = app.server.test_client().get(advice.PATH)
     assert response.status_code == 200
+
+
+@pytest.mark.browser
+def test_operator_types_a_request_and_sees_the_plan(dash_duo: Any, settings: Settings) -> None:
+    clock = FrozenClock(datetime(2019, 6, 3, 16, 20, tzinfo=UTC))
+    dash_duo.start_server(create_app(settings, clock=clock), port=free_port())
+    dash_duo.driver.get(dash_duo.server_url + advice.PATH)
+    dash_duo.wait_for_contains_text(f"#{advice.ID_TABLE}", "exact", timeout=10)
+    typed = ((advice.ID_DEPARTURE, TUESDAY_07), (advice.ID_KWH, "14"), (advice.ID_KW, "7"))
+    for element_id, value in typed:
+        box = dash_duo.find_element(f"#{element_id}")
+        dash_duo.clear_input(box)
+        box.send_keys(value)
+    dash_duo.find_element(f"#{advice.ID_GO}").click()
+    dash_duo.wait_for_contains_text(f"#{advice.ID_MESSAGE}", "cheapest: 3.50 GBP", timeout=10)
+    dash_duo.wait_for_contains_text(f"#{advice.ID_TABLE}", "03 Jun 23:00–01:00", timeout=5)
+    bars = dash_duo.find_elements(f"#{advice.ID_CHART} .barlayer .trace")
+    assert len(bars) == 3
+    assert dash_duo.get_logs() == []
