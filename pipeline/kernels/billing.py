@@ -152,7 +152,8 @@ def _cut_bands(
 
 # Slots of the per-session summary the streaming pass fills (see _stream_session).
 S_POINTS, S_FLAGS, S_FIRST, S_LAST, S_ENERGY, S_CHARGING, S_CHARGE_END = 0, 1, 2, 3, 4, 5, 6
-N_SUMMARY = 7
+S_BAND = 7  # the piece the previous session ended in: where the next one's search starts
+N_SUMMARY = 8
 
 
 @njit(cache=True)
@@ -191,8 +192,8 @@ def _stream_session(
     offset = -seg  # energy = last + offset (offset = closed - seg, see profile)
     closed = e0 = e_cut = flags = charging = 0
     charge_end = UNKNOWN_US
-    gap_us = rules[2] * 1e6
-    j = min(np.searchsorted(bounds, t0, side="right") - 1, n_pieces - 1)
+    gap_us = _gap_limit_us(rules[2])
+    j = _piece_of(bounds, n_pieces, t0, summary[S_BAND])
     next_bound = bounds[j + 1]  # kept in a register: the band test is one comparison
     for k in range(f + 1, n):
         value = reg[k]
@@ -213,7 +214,7 @@ def _stream_session(
                 continue
             offset = closed - seg
         e = last + offset
-        if float(t - t0) > gap_us:
+        if t - t0 > gap_us:
             flags |= Q_GAP
         if e > e0:
             charging += t - t0
@@ -229,8 +230,33 @@ def _stream_session(
     summary[S_POINTS] = 2 if t0 != first else 1  # point times strictly increase
     summary[S_FLAGS] = flags if t0 != first else flags | Q_NO_DATA
     summary[S_FIRST], summary[S_LAST], summary[S_ENERGY] = first, t0, e0
-    summary[S_CHARGING], summary[S_CHARGE_END] = charging, charge_end
+    summary[S_CHARGING], summary[S_CHARGE_END], summary[S_BAND] = charging, charge_end, j
     return True
+
+
+@njit(cache=True, inline="always")
+def _piece_of(bounds: I64, n_pieces: int, t: int, hint: int) -> int:  # pragma: no cover
+    """The piece holding ``t`` (``bounds[j] <= t < bounds[j + 1]``, the last piece closed),
+    as ``searchsorted``: first trying ``hint`` and the piece after it, which is where the
+    next session of a charger (or of a batch in time order) usually starts."""
+    if 0 <= hint < n_pieces and bounds[hint] <= t:
+        if hint == n_pieces - 1 or t < bounds[hint + 1]:
+            return hint
+        if hint + 1 == n_pieces - 1 or t < bounds[hint + 2]:
+            return hint + 1
+    return min(int(np.searchsorted(bounds, t, side="right")) - 1, n_pieces - 1)
+
+
+@njit(cache=True, inline="always")
+def _gap_limit_us(gap_s: float) -> int:  # pragma: no cover - compiled
+    """The integer ``L`` with ``d > L`` iff ``float(d) > gap_s * 1e6`` for whole µs ``d``
+    below 2**53 (285 years): the profile's gap test without a conversion per reading."""
+    g = gap_s * 1e6
+    if np.isnan(g) or g >= 9.2e18:
+        return np.iinfo(np.int64).max
+    if g <= -9.2e18:
+        return np.iinfo(np.int64).min
+    return int(np.floor(g))
 
 
 @njit(cache=True, inline="always")
@@ -385,6 +411,7 @@ def _bill_chunk(
     line_mwh = np.zeros(n_lines, np.int64)
     line_value = np.zeros(n_lines, np.int64)
     summary = np.zeros(N_SUMMARY, np.int64)
+    summary[S_BAND] = -1
     out_t = np.empty(0, np.int64)
     out_e = np.empty(0, np.int64)
     for s in range(first, stop):

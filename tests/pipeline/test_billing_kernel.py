@@ -21,6 +21,8 @@ from pipeline.kernels.billing import (
     T_CHARGING,
     T_CONNECTED,
     T_IDLE,
+    _gap_limit_us,
+    _piece_of,
     balanced_chunks,
     round_div,
     round_div_reference,
@@ -459,3 +461,29 @@ def test_balanced_chunks_cover_every_session_once(sizes: list[int], chunks: int)
     per_chunk = starts[cuts[1:]] - starts[cuts[:-1]]
     share = starts[-1] / chunks
     assert (per_chunk <= share + max(sizes, default=0)).all()
+
+
+@settings(deadline=None)  # the first call compiles
+@given(
+    gap_s=st.one_of(st.floats(allow_nan=True), st.integers(-(10**6), 10**6).map(float)),
+    d=st.integers(-(2**52), 2**52),
+)
+def test_integer_gap_limit_agrees_with_the_float_test(gap_s: float, d: int) -> None:
+    assert (d > _gap_limit_us(gap_s)) == (float(d) > gap_s * 1e6)
+
+
+@settings(deadline=None)
+@given(
+    bounds=st.lists(st.integers(-1000, 1000), min_size=2, max_size=12, unique=True).map(sorted),
+    t=st.integers(-1000, 1000),
+    hint=st.integers(-2, 14),
+)
+def test_piece_search_from_a_hint_agrees_with_bisection(
+    bounds: list[int], t: int, hint: int
+) -> None:
+    b = np.array(bounds, np.int64)
+    n_pieces = len(bounds) - 1
+    if not bounds[0] <= t <= bounds[-1]:
+        return  # callers only ask for instants inside the compiled range
+    want = min(int(np.searchsorted(b, t, side="right")) - 1, n_pieces - 1)
+    assert _piece_of(b, n_pieces, t, hint) == want
