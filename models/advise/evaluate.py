@@ -47,7 +47,7 @@ import numpy as np
 import numpy.typing as npt
 
 from chargegrid.sources.dundee import OutletModel, Rejected
-from chargegrid.sources.entsoe import BRUSSELS, load_entsoe_prices
+from chargegrid.sources.entsoe import BRUSSELS
 from chargegrid.tariffs import (
     CURRENCY_EXPONENT,
     PriceSeries,
@@ -63,7 +63,7 @@ from models.advise.plan import (
     cheapest_window,
     immediate_plan,
 )
-from models.advise.slots import AdviceInputError, Slots, refine, slots_between
+from models.advise.slots import AdviceInputError, Slots, load_prices, refine, slots_between
 
 US_PER_DAY = 86_400_000_000
 SHIFT_US = 364 * US_PER_DAY  # 52 weeks: keeps weekday and UTC hour
@@ -341,13 +341,10 @@ def _stay(row: _Session) -> Stay | str:
 
 def load_market(price_paths: list[Path], tariff_path: Path = DEFAULT_TARIFF) -> Market:
     """ENTSO-E exports (files or folders of ``*.csv``) plus a dynamic tariff's margin."""
-    files: list[Path] = []
-    for path in price_paths:
-        files += sorted(path.glob("*.csv")) if path.is_dir() else [path]
-    if not files:
+    series = load_prices(price_paths)
+    if series is None:
         msg = f"no ENTSO-E price files in {', '.join(map(str, price_paths))}"
         raise AdviceInputError(msg)
-    series = PriceSeries.concat([load_entsoe_prices(f) for f in files])
     return Market.of(series, load_tariff(tariff_path))
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 
-from chargegrid.sources.entsoe import load_entsoe_prices
 from chargegrid.tariffs import PriceSeries, Tariff, from_us, load_tariff
 from models.advise.billing import bill_plan, bill_total
 from models.advise.plan import (
@@ -18,7 +17,15 @@ from models.advise.plan import (
     cheapest_window,
     immediate_plan,
 )
-from models.advise.slots import US_PER_H, AdviceInputError, Slots, per_slot, refine, tariff_slots
+from models.advise.slots import (
+    US_PER_H,
+    AdviceInputError,
+    Slots,
+    load_prices,
+    per_slot,
+    refine,
+    tariff_slots,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,14 +58,6 @@ def parse_probabilities(text: str) -> list[float]:
     except ValueError:
         msg = f"--free: {text!r} is not a comma-separated list of probabilities"
         raise AdviceInputError(msg) from None
-
-
-def load_prices(paths: list[Path]) -> PriceSeries | None:
-    """ENTSO-E exports (files or folders of ``*.csv``) as one series; None when none given."""
-    files: list[Path] = []
-    for path in paths:
-        files += sorted(path.glob("*.csv")) if path.is_dir() else [path]
-    return PriceSeries.concat([load_entsoe_prices(f) for f in files]) if files else None
 
 
 def hourly_free(slots: Slots, free: list[float]) -> tuple[Slots, np.ndarray]:

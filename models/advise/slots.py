@@ -15,11 +15,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
 from chargegrid.errors import ChargegridError
+from chargegrid.sources.entsoe import load_entsoe_prices
 from chargegrid.tariffs import PriceSeries, Tariff, compile_tariff, to_us
 
 US_PER_H = 3_600_000_000
@@ -185,3 +187,11 @@ def per_slot(
         msg = f"no {what} for part of the stay"
         raise AdviceInputError(msg)
     return np.asarray(vals[k], np.float64)
+
+
+def load_prices(paths: list[Path]) -> PriceSeries | None:
+    """ENTSO-E exports (files or folders of ``*.csv``) as one series; None when none given."""
+    files: list[Path] = []
+    for path in paths:
+        files += sorted(path.glob("*.csv")) if path.is_dir() else [path]
+    return PriceSeries.concat([load_entsoe_prices(f) for f in files]) if files else None
