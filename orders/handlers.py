@@ -7,6 +7,7 @@ one ``async`` handler: it awaits the charger command (:class:`chargers.commands.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 import uuid
@@ -114,6 +115,8 @@ class OrderPolicy:
     free_cancellation_before: timedelta = timedelta(minutes=30)
     late_fee_bp: int = 1000
     charging_fee_bp: int = 3000
+    transaction_wait_s: float = 10.0  # how long start/stop wait for the charger's transaction
+    transaction_poll_s: float = 0.1  # to open (StartTransaction) or close (StopTransaction)
     reservation_grace: timedelta = timedelta(minutes=15)  # a reservation lapses this long
     # after the window starts when nobody plugs in (or at the window's end, if sooner)
     approval_over_minor: int | None = None  # totals above this are provisional (pending)
@@ -351,8 +354,22 @@ class Lifecycle:
         if not accepted:
             msg = f"charger {order.charger_id} refused to start connector {order.connector_id}"
             raise FulfillmentUnavailable(msg)
-        tx = await commands.transaction_on(order.charger_id, order.connector_id)
+        tx = await self._transaction_change(commands, order, before=None)
         return self._reply(order.start(tx, self.clock.now()), OrderEventKind.started)
+
+    async def _transaction_change(
+        self, commands: ChargerCommands, order: Order, *, before: str | None
+    ) -> str | None:
+        """The connector's transaction once it differs from ``before`` (the charger opened or
+        closed it after our command), or as it stands after ``transaction_wait_s``."""
+        tries = max(1, int(self.policy.transaction_wait_s / self.policy.transaction_poll_s))
+        tx = before
+        for attempt in range(tries):
+            tx = await commands.transaction_on(order.charger_id, order.connector_id)
+            if tx != before or attempt == tries - 1:
+                break
+            await asyncio.sleep(self.policy.transaction_poll_s)
+        return tx
 
     async def _stop(self, order: Order) -> Outcome:
         if order.state != OrderState.active:
@@ -370,6 +387,7 @@ class Lifecycle:
             if not accepted:
                 msg = f"charger {order.charger_id} refused to stop transaction {tx}"
                 raise FulfillmentUnavailable(msg)
+            await self._transaction_change(commands, order, before=tx)  # its final reading
         delivered = self.meter.delivered_wh(order.charger_id, tx)
         metered = delivered is not None
         energy_wh = delivered if delivered is not None else order.quote.energy_wh
@@ -378,7 +396,8 @@ class Lifecycle:
         return self._reply(done, OrderEventKind.completed)
 
     def _bill(self, order: Order, energy_wh: int) -> int:
-        """The price of ``energy_wh`` on the order's connector; a budget caps it."""
+        """The price of ``energy_wh`` on the order's connector, capped by the quoted total (and a
+        budget): the driver never pays more than was agreed, whatever the charger overran."""
         offer = self.catalog().offers.get(order.item_id)
         if offer is None:  # connector gone from the estate: bill at the order's own unit rate
             ratio_minor = order.quote.total_minor * energy_wh
@@ -389,7 +408,7 @@ class Lifecycle:
             )
         if order.mode == Mode.budget:
             total = min(total, order.amount)
-        return total
+        return min(total, order.quote.total_minor)  # an overrun is ours: never above the quote
 
     def _modify(self, order: Order, update: wire.Order) -> Outcome:
         wanted = orders_v1.modified_request(order, update, self.pricer.currency)

@@ -147,6 +147,14 @@ async def test_kwh_order_bills_the_metered_energy(h: Harness) -> None:
     }
 
 
+async def test_an_overrun_is_never_billed_above_the_quote(h: Harness) -> None:
+    order_id = await h.order({"value": "4", "unit": "kWh"})  # 37.76 quoted and paid
+    await h.update(order_id, "start-charging")
+    h.meter.wh = 6_000  # the charger did not stop at 4 kWh
+    end = await h.update(order_id, "end-charging")
+    assert (settlement(end)["billed"], settlement(end)["refund"]) == ("37.76", "0.00")
+
+
 async def test_minutes_order_quotes_the_connector_power(h: Harness) -> None:
     order_id = await h.order({"value": "60", "unit": "min"})
     status = await h.send("status", {"order_id": order_id})
