@@ -674,6 +674,82 @@ def advise_evaluate(
     typer.echo(result.table())
 
 
+bap_app = typer.Typer(
+    no_args_is_help=True,
+    help="A Beckn BAP on the terminal: sign, send to the BPP, print its verified callbacks.",
+)
+app.add_typer(bap_app, name="bap")
+BppUrl = Annotated[str | None, typer.Option(help="the BPP (default: HOST:BPP_PORT)")]
+Tx = Annotated[str, typer.Option("--tx", help="transaction id (printed by `bap order`)")]
+OrderId = Annotated[str, typer.Option("--order", help="order id (printed by `bap order`)")]
+
+
+def _bap(data_dir: Path | None, bpp_url: str | None, step: object) -> None:
+    """Run ``step(bap)`` with a connected BAP; print each callback it returns as JSON."""
+    import asyncio
+
+    from orders.bap import bap_session
+
+    for line in asyncio.run(bap_session(_settings(data_dir), bpp_url, step)):  # type: ignore[arg-type]
+        typer.echo(line)
+
+
+@bap_app.command("search")
+def bap_search(
+    gps: Annotated[str, typer.Option(help="LAT,LON of the driver")],
+    radius: Annotated[float, typer.Option(help="km")] = 5.0,
+    connector: Annotated[str | None, typer.Option(help="CCS2, Type2, CHAdeMO …")] = None,
+    bpp_url: BppUrl = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Discover connectors around a point (on_search)."""
+    _bap(data_dir, bpp_url, lambda d: d.search(gps, radius, connector))
+
+
+@bap_app.command("order")
+def bap_order(
+    item: Annotated[str, typer.Argument(help="item id from `bap search` (e.g. CP1-01)")],
+    quantity: Annotated[str, typer.Argument(help='"4 kWh", "30 min" or "100 INR"')],
+    bpp_url: BppUrl = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Quote, accept the terms and confirm an order (select → init → confirm)."""
+    from orders.bap import place_order
+
+    _bap(data_dir, bpp_url, lambda d: place_order(d, item, quantity))
+
+
+@bap_app.command("step")
+def bap_step(
+    action: Annotated[str, typer.Argument(help="start|stop|status|track|cancel|rate|support")],
+    tx: Tx,
+    order: OrderId,
+    bpp_url: BppUrl = None,
+    data_dir: DataDir = None,
+) -> None:
+    """One step of an order placed earlier (an update, status, track, cancel, rating, support)."""
+    from orders.bap import order_step
+
+    _bap(data_dir, bpp_url, lambda d: order_step(d, action, tx, order))
+
+
+@bap_app.command("demo")
+def bap_demo(bpp_url: BppUrl = None, data_dir: DataDir = None) -> None:
+    """A kWh, a minutes and a money order, start to final bill, against the running BPP."""
+    import asyncio
+
+    from chargegrid.clock import SystemClock
+    from orders.bap import run_orders
+
+    runs = asyncio.run(run_orders(_settings(data_dir), SystemClock(), bpp_url=bpp_url))
+    for run in runs:
+        typer.echo(
+            f"{run.order_id} {run.quantity}: quoted {run.quoted}, billed "
+            f"{run.settlement.get('billed')} refunded {run.settlement.get('refund')} "
+            f"({run.live_updates} live updates)"
+        )
+
+
 # -- commands added by subsystems go above this line, one block each (keep imports lazy) --
 
 

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import socket
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -28,7 +28,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from chargegrid.clock import Clock
+from chargegrid.clock import Clock, SystemClock
 from chargegrid.errors import ChargegridError
 from chargegrid.inventory import load_inventory
 from chargegrid.settings import Settings
@@ -316,6 +316,15 @@ class Offer:
     availability: str
 
 
+def _provider(offer: Offer) -> dict[str, Any]:
+    return {"provider": {"id": offer.provider_id}} if offer.provider_id else {}
+
+
+def offer_of(item_id: str, charger_id: str = "") -> Offer:
+    """An offer known only by its item id (the command line): no provider named."""
+    return Offer("", item_id, charger_id, "", "")
+
+
 def offers(on_search: Received) -> list[Offer]:
     """Every connector an ``on_search`` catalog offers, in catalog order."""
     out = []
@@ -371,7 +380,7 @@ class Driver:
         """A quote for ``value`` ``unit`` (kWh, min or the currency code) on ``offer``."""
         measure = {"type": "CONSTANT", "value": str(value), "unit": unit}
         order: dict[str, Any] = {
-            "provider": {"id": offer.provider_id},
+            **_provider(offer),
             "items": [{"id": offer.item_id, "quantity": {"selected": {"measure": measure}}}],
         }
         if start is not None:
@@ -380,7 +389,7 @@ class Driver:
         return await self.bap.ask("select", {"order": order}, self.transaction_id)
 
     async def init(self, offer: Offer) -> Received:
-        order = {"provider": {"id": offer.provider_id}, "items": [{"id": offer.item_id}]}
+        order = {**_provider(offer), "items": [{"id": offer.item_id}]}
         return await self.bap.ask("init", {"order": order}, self.transaction_id)
 
     async def confirm(
@@ -400,7 +409,7 @@ class Driver:
             ],
         }
         order = {
-            "provider": {"id": offer.provider_id},
+            **_provider(offer),
             "items": [{"id": offer.item_id}],
             "tags": [acceptance],
             "payments": [{"status": "PAID", "params": {"transaction_id": payment_ref}}],
@@ -614,3 +623,67 @@ async def run_orders(
         ):
             runs.append(await charge_once(bap, found[i % len(found)], value, unit))
         return runs
+
+
+# -- the command line (``chargegrid bap ...``) ---------------------------------------------------
+
+Step = Callable[[Driver], Awaitable[Received | list[Received]]]
+
+
+async def bap_session(settings: Settings, bpp_url: str | None, step: Step) -> list[str]:
+    """Run one command-line ``step`` with a connected BAP; the callbacks as JSON lines, then the
+    transaction and order ids to continue with."""
+    async with connected(settings, SystemClock(), bpp_url=bpp_url) as bap:
+        driver = Driver(bap)
+        result = await step(driver)
+    answers = result if isinstance(result, list) else [result]
+    lines = [orjson.dumps(cb.body).decode() for cb in answers]
+    if driver.order_id:
+        lines.append(f"transaction {driver.transaction_id} order {driver.order_id}")
+    return lines
+
+
+def parse_quantity(text: str) -> tuple[str, str]:
+    """``"4 kWh"`` → (``"4"``, ``"kWh"``); a clear error otherwise."""
+    parts = text.split()
+    if len(parts) != 2:
+        msg = f"quantity {text!r}: give a number and a unit, e.g. '4 kWh', '30 min', '100 INR'"
+        raise BapError(msg)
+    try:
+        Decimal(parts[0])
+    except ArithmeticError:
+        msg = f"quantity {text!r}: {parts[0]!r} is not a number"
+        raise BapError(msg) from None
+    return parts[0], parts[1]
+
+
+async def place_order(driver: Driver, item_id: str, quantity: str) -> list[Received]:
+    """select → init → confirm (terms accepted, paid) for ``quantity`` on ``item_id``."""
+    value, unit = parse_quantity(quantity)
+    offer = offer_of(item_id)
+    selected = await driver.select(offer, value, unit)
+    require(selected)
+    on_init = await driver.init(offer)
+    confirmed = await driver.confirm(offer, on_init)
+    return [selected, on_init, confirmed]
+
+
+ORDER_STEPS = ("start", "stop", "status", "track", "cancel", "rate", "support")
+
+
+async def order_step(driver: Driver, action: str, transaction_id: str, order_id: str) -> Received:
+    """One step of an existing order (``ORDER_STEPS``)."""
+    driver.transaction_id, driver.order_id = transaction_id, order_id
+    steps: dict[str, Callable[[], Awaitable[Received]]] = {
+        "start": driver.start,
+        "stop": driver.stop,
+        "status": driver.status,
+        "track": driver.track,
+        "cancel": driver.cancel,
+        "rate": lambda: driver.rate(5),
+        "support": driver.support,
+    }
+    if action not in steps:
+        msg = f"unknown step {action!r}: one of {', '.join(ORDER_STEPS)}"
+        raise BapError(msg)
+    return await steps[action]()

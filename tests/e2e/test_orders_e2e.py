@@ -33,7 +33,18 @@ from chargers.commands import CsmsCommands
 from chargers.server import start_csms
 from chargers.simulator import RemoteRequest, SessionRun, SimulatedCharger
 from orders.api import create_app
-from orders.bap import Bap, BapError, Driver, Offer, offers, require, settlement, tags
+from orders.bap import (
+    Bap,
+    BapError,
+    Driver,
+    Offer,
+    offers,
+    order_step,
+    place_order,
+    require,
+    settlement,
+    tags,
+)
 from orders.bap import connected as bap_connected
 from orders.domain.catalog import build_catalog
 from orders.domain.quote import FlatRatePricer
@@ -45,6 +56,7 @@ from orders.registry import RegistryClient, RegistryStore, registry_app
 from orders.signing import KeyPair
 from orders.store import OrderStore
 from orders.timers import Timers
+from tests.e2e.conftest import chargegrid
 
 pytestmark = pytest.mark.anyio
 POWER_W = 50_000.0
@@ -277,3 +289,24 @@ async def test_cancellation_with_a_fee(net: Network) -> None:
     assert require(cancelled)["order"]["status"] == "CANCELLED"
     with pytest.raises(BapError, match=r"40001|50001"):  # a cancelled order cannot start
         require(await d.start())
+
+
+async def test_command_line_steps_continue_an_order_by_its_ids(net: Network) -> None:
+    """``bap order`` then ``bap step start|status|stop`` (each a new BAP session by ids)."""
+    placed = await place_order(net.driver(), "CP1-02", "2 kWh")
+    order = require(placed[-1])["order"]
+    tx = placed[-1].context["transaction_id"]
+    started = await order_step(net.driver(), "start", tx, order["id"])
+    assert require(started)["order"]["fulfillments"][0]["state"]["descriptor"]["code"] == (
+        "charging-started"
+    )
+    stopped = await order_step(net.driver(), "stop", tx, order["id"])
+    assert settlement(stopped)["metered"] == "true"
+    with pytest.raises(BapError, match="unknown step"):
+        await order_step(net.driver(), "dance", tx, order["id"])
+
+
+def test_a_bad_quantity_is_a_clear_error(tmp_path: Path) -> None:
+    done = chargegrid(["bap", "order", "CP1-01", "four kWh"], tmp_path / "var", timeout_s=60)
+    assert done.returncode == 2
+    assert "is not a number" in done.stderr
