@@ -17,7 +17,7 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from ocpp.exceptions import OCPPError
 from websockets.asyncio.client import connect
@@ -35,6 +35,7 @@ from chargers.simulator import (
     Pace,
     ProtocolName,
     ScaledPace,
+    SessionRefused,
     SessionRun,
     SimulatedCharger,
     Step,
@@ -43,6 +44,7 @@ from chargers.simulator import (
 )
 
 MAX_CONCURRENT_HANDSHAKES = 100
+REMOTE_ENERGY_WH = 40_000  # a remotely started vehicle's need; the remote stop usually comes first
 STOPPED = "stopped before the session ended"
 
 
@@ -68,6 +70,7 @@ class FleetReport:
     messages_sent: int = 0
     wall_s: float = 0.0
     chargers_rejected: list[str] = field(default_factory=list)
+    remote_failures: list[str] = field(default_factory=list)  # remote starts/stops that failed
 
     @property
     def completed(self) -> int:
@@ -203,9 +206,62 @@ class _Fleet:
         first = min((r.plan.plug_in for r in runs), default=self.origin)
         await sim.announce(self._connector_ids(sim.charger_id, runs), first)
         await arrive()
-        await sim.run(steps, self._pace(), self.stop)
-        _fail([r for r in runs if not r.done], STOPPED)
-        await sim.idle_until(self.horizon, self._pace(), self.stop)
+        obey = asyncio.create_task(self._obey(sim))
+        try:
+            await sim.run(steps, self._pace(), self.stop)
+            _fail([r for r in runs if not r.done], STOPPED)
+            await sim.idle_until(self.horizon, self._pace(), self.stop)
+        finally:
+            obey.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await obey
+
+    def _now(self) -> datetime:
+        pace = self._pace()
+        return pace.clock.now() if isinstance(pace, ScaledPace) else datetime.now(UTC)
+
+    async def _obey(self, sim: SimulatedCharger) -> None:
+        """Remote starts and stops from the central system (a Beckn order, an operator): plug a
+        vehicle in on that connector, report readings at the meter interval, plug out on stop.
+        The central system only starts connectors it believes free; a refusal or a lost reply
+        ends that session, never the charger."""
+        charger = self.inventory.charger(sim.charger_id)
+        power = {c.connector_id: c.max_power_w for c in charger.connectors} if charger else {}
+        running: dict[str, tuple[SessionRun, asyncio.Task[None]]] = {}
+        try:
+            while True:
+                request = await sim.remote_requests.get()
+                try:
+                    if request.kind == "start":
+                        max_w = power.get(request.connector_id or 0, 7_400.0)
+                        run = await sim.start_remote_session(
+                            request, self._now(), REMOTE_ENERGY_WH, max_w
+                        )
+                        meter = asyncio.create_task(self._meter_remote(sim, run))
+                        running[run.transaction_id or ""] = (run, meter)
+                    elif request.transaction_id in running:
+                        run, meter = running.pop(request.transaction_id or "")
+                        meter.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await meter
+                        await sim.stop_remote_session(run)
+                except (OCPPError, SessionRefused, TimeoutError) as exc:
+                    self.report.remote_failures.append(f"{sim.charger_id}: {exc!r}")
+        finally:
+            for _, meter in running.values():
+                meter.cancel()
+
+    async def _meter_remote(self, sim: SimulatedCharger, run: SessionRun) -> None:
+        pace = self._pace()
+        t_s = 0.0
+        while True:
+            t_s += self.meter_interval_s
+            if not pace.paced:  # as fast as possible: one reading, then wait for the stop
+                await sim.dialect.sample(run, t_s, full=False)
+                return
+            if not await pace.until(run.at(t_s), self.stop):
+                return
+            await sim.dialect.sample(run, t_s, full=False)
 
     def _connector_ids(self, charger_id: str, runs: list[SessionRun]) -> list[int]:
         """Every connector the estate lists for the charger, and any a plan names."""

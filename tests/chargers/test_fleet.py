@@ -289,3 +289,62 @@ def test_thousands_of_connectors_in_one_process(settings: Settings) -> None:
         if isinstance(e, ConnectorStatus) and e.status == "Available"
     }
     assert len(available) == 2_000
+
+
+@pytest.mark.parametrize("protocol", ["ocpp1.6", "ocpp2.0.1"])
+def test_fleet_chargers_obey_remote_start_and_stop(settings: Settings, protocol: str) -> None:
+    """A Beckn order (or an operator) starts a session on an idle fleet connector: the simulated
+    charger plugs in, meters at the interval and plugs out on the remote stop."""
+    from chargers.commands import CsmsCommands
+
+    # one planned session much later keeps the fleet connected and paced meanwhile
+    later = [plan("demo:late", start_min=600, minutes=10, energy_wh=500)]
+
+    async def scenario(handle: CsmsHandle) -> tuple[bool, bool, FleetReport]:
+        commands = CsmsCommands(handle.ctx)
+        stop = asyncio.Event()
+        fleet = asyncio.create_task(
+            run_fleet(
+                handle.url,
+                estate(),
+                later,
+                speed=600.0,  # 10 simulated minutes per wall second
+                meter_interval_s=60,
+                protocol_of=lambda _: protocol,  # type: ignore[arg-type, return-value]
+                clock_origin=T0,
+                stop=stop,
+            )
+        )
+        for _ in range(500):
+            if "CP1" in handle.ctx.live:
+                break
+            await asyncio.sleep(0.01)
+        started = await commands.remote_start("CP1", 2, "ORDER7")
+        tx = None
+        for _ in range(500):
+            tx = await commands.transaction_on("CP1", 2)
+            if tx is not None:
+                break
+            await asyncio.sleep(0.01)
+        assert tx is not None, "the fleet charger never started the transaction"
+        await asyncio.sleep(0.5)  # ~5 simulated minutes of readings
+        stopped = await commands.remote_stop("CP1", tx)
+        for _ in range(500):
+            if await commands.transaction_on("CP1", 2) is None:
+                break
+            await asyncio.sleep(0.01)
+        stop.set()
+        return started, stopped, await fleet
+
+    (started, stopped, report), logged = run_against_csms(settings, scenario, timeout_s=30)
+    assert started and stopped and not report.remote_failures
+    begun = [e for e in logged.meter if isinstance(e, TransactionStarted) and e.connector_id == 2]
+    ended = [e for e in logged.meter if isinstance(e, TransactionEnded) and e.connector_id == 2]
+    readings = [
+        e
+        for e in logged.meter
+        if isinstance(e, MeterValue) and e.connector_id == 2 and e.transaction_id is not None
+    ]
+    assert len(begun) == len(ended) == 1 and begun[0].id_tag == "ORDER7"
+    assert len(readings) >= 2  # metered at the interval while it charged
+    assert ended[0].meter_stop_wh > begun[0].meter_start_wh
