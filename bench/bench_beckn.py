@@ -1,4 +1,5 @@
-"""Beckn BPP: signed ``search`` requests/s, p50/p99 ACK latency, callback delivery latency.
+"""Beckn BPP: signed ``search`` requests/s, p50/p99 ACK latency, callback delivery latency, and
+the full Hypothesis fuzz run (>= 2,000 requests through the HTTP edge, none answered 5xx).
 
 Real servers on 127.0.0.1 (uvicorn): the BPP over a 400-connector estate and a BAP that records
 when each ``on_search`` arrives. Requests are signed per request (as a BAP must). Baseline in the
@@ -9,8 +10,10 @@ pipeline costs.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -257,5 +260,51 @@ def main() -> None:
     )
 
 
+FUZZ_SCALE = 4  # x the default example budgets of tests/orders/test_fuzz*.py: ~2,400 requests
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def fuzz() -> None:
+    """Run both fuzz modules at full scale; emit how many requests they sent without a 5xx."""
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "fuzz.jsonl"
+        env = {
+            **os.environ,
+            "CHARGEGRID_FUZZ_SCALE": str(FUZZ_SCALE),
+            "CHARGEGRID_FUZZ_REPORT": str(report),
+        }
+        started = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", *FUZZ_TESTS],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        elapsed = time.perf_counter() - started
+        lines = (
+            [orjson.loads(x) for x in report.read_bytes().splitlines()] if report.exists() else []
+        )
+    requests = sum(int(x["requests"]) for x in lines)
+    passed = done.returncode == 0
+    if not passed:
+        print(done.stdout[-3000:], file=sys.stderr)
+    emit(
+        "beckn.fuzz",
+        "requests_without_5xx",
+        requests if passed else 0,
+        "requests",
+        target=">= 2000, no 5xx, no internal error in a callback",
+        meets=passed and requests >= 2000,
+        acked=sum(int(x["acked"]) for x in lines),
+        seconds=round(elapsed, 1),
+    )
+
+
+FUZZ_TESTS = ("tests/orders/test_fuzz.py", "tests/orders/test_fuzz_lifecycle.py")
+
+
 if __name__ == "__main__":
     main()
+    fuzz()

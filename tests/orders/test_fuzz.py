@@ -1,5 +1,11 @@
 """Hypothesis fuzz of the HTTP edge: whatever arrives, the answer is an ACK/NACK, never a 5xx, and
-a request that was ACKed is answered by a callback (message or error), never by a crash."""
+a request that was ACKed is answered by a callback (message or error), never by a crash.
+
+By default the two fuzz modules send about 600 requests. ``CHARGEGRID_FUZZ_SCALE=4`` multiplies
+every example budget (about 2,400 requests: the full run, opt-in and run by ``make bench``
+through ``bench/bench_beckn.py``); with ``CHARGEGRID_FUZZ_REPORT=<file>`` each test appends
+``{"test", "requests", "acked"}`` as one JSON line there.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,8 @@ import asyncio
 import copy
 import itertools
 import json
+import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +42,31 @@ JSON = st.recursive(
 ACTIONS = st.sampled_from([a.value for a in Action]) | st.from_regex(
     r"[a-z_]{1,12}", fullmatch=True
 )
+
+
+def examples(default: int) -> int:
+    """``default`` Hypothesis examples times ``CHARGEGRID_FUZZ_SCALE`` (1 unless set)."""
+    return max(1, round(default * float(os.environ.get("CHARGEGRID_FUZZ_SCALE", "1"))))
+
+
+def report(test: str, requests: int, acked: int) -> None:
+    """Append what a fuzz test sent to ``CHARGEGRID_FUZZ_REPORT`` (when set)."""
+    path = os.environ.get("CHARGEGRID_FUZZ_REPORT")
+    if path:
+        line = {"test": test, "requests": requests, "acked": acked}
+        with open(path, "ab") as out:
+            out.write(orjson.dumps(line) + b"\n")
+
+
+@dataclass
+class Tally:
+    requests: int = 0
+    acked: int = 0
+
+    def count(self, acked: bool) -> bool:
+        self.requests += 1
+        self.acked += acked
+        return acked
 
 
 def encode(doc: Any) -> bytes:
@@ -109,21 +142,26 @@ def check(response: httpx.Response) -> bool:
 def test_fuzzed_requests_never_get_a_server_error(tmp_path: Path) -> None:
     bap = RecordingBap()
     ids = itertools.count()
+    tally = Tally()
     with asyncio.Runner() as runner:
         bpp = make_bpp(tmp_path / "o.sqlite", frozen(), bap.client())
         http = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=create_app(bpp)), base_url="http://bpp"
         )
 
-        @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=examples(100), deadline=None, suppress_health_check=list(HealthCheck)
+        )
         @given(
             action=ACTIONS, body=st.binary(max_size=300) | JSON.map(encode), signed=st.booleans()
         )
         def raw(action: str, body: bytes, signed: bool) -> None:
             headers = {"Authorization": BAP.authorization_at(body, T_EXAMPLE, 60)} if signed else {}
-            check(runner.run(http.post(f"/{action}", content=body, headers=headers)))
+            tally.count(check(runner.run(http.post(f"/{action}", content=body, headers=headers))))
 
-        @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=examples(200), deadline=None, suppress_health_check=list(HealthCheck)
+        )
         @given(case=mutated())
         def structured(case: tuple[str, Any]) -> None:
             action, doc = case
@@ -131,12 +169,14 @@ def test_fuzzed_requests_never_get_a_server_error(tmp_path: Path) -> None:
                 doc["context"]["message_id"] = f"fuzz-{next(ids)}"
             body = encode(doc)
             headers = {"Authorization": BAP.authorization_at(body, T_EXAMPLE, 60)}
-            if check(runner.run(http.post(f"/{action}", content=body, headers=headers))):
+            response = runner.run(http.post(f"/{action}", content=body, headers=headers))
+            if tally.count(check(response)):
                 assert runner.run(bpp.drain()) == 1
 
         raw()
         structured()
         runner.run(http.aclose())
+    report("edge", tally.requests, tally.acked)
     outbox = bpp.store.outbox()
     assert outbox, "some mutated requests must have been valid and answered"
     for row in outbox:
