@@ -265,6 +265,17 @@ def bill_sessions_multi(
 
     Each group is billed by :func:`bill_sessions`, so a session's bill is the same whether it is
     billed alone, with its tariff group, or in a batch with other tariffs.
+
+    In the stream, per batch of closed sessions (build the resolver once, not per batch)::
+
+        resolver = TariffResolver(load_inventory(settings.inventory_path),
+                                  load_tariff_dir(tariff_dir), default=operator_tariff)
+        multi = bill_sessions_multi(batch_readings, closed_sessions, resolver)
+        # multi.lines / multi.sessions -> the lake; multi.unbilled -> dead letters (reason)
+
+    Cost: about 25 ms per call for a handful of sessions under three tariffs, mostly polars
+    overhead of building small frames (the kernel itself is microseconds); 1,000 sessions with
+    121k readings take about 160 ms.
     """
     missing = {"session_id", "charger_id"} - set(sessions.columns)
     plugged = {"started_at", "ended_at"} <= set(sessions.columns)
