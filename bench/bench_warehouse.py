@@ -118,26 +118,33 @@ def _day(rng: np.random.Generator, day: date) -> dict[str, pa.Table]:
         }
     ).cast(READINGS)
     session_energy = charge_min / 60 * POWER_W
-    sessions = pa.table(
-        {
-            "session_id": pa.array(
-                [f"CH{p // 2:04d}/{day.isoformat()}/{i}" for i, p in enumerate(port)]
-            ),
-            "charger_id": _charger_ids(port),
-            "connector_id": pa.array(port % CONNECTORS_PER_CHARGER + 1, pa.int32()),
-            "transaction_id": txn_names,
-            "id_tag": pa.nulls(n, pa.string()),
-            "started_at": pa.array(start, pa.timestamp("us", "UTC")),
-            "ended_at": pa.array(start + plug_min * 60 * US, pa.timestamp("us", "UTC")),
-            "meter_start_wh": np.zeros(n),
-            "meter_stop_wh": session_energy,
-            "energy_wh": session_energy,
-            "energy_quality": pa.array(["ok"] * n),
-            "readings": steps.astype(np.int64),
-            "max_power_w": np.full(n, POWER_W),
-            "stop_reason": pa.nulls(n, pa.string()),
-        }
-    ).cast(SESSIONS)
+    sessions = (
+        pa.table(
+            {
+                "session_id": pa.array(
+                    [f"CH{p // 2:04d}/{day.isoformat()}/{i}" for i, p in enumerate(port)]
+                ),
+                "charger_id": _charger_ids(port),
+                "connector_id": pa.array(port % CONNECTORS_PER_CHARGER + 1, pa.int32()),
+                "transaction_id": txn_names,
+                "id_tag": pa.nulls(n, pa.string()),
+                "started_at": pa.array(start, pa.timestamp("us", "UTC")),
+                "ended_at": pa.array(start + plug_min * 60 * US, pa.timestamp("us", "UTC")),
+                "charging_ended_at": pa.array(
+                    start + (charge_min * 60 * US).astype(np.int64), pa.timestamp("us", "UTC")
+                ),
+                "meter_start_wh": np.zeros(n),
+                "meter_stop_wh": session_energy,
+                "energy_wh": session_energy,
+                "energy_quality": pa.array(["ok"] * n),
+                "readings": steps.astype(np.int64),
+                "max_power_w": np.full(n, POWER_W),
+                "stop_reason": pa.nulls(n, pa.string()),
+            }
+        )
+        .select(SESSIONS.names)
+        .cast(SESSIONS)
+    )
     faulty = rng.choice(PORTS, 10, replace=False)
     fault_at = day_us + rng.integers(0, 20 * 3600, 10) * US
     fault_end = fault_at + rng.integers(30, 240, 10) * 60 * US

@@ -69,39 +69,34 @@ def _cell_value(value: Any) -> Any:
 
 
 def write_xlsx(sheets: dict[str, pa.Table], path: Path) -> None:
-    """One formatted sheet per entry (write-only mode: streams rows, fast for large reports)."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import get_column_letter
+    """One formatted sheet per entry, written with XlsxWriter in constant-memory mode (rows
+    streamed to disk). openpyxl's write-only mode took ~35 µs per cell on the shared machine (a
+    year's weekly + monthly report by site: 9.6 s); XlsxWriter writes the same in about a fifth
+    of that."""
+    import xlsxwriter
 
-    book = Workbook(write_only=True)
-    bold, fill = Font(bold=True), PatternFill("solid", fgColor="DDEBF7")
-    for name, table in sheets.items():
-        sheet = book.create_sheet(title=name[:31])
-        sheet.freeze_panes = "A2"
-        formats = [HEADERS.get(c, (c, "General"))[1] for c in table.column_names]
-        for i, column in enumerate(table.column_names, start=1):
-            sheet.column_dimensions[get_column_letter(i)].width = max(12, len(header(column)) + 2)
-        titles = []
-        for column in table.column_names:
-            cell = WriteOnlyCell(sheet, value=header(column))
-            cell.font, cell.fill = bold, fill
-            cell.alignment = Alignment(wrap_text=True)
-            titles.append(cell)
-        sheet.append(titles)
-        # one styled cell per column, re-used: the row is serialised on append, and styling a
-        # fresh cell per value costs ~20 µs (a year's daily report would take tens of seconds)
-        cells = [WriteOnlyCell(sheet) for _ in formats]
-        for cell, fmt in zip(cells, formats, strict=True):
-            cell.number_format = fmt
-        columns = [table.column(c).to_pylist() for c in table.column_names]
-        for row in zip(*columns, strict=True):
-            for cell, value in zip(cells, row, strict=True):
-                cell.value = _cell_value(value)
-            sheet.append(cells)
     tmp = _atomic(path)
-    book.save(tmp)
+    book = xlsxwriter.Workbook(
+        str(tmp), {"constant_memory": True, "nan_inf_to_errors": True, "remove_timezone": True}
+    )
+    title = book.add_format({"bold": True, "bg_color": "#DDEBF7", "pattern": 1, "text_wrap": True})
+    styles: dict[str, Any] = {}
+    for name, table in sheets.items():
+        sheet = book.add_worksheet(name[:31])
+        sheet.freeze_panes(1, 0)
+        formats = [HEADERS.get(c, (c, "General"))[1] for c in table.column_names]
+        cell_formats = [styles.setdefault(f, book.add_format({"num_format": f})) for f in formats]
+        for i, column in enumerate(table.column_names):
+            sheet.set_column(i, i, max(12, len(header(column)) + 2))
+            sheet.write_string(0, i, header(column), title)
+        columns = [table.column(c).to_pylist() for c in table.column_names]
+        for r, row in enumerate(zip(*columns, strict=True), start=1):
+            for c, value in enumerate(row):
+                if value is None:
+                    sheet.write_blank(r, c, None, cell_formats[c])
+                else:
+                    sheet.write(r, c, _cell_value(value), cell_formats[c])
+    book.close()
     os.replace(tmp, path)
 
 
