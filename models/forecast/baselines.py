@@ -6,8 +6,10 @@ For a forecast at origin ``o`` of hour ``o + k``:
 * ``seasonal_naive_24``: the same local hour on the last observed day,
   ``y[o + k - 24·ceil((k+1)/24)]`` (exactly lag 24 for day-ahead);
 * ``seasonal_naive_168``: the same hour a week earlier, ``y[o + k - 168]`` (``k < 168``);
-* ``weekday_hour_mean``: the mean of every observed hour in the same local weekday × hour slot
-  (the 4-week mean while a slot has never been seen).
+* ``weekday_hour_mean``: the mean of every observed hour in the same local weekday × hour slot.
+
+Where a baseline's source hour is unknown (a gap in the exports) or a slot has never been seen,
+it forecasts the 4-week mean.
 """
 
 from __future__ import annotations
@@ -28,7 +30,5 @@ _SOURCE_COLUMN = {
 def baseline(name: str, x: FloatArray) -> FloatArray:
     """Point forecasts of baseline ``name`` for feature rows ``x`` (``(..., len(COLUMNS))``)."""
     values = x[..., COLUMNS.index(_SOURCE_COLUMN[name])]
-    if name == "weekday_hour_mean":
-        fallback = x[..., COLUMNS.index("mean_672h")]
-        values = np.where(np.isnan(values), fallback, values)
-    return values
+    fallback = x[..., COLUMNS.index("mean_672h")]
+    return np.where(np.isnan(values), fallback, values)

@@ -21,6 +21,9 @@ Columns (:data:`COLUMNS`):
 * ``day_mean_7``: mean of the same hour of day over the last 7 observed days;
 * ``slot_mean``: mean of every observed hour in the same local weekday × hour slot (the
   "historical mean by weekday × hour" baseline).
+
+Unknown hours (NaN, a gap in the exports) stay NaN in the lags (the trees route missing values)
+and are left out of every mean; a mean over only unknown hours is NaN.
 """
 
 from __future__ import annotations
@@ -99,9 +102,25 @@ def _gather(y: FloatArray, index: IntArray, origin: IntArray) -> FloatArray:
     return y[:, index]
 
 
+def _cumsum0(values: FloatArray) -> FloatArray:
+    return np.concatenate([np.zeros((values.shape[0], 1)), np.cumsum(values, axis=1)], axis=1)
+
+
 def _cummean(y: FloatArray, origin: IntArray, window: int) -> FloatArray:
-    cum = np.concatenate([np.zeros((y.shape[0], 1)), np.cumsum(y, axis=1)], axis=1)
-    return (cum[:, origin] - cum[:, origin - window]) / window
+    """Mean of the known hours in ``[origin - window, origin)``, per series and origin."""
+    known = ~np.isnan(y)
+    total, count = _cumsum0(np.where(known, y, 0.0)), _cumsum0(known.astype(float))
+    n = count[:, origin] - count[:, origin - window]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, (total[:, origin] - total[:, origin - window]) / n, np.nan)
+
+
+def _nanmean(stack: list[FloatArray]) -> FloatArray:
+    values = np.stack(stack)
+    known = ~np.isnan(values)
+    n = known.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, np.where(known, values, 0.0).sum(axis=0) / n, np.nan)
 
 
 def slot_means(y: FloatArray, slot: IntArray, origins: IntArray) -> FloatArray:
@@ -109,14 +128,16 @@ def slot_means(y: FloatArray, slot: IntArray, origins: IntArray) -> FloatArray:
     168)``, NaN where a slot has never been observed. Running sums, hours consumed in order."""
     out = np.full((y.shape[0], len(origins), WEEK_H), np.nan)
     sums = np.zeros((y.shape[0], WEEK_H))
-    counts = np.zeros(WEEK_H)
+    counts = np.zeros((y.shape[0], WEEK_H))
+    known = ~np.isnan(y)
     done = 0
     for j, origin in enumerate(origins):
         if origin < done:
             msg = "origins must be increasing"
             raise ValueError(msg)
-        np.add.at(sums.T, slot[done:origin], y[:, done:origin].T)
-        np.add.at(counts, slot[done:origin], 1.0)
+        part = known[:, done:origin]
+        np.add.at(sums.T, slot[done:origin], np.where(part, y[:, done:origin], 0.0).T)
+        np.add.at(counts.T, slot[done:origin], part.T.astype(float))
         done = origin
         with np.errstate(invalid="ignore", divide="ignore"):
             out[:, j] = sums / counts
@@ -180,8 +201,8 @@ def design(
         cols[f"mean_{window}h"] = np.broadcast_to(
             _cummean(y, origins, window)[:, :, None], (n_series, *o.shape)
         )
-    cols["week_mean_4"] = np.mean([lag(target - w * WEEK_H) for w in range(1, 5)], axis=0)
-    cols["day_mean_7"] = np.mean([lag(target - days_back - d * DAY_H) for d in range(7)], axis=0)
+    cols["week_mean_4"] = _nanmean([lag(target - w * WEEK_H) for w in range(1, 5)])
+    cols["day_mean_7"] = _nanmean([lag(target - days_back - d * DAY_H) for d in range(7)])
     slots = slot_means(y, calendar.slot, origins)  # (series, origins, 168)
     slot_of_target = calendar.slot[inside]  # (origins, horizon)
     cols["slot_mean"] = np.take_along_axis(

@@ -47,7 +47,10 @@ def coverage(y: FloatArray, lower: FloatArray, upper: FloatArray) -> float:
 
 
 def seasonal_scale(y: FloatArray, period_h: int = WEEK_H) -> float:
-    """In-sample MAE of the seasonal naive with period ``period_h`` over the history ``y``."""
+    """In-sample MAE of the seasonal naive with period ``period_h`` over the history ``y``
+    (pairs with an unknown hour left out)."""
     if len(y) <= period_h:
         return float("nan")
-    return float(np.mean(np.abs(y[period_h:] - y[:-period_h])))
+    errors = np.abs(y[period_h:] - y[:-period_h])
+    errors = errors[~np.isnan(errors)]
+    return float(np.mean(errors)) if len(errors) else float("nan")

@@ -6,9 +6,12 @@ sorted across quantiles per row so that P10 <= P50 <= P90 (no crossing), and flo
 (energy and occupancy are never negative). The P50 is the point forecast.
 
 With ``relative`` (the default) the model learns demand *relative to each series' level*: the
-target and every lag / mean column are divided by ``level = mean_672h + floor`` (the 4-week mean
-known at the origin, plus 10 % of its training average so empty sites do not divide by zero) and
-predictions are multiplied back. Trees cannot extrapolate, so on absolute values a growing network
+target and every lag / mean column are divided by ``level = mean_168h + floor`` (the last week's
+mean known at the origin — the 4-week mean when the week is unknown — plus 10 % of its training
+average so empty sites do not divide by zero) and predictions are multiplied back. The last week
+rather than the last 4 weeks: chosen on the 84 days *before* the test window (validation MASE
+Dundee 0.972 → 0.961, Perth 0.826 → 0.823), it follows a network that grows or gains a hub
+sooner. Trees cannot extrapolate, so on absolute values a growing network
 (Perth tripled in three years) is forecast at the largest level seen in training; relative values
 also let small and large sites share what they learn. Scaling by a positive number known at the
 origin maps quantiles to quantiles, so the pinball loss stays the right one.
@@ -35,6 +38,12 @@ _LEVEL_COLUMNS = [
 ]
 
 
+def _raw_level(x: FloatArray) -> FloatArray:
+    """Last week's mean, else the last 4 weeks', else 0 (every hour unknown)."""
+    week, month = x[:, COLUMNS.index("mean_168h")], x[:, COLUMNS.index("mean_672h")]
+    return np.nan_to_num(np.where(np.isnan(week), month, week), nan=0.0)
+
+
 @dataclass(frozen=True, slots=True)
 class ModelConfig:
     quantiles: tuple[float, ...] = QUANTILES
@@ -43,7 +52,7 @@ class ModelConfig:
     max_leaf_nodes: int = 31
     min_samples_leaf: int = 40
     seed: int = 0
-    relative: bool = True  # learn demand relative to the series' 4-week level (see module doc)
+    relative: bool = True  # learn demand relative to the series' last-week level (module doc)
 
 
 @dataclass
@@ -56,7 +65,7 @@ class QuantileModel:
     def _level(self, x: FloatArray) -> FloatArray:
         if not self.config.relative:
             return np.ones(len(x))
-        return x[:, COLUMNS.index("mean_672h")] + self._floor
+        return _raw_level(x) + self._floor
 
     def _scaled(self, x: FloatArray, level: FloatArray) -> FloatArray:
         if not self.config.relative:
@@ -69,7 +78,7 @@ class QuantileModel:
         """Fit on rows whose target is known (NaN targets are left out)."""
         known = ~np.isnan(y)
         x, y = x[known], y[known]
-        self._floor = 0.1 * float(np.mean(x[:, COLUMNS.index("mean_672h")])) + 1e-9
+        self._floor = 0.1 * float(np.nanmean(_raw_level(x))) + 1e-9
         level = self._level(x)
         x, y = self._scaled(x, level), y / level
         categorical = [COLUMNS.index(c) for c in CATEGORICAL]

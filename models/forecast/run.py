@@ -11,6 +11,7 @@ from models.forecast import series
 from models.forecast.backtest import (
     BacktestConfig,
     BacktestError,
+    Forecasts,
     Row,
     score,
     table,
@@ -36,24 +37,33 @@ def backtest_loaded(
     targets: Iterable[series.Target] = ("energy", "occupancy"),
 ) -> list[Result]:
     """One table per target for already loaded sessions."""
-    panel = series.build(loaded.sessions, loaded.time_zone, level)
+    panel = series.build(loaded.sessions, loaded.time_zone, "site")
     country, subdiv = HOLIDAY_REGIONS[loaded.source]
     calendar = Calendar.of(panel.local, country, subdiv)
     horizon = "day-ahead" if config.horizon_h == 24 else "week-ahead"
     out = []
     for target in targets:
-        forecasts = walk_forward(panel, target, calendar, config)
+        forecasts = walk_forward(panel, target, calendar, config, level)
         rows = score(forecasts)
         first = panel.hours[forecasts.origins[0]].tz_convert(panel.time_zone).date()
         title = (
             f"{loaded.source} · {target} ({UNITS[target]}) · {horizon} · level {level} "
-            f"({len(forecasts.names)} series"
-            + (f", {len(forecasts.excluded)} inactive left out" if forecasts.excluded else "")
+            f"({_series_text(level, forecasts)}"
             + f") · {len(forecasts.origins)} origins from {first}, refit every "
             f"{config.retrain_days} d"
         )
         out.append(Result(target, rows, table(rows, title)))
     return out
+
+
+def _series_text(level: series.Level, forecasts: Forecasts) -> str:
+    left_out = forecasts.excluded
+    if level == "site":
+        return f"{len(forecasts.names)} series" + (
+            f", {len(left_out)} inactive left out" if left_out else ""
+        )
+    sites = "all sites" if not left_out else "like-for-like, without " + ", ".join(left_out)
+    return f"1 series: {sites}"
 
 
 def backtest_files(

@@ -10,6 +10,12 @@
 * ``ports[s, t]``: connectors with at least one plug-in during the 28 days before hour ``t`` (a
   past-only view of the site's size as it grows).
 
+**Unknown days.** A local day on which no plug-in was recorded anywhere while the network
+otherwise records at least :data:`BUSY_PLUGINS_PER_DAY` a day (median of the 28 days around it)
+is a gap in the exports, not a day without demand (Dundee's files skip 3–4 March 2018): its hours
+are NaN in ``energy_kwh`` and ``occupancy`` (unknown, never zero) and :attr:`Panel.unknown` marks
+them. With 20 plug-ins expected, a real empty day has Poisson probability ~2e-9.
+
 Hours are UTC hour starts ``hours[t]``; ``local`` gives the calendar of each hour in the source's
 time zone. The series end at the local midnight after the last plug-in, so a final partial day
 (and sessions still open at export, which the readers reject) do not look like an empty day.
@@ -31,6 +37,7 @@ Level = Literal["site", "city"]
 Target = Literal["energy", "occupancy"]
 PORT_WINDOW_H = 28 * 24
 HOUR_S = 3600.0
+BUSY_PLUGINS_PER_DAY = 20.0
 
 
 class SeriesError(ChargegridError):
@@ -50,6 +57,22 @@ class Panel:
 
     def target(self, name: Target) -> NDArray[np.float64]:
         return self.energy_kwh if name == "energy" else self.occupancy
+
+    @property
+    def unknown(self) -> NDArray[np.bool_]:
+        """Hours lost to a gap in the exports (NaN in every series)."""
+        return np.asarray(np.isnan(self.energy_kwh).all(axis=0), dtype=bool)
+
+    def rows(self, keep: NDArray[np.bool_], name: str) -> Panel:
+        """One series ``name``: the sum of the rows ``keep`` (e.g. the city of chosen sites)."""
+        return Panel(
+            names=(name,),
+            hours=self.hours,
+            time_zone=self.time_zone,
+            energy_kwh=self.energy_kwh[keep].sum(axis=0, keepdims=True),
+            occupancy=self.occupancy[keep].sum(axis=0, keepdims=True),
+            ports=self.ports[keep].sum(axis=0, keepdims=True),
+        )
 
     @property
     def local(self) -> pd.DatetimeIndex:
@@ -117,6 +140,19 @@ def _ports(
     return out
 
 
+def unknown_hours(start_h: NDArray[np.float64], local: pd.DatetimeIndex) -> NDArray[np.bool_]:
+    """Hours of local days without any plug-in in a busy network (see the module docstring)."""
+    day_of_hour = local.normalize()
+    days = day_of_hour.unique()
+    hour_index = np.clip(np.floor(start_h).astype(np.int64), 0, len(local) - 1)
+    per_day = pd.Series(0.0, index=days).add(
+        pd.Series(1.0, index=day_of_hour[hour_index]).groupby(level=0).sum(), fill_value=0.0
+    )
+    busy = per_day.where(per_day > 0).rolling(29, center=True, min_periods=7).median()
+    missing = per_day.index[(per_day == 0) & (busy >= BUSY_PLUGINS_PER_DAY)]
+    return np.asarray(day_of_hour.isin(missing))
+
+
 def build(sessions: tuple[Session, ...], time_zone: str, level: Level = "site") -> Panel:
     """Hourly :class:`Panel` of ``sessions`` at ``level`` (``site`` rows or one ``city`` row)."""
     if not sessions:
@@ -137,11 +173,16 @@ def build(sessions: tuple[Session, ...], time_zone: str, level: Level = "site") 
         names, row = tuple(str(u) for u in uniques), codes.astype(np.int64)
     shape = (len(names), len(hours))
     energy = np.array([s.energy_wh for s in sessions], dtype=float) / 1000.0
+    unknown = unknown_hours(start_h, hours.tz_convert(time_zone))
+    energy_kwh = spread(row, start_h, start_h + charge_h, energy, shape)
+    occupancy = spread(row, start_h, start_h + plugged_h, plugged_h, shape)
+    energy_kwh[:, unknown] = np.nan
+    occupancy[:, unknown] = np.nan
     return Panel(
         names=names,
         hours=hours,
         time_zone=time_zone,
-        energy_kwh=spread(row, start_h, start_h + charge_h, energy, shape),
-        occupancy=spread(row, start_h, start_h + plugged_h, plugged_h, shape),
+        energy_kwh=energy_kwh,
+        occupancy=occupancy,
         ports=_ports(row, start_h, [f"{s.site}|{s.port}" for s in sessions], shape),
     )

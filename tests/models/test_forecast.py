@@ -235,3 +235,54 @@ def test_week_ahead_uses_non_overlapping_weekly_origins_and_full_168_hour_horizo
 def test_an_unknown_horizon_is_refused() -> None:
     with pytest.raises(BacktestError, match="'day' or 'week'"):
         BacktestConfig.for_horizon("month")
+
+
+# -- gaps in the exports and the like-for-like city ---------------------------------------------
+
+
+def test_a_day_without_plug_ins_in_a_busy_network_is_unknown_not_zero() -> None:
+    # 24 plug-ins a day for 20 days except day 10: an export gap, not a day of zero demand
+    sessions = tuple(
+        _session(d * 24 + h + 0.25, 0.5, 3.0) for d in range(20) if d != 10 for h in range(24)
+    )
+    panel = build(sessions, "UTC")
+    day10 = slice(10 * 24, 11 * 24)
+    assert np.isnan(panel.energy_kwh[0, day10]).all()
+    assert np.isnan(panel.occupancy[0, day10]).all()
+    assert panel.unknown.sum() == 24
+    assert not np.isnan(panel.energy_kwh[0, 9 * 24 : 10 * 24]).any()
+
+
+def test_a_quiet_site_s_empty_day_stays_a_zero() -> None:
+    sessions = tuple(_session(d * 24 + 9, 1.0, 3.0) for d in range(20) if d != 10)
+    panel = build(sessions, "UTC")
+    assert not panel.unknown.any()
+    assert panel.energy_kwh[0, 10 * 24 : 11 * 24].sum() == 0.0
+
+
+def test_unknown_hours_are_left_out_of_means_and_the_scale_and_become_nan_lags() -> None:
+    panel = _synthetic_panel(weeks=6, series=1)
+    y = panel.energy_kwh.copy()
+    gap = slice(4 * 168 + 24, 4 * 168 + 48)
+    y[:, gap] = np.nan
+    origin = np.array([4 * 168 + 72])
+    rows = design(y, panel.ports, _calendar(panel), origin, 24).x[0, 0]
+    known = y[0, origin[0] - 168 : origin[0]]
+    assert rows[:, COLUMNS.index("mean_168h")] == pytest.approx(np.nanmean(known))
+    assert not np.isnan(rows[:, COLUMNS.index("slot_mean")]).any()
+    assert np.isnan(rows[:, COLUMNS.index("lag_day2")]).all()  # the same hours two days back
+    expected = np.nanmean(np.abs(y[0, 168:] - y[0, :-168]))
+    assert metrics.seasonal_scale(y[0]) == pytest.approx(expected)
+
+
+def test_the_city_is_the_sum_of_the_judged_sites_and_names_the_rest() -> None:
+    panel = _synthetic_panel(weeks=10, series=3)
+    opened_late = panel.energy_kwh.copy()
+    opened_late[2, : -10 * 24] = 0.0  # site s2 opens 10 days before the end: inside the test
+    panel = Panel(panel.names, panel.hours, LONDON, opened_late, opened_late / 5, panel.ports)
+    city = walk_forward(panel, "energy", _calendar(panel), SMALL, "city")
+    assert city.names == ("city",) and city.excluded == ("s2",)
+    first = int(city.origins[0])
+    assert np.nansum(city.y) == pytest.approx(
+        panel.energy_kwh[:2, first : first + len(city.origins) * 24].sum()
+    )

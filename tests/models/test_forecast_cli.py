@@ -49,7 +49,7 @@ def test_backtest_prints_the_model_beside_every_baseline(tmp_path: Path) -> None
         tmp_path / "var",
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
-    assert "energy (kWh per hour) · day-ahead · level city (1 series)" in out.stdout
+    assert "energy (kWh per hour) · day-ahead · level city (1 series: all sites)" in out.stdout
     methods = [line.split()[0] for line in out.stdout.splitlines() if line[:1].islower()]
     for name in ("persistence", "seasonal_naive_24", "seasonal_naive_168", "weekday_hour_mean",
                  "gbm_p50"):  # fmt: skip
