@@ -51,6 +51,12 @@ MAX_BACKOFF_S = 30.0
 FIRST_BACKOFF_S = 0.5
 DELIVERY_CONCURRENCY = 16  # callbacks in flight at once (different BAPs must not wait)
 CONFLICT_ATTEMPTS = 3  # a handler re-runs when its order changed under it (optimistic check)
+# actions that change an order: serialised per transaction (the others read, or write no order)
+ORDER_WRITERS = frozenset({"init", "confirm", "update", "cancel"})
+
+
+def route_changes_order(action: str) -> bool:
+    return action in ORDER_WRITERS
 
 
 class Action(StrEnum):
@@ -367,14 +373,20 @@ class Bpp:
     async def handle(self, entry: InboxEntry) -> None:
         """Run the handler for an accepted request and queue its callback (never raises).
 
-        Requests of one transaction are serialised (:meth:`serialised`); a writer outside that
-        lock (an operator, another process) is caught by the order's version check, and the
-        handler runs again on the new state, at most ``CONFLICT_ATTEMPTS`` times."""
+        Order-changing requests (``ORDER_WRITERS``) of one transaction are serialised
+        (:meth:`serialised`); a writer outside that lock (an operator, another process) is
+        caught by the order's version check, and the handler runs again on the new state, at
+        most ``CONFLICT_ATTEMPTS`` times."""
         route = self.router.route(Action(entry.action))
         assert route is not None
         envelope = Envelope[route.message_model].model_validate_json(entry.body)  # type: ignore[name-defined]
         request = Inbound(envelope.context, envelope.message)
-        async with self.serialised(envelope.context.bap_id, envelope.context.transaction_id):
+        serial = (
+            self.serialised(envelope.context.bap_id, envelope.context.transaction_id)
+            if route_changes_order(entry.action)
+            else contextlib.nullcontext()
+        )
+        async with serial:
             for attempt in range(1, CONFLICT_ATTEMPTS + 1):
                 outcome = await self._run(route, request)
                 callback = self.callback(envelope.context, outcome)
