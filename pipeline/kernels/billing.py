@@ -51,6 +51,7 @@ from chargegrid.tariffs import (
     NO_MAXIMUM,
 )
 from pipeline.kernels.session_energy import (
+    CHUNKS_PER_THREAD,
     MWH_PER_WH,
     Q_DUPLICATE,
     Q_GAP,
@@ -58,6 +59,7 @@ from pipeline.kernels.session_energy import (
     Q_NO_DATA,
     Q_OUTSIDE_TARIFF,
     _fold,
+    balanced_chunks,
     profile,
     profile_reference,
 )
@@ -315,7 +317,6 @@ def _times(summary: I64, plug_in: int, plug_out: int, grace_ms: int) -> tuple[in
 
 
 SERIAL_BELOW_READINGS = 200_000  # smaller batches run on one thread (no thread wake-up cost)
-CHUNKS_PER_THREAD = 8  # prange work items per thread, each about the same number of readings
 
 
 def bill_sessions_kernel(
@@ -369,16 +370,6 @@ def bill_sessions_kernel(
     with numba.parallel_chunksize(1):  # chunks go to whichever thread is free (shared cores)
         _bill_parallel(cuts, readings, tariff, rules, out)
     return out
-
-
-def balanced_chunks(starts: I64, chunks: int) -> I64:
-    """Session indices cutting ``starts`` into at most ``chunks`` runs of about equal reading
-    counts (``cuts[c]:cuts[c + 1]``; every session in exactly one run)."""
-    n = starts.shape[0] - 1
-    targets = np.linspace(starts[0], starts[-1], chunks + 1)
-    cuts = np.searchsorted(starts[:-1], targets, side="left").astype(np.int64)
-    cuts[0], cuts[-1] = 0, n
-    return np.unique(cuts)
 
 
 @njit(cache=True, parallel=True)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 import numpy.typing as npt
 from numba import njit, prange
@@ -166,6 +167,17 @@ def profile(
 
 
 SERIAL_BELOW_READINGS = 200_000  # smaller batches run on one thread
+CHUNKS_PER_THREAD = 8  # prange work items per thread, each about the same number of readings
+
+
+def balanced_chunks(starts: I64, chunks: int) -> I64:
+    """Session indices cutting ``starts`` into at most ``chunks`` runs of about equal reading
+    counts (``cuts[c]:cuts[c + 1]``; every session in exactly one run)."""
+    n = starts.shape[0] - 1
+    targets = np.linspace(starts[0], starts[-1], chunks + 1)
+    cuts = np.searchsorted(starts[:-1], targets, side="left").astype(np.int64)
+    cuts[0], cuts[-1] = 0, n
+    return np.unique(cuts)
 
 
 def session_energy(
@@ -182,8 +194,8 @@ def session_energy(
     """Energy of every session: readings of session ``s`` are ``starts[s]:starts[s + 1]``.
 
     Returns ``(energy_mwh, quality_flags, first_us, last_us)`` per session (first/last point
-    time; 0 when there is no point). Parallel over sessions unless ``parallel`` is False, or
-    None and the batch is small.
+    time; 0 when there is no point). Parallel over chunks of sessions with about equal reading
+    counts unless ``parallel`` is False, or None and the batch is small.
     """
     n = starts.shape[0] - 1
     out = (
@@ -195,13 +207,18 @@ def session_energy(
     rules = (float(reset_fraction), float(rollover_modulus_wh), float(gap_s))
     if parallel is None:
         parallel = ts_us.shape[0] >= SERIAL_BELOW_READINGS
-    run = _energy_parallel if parallel else _energy_serial
-    run(starts, ts_us, register_wh, power_w, rules, out)
+    if not parallel or n == 0:
+        _energy_chunk(0, n, starts, ts_us, register_wh, power_w, rules, out)
+        return out
+    cuts = balanced_chunks(starts, numba.get_num_threads() * CHUNKS_PER_THREAD)
+    with numba.parallel_chunksize(1):  # chunks go to whichever thread is free
+        _energy_parallel(cuts, starts, ts_us, register_wh, power_w, rules, out)
     return out
 
 
 @njit(cache=True, parallel=True)
 def _energy_parallel(
+    cuts: I64,
     starts: I64,
     ts_us: I64,
     register_wh: F64,
@@ -209,12 +226,14 @@ def _energy_parallel(
     rules: tuple[float, float, float],
     out: tuple[I64, I32, I64, I64],
 ) -> None:  # pragma: no cover - compiled
-    for s in prange(starts.shape[0] - 1):
-        _energy_one(s, starts, ts_us, register_wh, power_w, rules, out)
+    for c in prange(cuts.shape[0] - 1):
+        _energy_chunk(cuts[c], cuts[c + 1], starts, ts_us, register_wh, power_w, rules, out)
 
 
 @njit(cache=True)
-def _energy_serial(
+def _energy_chunk(
+    first_session: int,
+    stop: int,
     starts: I64,
     ts_us: I64,
     register_wh: F64,
@@ -222,30 +241,23 @@ def _energy_serial(
     rules: tuple[float, float, float],
     out: tuple[I64, I32, I64, I64],
 ) -> None:  # pragma: no cover - compiled
-    for s in range(starts.shape[0] - 1):
-        _energy_one(s, starts, ts_us, register_wh, power_w, rules, out)
-
-
-@njit(cache=True)
-def _energy_one(
-    s: int,
-    starts: I64,
-    ts_us: I64,
-    register_wh: F64,
-    power_w: F64,
-    rules: tuple[float, float, float],
-    out: tuple[I64, I32, I64, I64],
-) -> None:  # pragma: no cover - compiled
+    """Sessions ``first_session:stop``; profile scratch allocated once per chunk."""
     energy, flags, first, last = out
-    lo, hi = starts[s], starts[s + 1]
-    out_t = np.empty(hi - lo, np.int64)
-    out_e = np.empty(hi - lo, np.int64)
-    m, f = profile(ts_us, register_wh, power_w, lo, hi, rules[0], rules[1], rules[2], out_t, out_e)
-    flags[s] = f
-    if m > 0:
-        energy[s] = out_e[m - 1]
-        first[s] = out_t[0]
-        last[s] = out_t[m - 1]
+    longest = 0
+    for s in range(first_session, stop):
+        longest = max(longest, starts[s + 1] - starts[s])
+    out_t = np.empty(longest, np.int64)
+    out_e = np.empty(longest, np.int64)
+    for s in range(first_session, stop):
+        m, f = profile(
+            ts_us, register_wh, power_w, starts[s], starts[s + 1], rules[0], rules[1], rules[2],
+            out_t, out_e,
+        )  # fmt: skip
+        flags[s] = f
+        if m > 0:
+            energy[s] = out_e[m - 1]
+            first[s] = out_t[0]
+            last[s] = out_t[m - 1]
 
 
 # -- plain-Python reference (same contract, same results) ----------------------------------------
