@@ -536,6 +536,7 @@ class ForecastSource(StrEnum):
     dundee = "dundee"
     perth = "perth"
     boulder = "boulder"
+    acn = "acn"
 
 
 class ForecastHorizon(StrEnum):

@@ -8,7 +8,7 @@ e.g. 1,430 kWh in 17 h on a 7 kW post: one such row would swamp an hourly energy
 
 Site locations come from the file the source ships beside its exports, when present
 (Dundee ``cp-locations*.csv`` by CP, averaged per site; Perth ``perth_locations.csv``; Boulder
-``Boulder_locations.csv``).
+``Boulder_locations.csv``). ACN-Data (Caltech JSON) carries none.
 """
 
 from __future__ import annotations
@@ -22,17 +22,19 @@ from typing import Literal
 
 from chargegrid.events import Reason
 
-SourceName = Literal["dundee", "perth", "boulder"]
-SOURCES: tuple[SourceName, ...] = ("dundee", "perth", "boulder")
+SourceName = Literal["dundee", "perth", "boulder", "acn"]
+SOURCES: tuple[SourceName, ...] = ("dundee", "perth", "boulder", "acn")
 TIME_ZONES: dict[SourceName, str] = {
     "dundee": "Europe/London",
     "perth": "Europe/London",
     "boulder": "America/Denver",
+    "acn": "America/Los_Angeles",  # Caltech, JPL and office001 are all in California
 }
 HOLIDAY_REGIONS: dict[SourceName, tuple[str, str]] = {
     "dundee": ("GB", "SCT"),
     "perth": ("GB", "SCT"),
     "boulder": ("US", "CO"),
+    "acn": ("US", "CA"),
 }
 BOULDER_LEVEL2_W = 6_600.0  # the export names no rating; ChargePoint Level 2 ports give 6.6 kW
 AC_VEHICLE_W = 7_400.0  # what most cars take from an AC post (one-phase 32 A on-board charger)
@@ -171,9 +173,42 @@ def _boulder(
     return out, locations
 
 
+def _acn(
+    paths: list[Path], rejected: Counter[str]
+) -> tuple[list[Session], dict[str, tuple[float, float]]]:
+    """ACN-Data JSON: site = ``siteID``, port = ``stationID``; the recorded charging end (when
+    known) gives the charging time; a ``sessionID`` seen before is a ``duplicate``."""
+    from chargegrid.sources import acn
+    from chargegrid.sources.records import RowRejected
+
+    out, seen = [], set()
+    for row in acn.read_sessions(paths):
+        if isinstance(row, RowRejected):
+            rejected[row.reason] += 1
+            continue
+        if row.key in seen:
+            rejected[Reason.duplicate] += 1
+            continue
+        seen.add(row.key)
+        done = row.charging_ended_at
+        out.append(
+            Session(
+                row.site or row.station_id,
+                row.station_id,
+                row.started_at,
+                row.ended_at,
+                row.energy_wh,
+                row.rated_power_w or acn.LEVEL2_MAX_POWER_W,
+                "AC",
+                None if done is None else (done - row.started_at).total_seconds(),
+            )
+        )
+    return out, {}
+
+
 def load(source: SourceName, paths: Iterable[Path]) -> Loaded:
     """Sessions of ``source`` from ``paths`` (in that order), with rejections counted by reason."""
-    readers = {"dundee": _dundee, "perth": _perth, "boulder": _boulder}
+    readers = {"dundee": _dundee, "perth": _perth, "boulder": _boulder, "acn": _acn}
     rejected: Counter[str] = Counter()
     sessions, locations = readers[source](list(paths), rejected)
     kept = []

@@ -73,3 +73,54 @@ def test_bad_or_short_input_is_one_clear_message_and_exit_2(
     out = chargegrid(["forecast", "backtest", "--source", "perth", str(path)], tmp_path / "var")
     assert out.returncode == 2
     assert message in out.stderr and "Traceback" not in out.stderr
+
+
+def _acn_export(path: Path, days: int = 126, seed: int = 5) -> Path:
+    """ACN-Data JSON (``_meta``/``_items``), two stations; RFC 1123 GMT times; one repeat."""
+    import json
+    from email.utils import format_datetime
+
+    rng = np.random.default_rng(seed)
+    items = []
+    for d in range(days):
+        for hour in range(24):
+            rate = (1.5 if 15 <= hour < 24 else 0.2) * (0.4 if (d % 7) >= 5 else 1.0)
+            for _ in range(rng.poisson(rate)):
+                start = datetime(2019, 1, 1, tzinfo=UTC) + timedelta(days=d, hours=hour)
+                stay = timedelta(minutes=int(rng.integers(60, 480)))
+                items.append({
+                    "sessionID": f"s{len(items)}", "siteID": "0002",
+                    "stationID": f"CA-49{len(items) % 2}", "spaceID": "CA-1",
+                    "connectionTime": format_datetime(start, usegmt=True),
+                    "disconnectTime": format_datetime(start + stay, usegmt=True),
+                    "doneChargingTime": format_datetime(start + stay / 2, usegmt=True),
+                    "kWhDelivered": round(float(rng.uniform(3, 20)), 3),
+                    "timezone": "America/Los_Angeles", "userID": None, "userInputs": None,
+                })  # fmt: skip
+    items.append(dict(items[-1]))  # the same session delivered twice
+    path.write_text(json.dumps({"_meta": {"total": len(items)}, "_items": items}))
+    return path
+
+
+def test_acn_sessions_keep_their_charging_time_and_are_read_once(tmp_path: Path) -> None:
+    from models.forecast.sessions import load
+
+    loaded = load("acn", [_acn_export(tmp_path / "acn.json", days=3)])
+    assert loaded.rejected == {"duplicate": 1}
+    first = loaded.sessions[0]
+    assert first.site == "0002" and first.port.startswith("CA-49")
+    assert first.charging_s == pytest.approx(first.plugged_s / 2, abs=1.0)
+    assert loaded.time_zone == "America/Los_Angeles"
+
+
+@pytest.mark.slow  # one default backtest, one target: ~10 s here
+def test_backtest_reads_acn_data_json(tmp_path: Path) -> None:
+    export = _acn_export(tmp_path / "acn.json")
+    out = chargegrid(
+        ["forecast", "backtest", "--source", "acn", "--level", "city", "--target", "occupancy",
+         str(export)],
+        tmp_path / "var",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "left out: duplicate 1" in out.stdout
+    assert "acn · occupancy" in out.stdout and "gbm_p50" in out.stdout
