@@ -330,7 +330,7 @@ class Lifecycle:
         if "state" in target and code in orders_v1.STOP_CODES:
             return await self._stop(current)
         if "quantity" in target or "stops" in target:
-            return self._modify(current, msg.order)
+            return await self._modify(current, msg.order)
         text = f"cannot update {msg.update_target!r} with state {code!r}"
         raise InvalidRequest(text, paths="message.update_target")
 
@@ -410,13 +410,20 @@ class Lifecycle:
             total = min(total, order.amount)
         return min(total, order.quote.total_minor)  # an overrun is ours: never above the quote
 
-    def _modify(self, order: Order, update: wire.Order) -> Outcome:
+    async def _modify(self, order: Order, update: wire.Order) -> Outcome:
         wanted = orders_v1.modified_request(order, update, self.pricer.currency)
         cat = self.catalog()
         now = self.clock.now()
         q = quote(cat, wanted, self.pricer, now)
         priced = PricedQuote.of(q, self.pricer.unit_price_minor_per_kwh(q.offer, now))
         new = order.modify(q.start, q.end, q.mode, q.requested, priced, now)
+        held = order.reservation_id
+        if held is not None and (new.window_start, new.window_end) != (
+            order.window_start,
+            order.window_end,
+        ):  # the hold follows the window (same id: the charger replaces it)
+            cleared = new.model_copy(update={"reservation_id": None, "reservation_status": None})
+            new = await self.reservations.reserve(cleared, replacing=held)
         return self._reply(new, OrderEventKind.modified)
 
     # -- cancel --------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ class Reservations:
     commands: ChargerCommands | None
     grace: timedelta  # a reservation lapses this long after the window starts (or at its end)
 
-    async def reserve(self, order: Order) -> Order:
+    async def reserve(self, order: Order, *, replacing: int | None = None) -> Order:
         """Hold the connector for an advance order (OCPP ReserveNow). A charger that refuses
         (occupied, faulted, …) fails the confirmation; one without the reservation feature, or
         offline now, leaves the order confirmed without a hold, and the order says so."""
@@ -35,8 +35,13 @@ class Reservations:
         expires_at = order.window_start + self.grace
         if order.window_end is not None:
             expires_at = min(expires_at, order.window_end)
-        reservation_id = await asyncio.to_thread(
-            repo.new_reservation_id, self.store, order.id, order.charger_id
+        # ReserveNow with an existing id replaces that reservation (OCPP 1.6 and 2.0.1)
+        reservation_id = (
+            replacing
+            if replacing is not None
+            else await asyncio.to_thread(
+                repo.new_reservation_id, self.store, order.id, order.charger_id
+            )
         )
         try:
             status = await self.commands.reserve(

@@ -96,3 +96,22 @@ async def test_an_instant_order_reserves_nothing(h: Harness) -> None:
     order_id = await h.order({"value": "4", "unit": "kWh"})
     assert h.commands.calls == []
     assert reservation_tags(await h.send("status", {"order_id": order_id})) is None
+
+
+async def test_moving_the_window_moves_the_hold_under_the_same_id(h: Harness) -> None:
+    order_id = await h.order({"value": "4", "unit": "kWh"}, **window())
+    held = repo.order_by_id(h.store, BAP.subscriber_id, order_id).reservation_id
+    later = START + timedelta(hours=1)
+    stops = [{"type": "start", "time": {"timestamp": later.isoformat()}}]
+    moved = await h.send(
+        "update",
+        {
+            "update_target": "order.fulfillments[0].stops",
+            "order": {"id": order_id, "fulfillments": [{"id": "pe-charging", "stops": stops}]},
+        },
+    )
+    assert "error" not in moved, moved["error"]
+    assert reservation_tags(moved) == {"status": "Accepted", "reservation-id": str(held)}
+    expiry = ocpp_time(later + timedelta(minutes=15))
+    assert h.commands.calls[-1][0] == "reserve" and h.commands.calls[-1][4] == expiry
+    assert list(h.commands.reservations) == [held]  # replaced, not a second hold
