@@ -183,9 +183,9 @@ def _ensure_schema_files(derived: Path) -> None:
         for t, s in IMPORT_TABLES.items()
     ]
     for target, schema in targets:
-        if not target.exists():
+        if not target.exists() or not pq.read_schema(target).equals(schema):
             target.parent.mkdir(parents=True, exist_ok=True)
-            lake.write_atomic(schema.empty_table(), target)
+            lake.write_atomic(schema.empty_table(), target)  # new, or from an older layout
 
 
 class _Builder:

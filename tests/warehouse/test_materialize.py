@@ -149,3 +149,14 @@ def test_rebuilding_one_day_keeps_the_other_days_of_its_month(settings: Settings
     refresh_catalog(settings)
     facts = _answers(settings)["facts"]
     assert [r[1] for r in facts if r[0] == "pipeline"] == ["CH1/T1", "CH1/T2", "CH1/T3", "CH1/T6"]
+
+
+def test_a_schema_file_from_an_older_layout_is_rewritten(settings: Settings) -> None:
+    report_fixtures.build(settings)
+    stale = (
+        settings.lake_dir / DERIVED_DIR / "pipeline" / "facts" / "month=1970-01" / "_schema.parquet"
+    )
+    pq.write_table(pa.table({"session_id": pa.array([], pa.string())}), stale)
+    materialize(settings.lake_dir, date(2026, 1, 1))
+    refresh_catalog(settings)
+    assert len(_answers(settings)["facts"]) == 5
