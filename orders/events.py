@@ -22,6 +22,7 @@ class OrderEventKind(StrEnum):
     approved = "approved"
     modified = "modified"
     moved = "moved"  # to another connector (its charger faulted before charging)
+    interrupted = "interrupted"  # its charger faulted while charging
     started = "started"
     completed = "completed"
     cancelled = "cancelled"

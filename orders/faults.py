@@ -6,7 +6,9 @@ compatible free connector (same connector type and current) preferring the same 
 the nearest, then the most powerful; moves the order there without re-quoting (the driver keeps
 the agreed price), releases the old reservation and makes a new one for an advance order, and
 tells the BAP in an unsolicited ``on_update``. With no alternative the
-order is cancelled by us with a full refund and the BAP hears an unsolicited ``on_cancel``.
+order is cancelled by us with a full refund and the BAP hears an unsolicited ``on_cancel``. A
+charging order whose charger fails is reported once (an unsolicited ``on_status`` with the
+``interruption`` tag group); the driver decides whether to stop.
 
 Each order is handled under its transaction's lock (:meth:`Bpp.serialised`), so a driver's request
 for the same order waits; the order change, its event and the callback commit together.
@@ -36,6 +38,7 @@ BOOKED = (OrderState.pending.value, OrderState.confirmed.value)
 class Remedy(StrEnum):
     moved = "moved"
     cancelled = "cancelled"
+    interrupted = "interrupted"  # charging: reported once in an unsolicited on_status
 
 
 def alternative(cat: Catalog, order: Order) -> Offer | None:
@@ -64,10 +67,12 @@ def alternative(cat: Catalog, order: Order) -> Offer | None:
     )
 
 
-def booked_orders(bpp: Bpp) -> list[Order]:
+def watched_orders(bpp: Bpp) -> list[Order]:
+    """Booked and charging orders."""
     with bpp.store.reading() as db:
         rows = db.execute(
-            "SELECT doc FROM orders WHERE state IN (?, ?) ORDER BY id", BOOKED
+            "SELECT doc FROM orders WHERE state IN (?, ?, ?) ORDER BY id",
+            (*BOOKED, OrderState.active.value),
         ).fetchall()
     return [Order.model_validate_json(r[0]) for r in rows]
 
@@ -83,7 +88,7 @@ class FaultWatch:
         """One pass; returns (order id, what was done) for every order it touched."""
         cat = self.catalog()
         done: list[tuple[str, Remedy]] = []
-        for order in await asyncio.to_thread(booked_orders, bpp):
+        for order in await asyncio.to_thread(watched_orders, bpp):
             offer = cat.offers.get(order.item_id)
             if offer is None or offer.availability != Availability.unavailable:
                 continue
@@ -98,11 +103,16 @@ class FaultWatch:
     async def _remedy(self, bpp: Bpp, cat: Catalog, bap_id: str, order_id: str) -> Remedy | None:
         order = await asyncio.to_thread(repo.order_by_id, bpp.store, bap_id, order_id)
         failed = cat.offers.get(order.item_id)
-        if order.state.value not in BOOKED or failed is None:
+        if failed is None or failed.availability != Availability.unavailable:
             return None  # changed while we waited for the lock
-        if failed.availability != Availability.unavailable:
-            return None
         now = bpp.clock.now()
+        if order.state == OrderState.active:
+            if order.interrupted_at is not None:
+                return None  # reported already
+            await self._tell(bpp, order.interrupt(now), "status", OrderEventKind.interrupted)
+            return Remedy.interrupted
+        if order.state.value not in BOOKED:
+            return None
         await self.reservations.release(order)  # moved or cancelled, the old hold goes
         target = alternative(cat, order)
         if target is not None:

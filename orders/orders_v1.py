@@ -285,6 +285,10 @@ def _order_tags(order: Order) -> list[wire.TagGroup]:
         if order.reservation_id is not None:
             held.append(_tag("reservation-id", str(order.reservation_id)))
         groups.append(_group("reservation", held))
+    if order.interrupted_at is not None and order.state == OrderState.active:
+        groups.append(
+            _group("interruption", [_tag("interrupted-at", order.interrupted_at.isoformat())])
+        )
     if order.state == OrderState.active:
         kwh = plain(Decimal(order.delivered_wh).scaleb(-3))
         groups.append(_group("charging-details", [_tag("energy-delivered", f"{kwh}kWh")]))

@@ -168,6 +168,7 @@ class Order(Frozen):
     delivered_wh: int = 0
     settlement: Settlement | None = None
     cancel_reason: str | None = None
+    interrupted_at: AwareDatetime | None = None  # the charger failed while charging
     reservation_id: int | None = None  # OCPP reservation holding the connector (advance orders)
     reservation_status: str | None = None  # the charger's answer to ReserveNow
     version: int = 1
@@ -243,6 +244,11 @@ class Order(Frozen):
         return self._next(
             now, state=OrderState.active, charging_transaction_id=charging_transaction_id
         )
+
+    def interrupt(self, now: datetime) -> Order:
+        """The charger failed mid-session (reported once; the driver decides to stop or wait)."""
+        self._require(OrderState.active, "interrupted")
+        return self._next(now, interrupted_at=now)
 
     def stop(
         self, delivered_wh: int, billed_minor: int, now: datetime, *, metered: bool = True

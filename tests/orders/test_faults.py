@@ -143,14 +143,26 @@ async def test_an_advance_order_moves_its_reservation(
     assert set(h.commands.reservations) == {moved.reservation_id}
 
 
-async def test_charging_and_finished_orders_are_left_alone(
+async def test_an_interrupted_charge_is_reported_once(
     world: tuple[Harness, Estate, FaultWatch],
 ) -> None:
     h, estate, watch = world
     order_id = await h.order({"value": "4", "unit": "kWh"})
     await h.update(order_id, "start-charging")
+    before = len(h.bap.received)
     estate.set(pe_charging_1="Faulted")
-    assert await watch.check(h.bpp) == []
+    assert await watch.check(h.bpp) == [(order_id, Remedy.interrupted)]
+    assert await watch.check(h.bpp) == []  # once
+    await h.bpp.idle()
+    [note] = h.bap.received[before:]
+    assert note.path == "on_status"
+    groups = {g["descriptor"]["code"] for g in note.json["message"]["order"]["tags"]}
+    assert "interruption" in groups
+    order = repo.order_by_id(h.store, BAP.subscriber_id, order_id)
+    assert (order.state, order.charger_id) == (OrderState.active, "pe-charging")  # not moved
+    assert [e.kind for e in repo.order_events(h.store)][-1] == OrderEventKind.interrupted
+    end = await h.update(order_id, "end-charging")  # the driver stops; billed as usual
+    assert "error" not in end
 
 
 async def test_the_timer_runs_the_fault_watch(world: tuple[Harness, Estate, FaultWatch]) -> None:
