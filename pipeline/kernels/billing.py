@@ -172,35 +172,30 @@ def _stream_session(
     line_value: I64,
     summary: I64,
 ) -> bool:  # pragma: no cover - compiled; equality with the reference is tested
-    """The common case in one pass, nothing written per reading: register readings in time
-    order, inside the compiled range. Applies the register rules of
+    """The common case in one pass, nothing written per reading: readings that all carry a
+    register value, in time order, inside the compiled range. Applies the register rules of
     :func:`~pipeline.kernels.session_energy.profile` and adds the energy lines and the charging
     time as it goes; fills ``summary`` (``S_*``; ``S_POINTS`` only tells 1 from 2+) and the
     line accumulators (zeroed by the caller). Returns False, having written nothing, when the
-    session is not that case (out of order, no register value, outside the range): the caller
-    then takes the general path."""
+    session is not that case (out of order, a reading without a register value, outside the
+    range): the caller then takes the general path."""
     n = hi - lo
     ts, reg = ts_us[lo:hi], register_wh[lo:hi]  # zero-based views: tighter code than lo + k
     n_pieces = piece_line.shape[0]
-    if n == 0 or not _in_order(ts) or ts[0] < bounds[0] or ts[n - 1] > bounds[n_pieces]:
+    if n == 0 or not _ordered_registers(ts, reg):
         return False
-    f = 0  # the first register value
-    while f < n and np.isnan(reg[f]):
-        f += 1
-    if f == n:
+    if ts[0] < bounds[0] or ts[n - 1] > bounds[n_pieces]:
         return False
-    t0 = first = ts[f]
-    last = seg = int(np.rint(reg[f] * MWH_PER_WH))
+    t0 = first = ts[0]
+    last = seg = int(np.rint(reg[0] * MWH_PER_WH))
     offset = -seg  # energy = last + offset (offset = closed - seg, see profile)
     closed = e0 = e_cut = flags = charging = 0
     charge_end = UNKNOWN_US
     gap_us = _gap_limit_us(rules[2])
     j = _piece_of(bounds, n_pieces, t0, summary[S_BAND])
     next_bound = bounds[j + 1]  # kept in a register: the band test is one comparison
-    for k in range(f + 1, n):
+    for k in range(1, n):
         value = reg[k]
-        if np.isnan(value):
-            continue
         t = ts[k]
         if t == t0:
             flags |= Q_DUPLICATE
@@ -262,12 +257,13 @@ def _gap_limit_us(gap_s: float) -> int:  # pragma: no cover - compiled
 
 
 @njit(cache=True, inline="always")
-def _in_order(ts: I64) -> bool:  # pragma: no cover - compiled
-    """Whether ``ts`` never steps back (no early exit, so the loop vectorises)."""
-    back = False
+def _ordered_registers(ts: I64, reg: F64) -> bool:  # pragma: no cover - compiled
+    """Whether every reading has a register value and ``ts`` never steps back (no early
+    exit, so the loop vectorises)."""
+    bad = np.isnan(reg[0])
     for k in range(1, ts.shape[0]):
-        back |= ts[k] < ts[k - 1]
-    return not back
+        bad |= (ts[k] < ts[k - 1]) | np.isnan(reg[k])
+    return not bad
 
 
 @njit(cache=True)
@@ -283,8 +279,9 @@ def _profile_session(
     line_value: I64,
     summary: I64,
 ) -> None:  # pragma: no cover - compiled
-    """The general path (out of order, power only, no data, outside the range): the profile
-    in scratch, then the same summary and line accumulators as :func:`_stream_session`."""
+    """The general path (out of order, missing registers or power only, no data, outside the
+    range): the profile in scratch, then the same summary and line accumulators as
+    :func:`_stream_session`."""
     _, ts_us, register_wh, power_w, _, _ = readings
     bounds, piece_line, piece_price, _, _ = tariff
     m, flags = profile(
