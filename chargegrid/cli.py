@@ -262,6 +262,9 @@ def site_pmed(
 
 class SiteSource(StrEnum):
     dundee = "dundee"
+    perth = "perth"
+    boulder = "boulder"
+    afdc = "afdc"
 
 
 @site_app.command("propose")
@@ -275,11 +278,27 @@ def site_propose(
     starts: Annotated[int, typer.Option(help="independent search starts")] = 4,
     seed: Annotated[int, typer.Option()] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="proposal + heatmap as JSON")] = False,
+    days: Annotated[
+        int, typer.Option(help="simulate N days before/after (unmet demand fed back); 0: no")
+    ] = 7,
+    scale: Annotated[float, typer.Option(help="simulated demand x observed (or assumed)")] = 1.0,
+    city: Annotated[list[str] | None, typer.Option(help="afdc: keep these cities")] = None,
 ) -> None:
-    """Add k sites to a real network; print before/after mean service distance (km)."""
+    """Add k sites to a real network; print before/after service distance (and simulated wait)."""
     import json
 
     from models.siting.pmedian import SolverOptions
+
+    solver = SolverOptions(starts=starts, seed=seed)
+    if days > 0 or source != SiteSource.dundee:
+        from models.siting.evaluate import EvaluateOptions, evaluated_proposal
+
+        checked = evaluated_proposal(source.value, path, EvaluateOptions(
+            k=k, days=days, cell_km=cell_km, spread_km=spread_km, detour=detour, scale=scale,
+            city=tuple(city or ()), solver=solver, seed=seed,
+        ))  # fmt: skip
+        typer.echo(json.dumps(checked.as_dict()) if as_json else checked.text())
+        return
     from models.siting.proposal import ProposalOptions, city_proposal
 
     options = ProposalOptions(

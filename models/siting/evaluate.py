@@ -160,7 +160,13 @@ def demand_with_unmet(
         raise SitingError(msg)
     unmet = outcome.abandoned | outcome.balked
     arr = outcome.arrivals
-    cell_lat, cell_lon = _grid(sites, cell_km, KERNEL_CUTOFF_SIGMAS * spread_km)
+    corners = [
+        Site("unmet", "unmet", float(lat), float(lon), (), 0.0, 0, 0)
+        for lat in (arr.lat[unmet].min(), arr.lat[unmet].max())
+        for lon in (arr.lon[unmet].min(), arr.lon[unmet].max())
+    ] if unmet.any() else []  # fmt: skip
+    extent = [*sites, *corners]  # the grid covers unmet origins too
+    cell_lat, cell_lon = _grid(extent, cell_km, KERNEL_CUTOFF_SIGMAS * spread_km)
     observed = spread(
         np.array([s.lat for s in sites]), np.array([s.lon for s in sites]),
         np.array([float(s.energy_wh) for s in sites]), cell_lat, cell_lon, spread_km,

@@ -48,7 +48,19 @@ def test_pmed_p_beyond_vertices_is_exit_2(tmp_path: Path) -> None:
 
 def test_propose_prints_before_and_after_and_json(tmp_path: Path) -> None:
     export = write_export(tmp_path)
-    args = ["site", "propose", "--source", "dundee", str(export), "-k", "2", "--starts", "2"]
+    args = [
+        "site",
+        "propose",
+        "--source",
+        "dundee",
+        str(export),
+        "-k",
+        "2",
+        "--starts",
+        "2",
+        "--days",
+        "0",
+    ]
     text = chargegrid(args, tmp_path / "var")
     assert text.returncode == 0, text.stderr
     assert "before: mean service distance" in text.stdout
