@@ -390,16 +390,17 @@ STEPS = ["rise", "rise", "rise", "flat", "nan", "glitch", "reset", "wrap", "dup"
 
 @st.composite
 def ordered_sessions(draw: st.DrawFn) -> list[Reading]:
-    """Readings in time order (what chargers send): rises, flat stretches, NaNs, glitches,
-    resets, rollovers of a 1 MWh register, repeated times; some start before or end after the
-    compiled range (the general path takes those)."""
+    """Readings in time order (what chargers send): rises, flat stretches, glitches, resets,
+    rollovers of a 1 MWh register, repeated times, in half the sessions missing registers;
+    some start before or end after the compiled range (the general path takes those)."""
     n = draw(st.integers(0, 40))
     base = draw(st.integers(-4 * 86_400, SPAN_S + 2 * 86_400))
     offsets = sorted(draw(st.lists(st.integers(0, 86_400), min_size=n, max_size=n)))
     reg = draw(st.floats(0, 9e5))
+    steps = STEPS if draw(st.booleans()) else [s for s in STEPS if s != "nan"]
     out: list[Reading] = []
     for off in offsets:
-        step = draw(st.sampled_from(STEPS))
+        step = draw(st.sampled_from(steps))
         at = T0 + timedelta(seconds=base + off)
         if step == "dup" and out:
             at = out[-1][0]
