@@ -13,9 +13,9 @@ from dash import Dash, dcc, html
 from chargegrid.clock import Clock, SystemClock
 from chargegrid.settings import Settings
 from dashboards import context
-from dashboards.pages import advice, live
+from dashboards.pages import advice, live, utilisation
 
-PAGES = (live, advice)
+PAGES = (live, advice, utilisation)
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> Dash:
