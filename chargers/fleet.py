@@ -212,9 +212,9 @@ class _Fleet:
             _fail([r for r in runs if not r.done], STOPPED)
             await sim.idle_until(self.horizon, self._pace(), self.stop)
         finally:
-            obey.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await obey
+            while not obey.done():  # Python 3.11's wait_for can swallow a cancellation: insist
+                obey.cancel()
+                await asyncio.wait({obey}, timeout=0.1)
 
     def _now(self) -> datetime:
         pace = self._pace()
@@ -224,10 +224,11 @@ class _Fleet:
         """Remote starts and stops from the central system (a Beckn order, an operator): plug a
         vehicle in on that connector, report readings at the meter interval, plug out on stop.
         The central system only starts connectors it believes free; a refusal or a lost reply
-        ends that session, never the charger."""
+        ends that session, never the charger. A session's meter is ended by an event, never
+        cancelled mid-CALL (its reply would be left for the next CALL to trip over)."""
         charger = self.inventory.charger(sim.charger_id)
         power = {c.connector_id: c.max_power_w for c in charger.connectors} if charger else {}
-        running: dict[str, tuple[SessionRun, asyncio.Task[None]]] = {}
+        running: dict[str, tuple[SessionRun, asyncio.Event, asyncio.Task[None]]] = {}
         try:
             while True:
                 request = await sim.remote_requests.get()
@@ -237,31 +238,33 @@ class _Fleet:
                         run = await sim.start_remote_session(
                             request, self._now(), REMOTE_ENERGY_WH, max_w
                         )
-                        meter = asyncio.create_task(self._meter_remote(sim, run))
-                        running[run.transaction_id or ""] = (run, meter)
+                        ended = asyncio.Event()
+                        meter = asyncio.create_task(self._meter_remote(sim, run, ended))
+                        running[run.transaction_id or ""] = (run, ended, meter)
                     elif request.transaction_id in running:
-                        run, meter = running.pop(request.transaction_id or "")
-                        meter.cancel()
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await meter
+                        run, ended, meter = running.pop(request.transaction_id or "")
+                        ended.set()
+                        await asyncio.wait({meter})  # never cancels it (see above)
                         await sim.stop_remote_session(run)
                 except (OCPPError, SessionRefused, TimeoutError) as exc:
                     self.report.remote_failures.append(f"{sim.charger_id}: {exc!r}")
         finally:
-            for _, meter in running.values():
-                meter.cancel()
+            for _, ended, _ in running.values():
+                ended.set()
 
-    async def _meter_remote(self, sim: SimulatedCharger, run: SessionRun) -> None:
+    async def _meter_remote(
+        self, sim: SimulatedCharger, run: SessionRun, ended: asyncio.Event
+    ) -> None:
         pace = self._pace()
         t_s = 0.0
-        while True:
-            t_s += self.meter_interval_s
-            if not pace.paced:  # as fast as possible: one reading, then wait for the stop
+        with contextlib.suppress(OCPPError, TimeoutError):
+            while not (ended.is_set() or self.stop.is_set()):
+                t_s += self.meter_interval_s
+                if pace.paced and not await pace.until(run.at(t_s), ended):
+                    return
                 await sim.dialect.sample(run, t_s, full=False)
-                return
-            if not await pace.until(run.at(t_s), self.stop):
-                return
-            await sim.dialect.sample(run, t_s, full=False)
+                if not pace.paced:  # as fast as possible: one reading, then wait for the stop
+                    return
 
     def _connector_ids(self, charger_id: str, runs: list[SessionRun]) -> list[int]:
         """Every connector the estate lists for the charger, and any a plan names."""

@@ -326,7 +326,7 @@ def test_fleet_chargers_obey_remote_start_and_stop(settings: Settings, protocol:
             if tx is not None:
                 break
             await asyncio.sleep(0.01)
-        assert tx is not None, "the fleet charger never started the transaction"
+        assert tx is not None, f"the fleet charger never started the transaction: {started}"
         await asyncio.sleep(0.5)  # ~5 simulated minutes of readings
         stopped = await commands.remote_stop("CP1", tx)
         for _ in range(500):
