@@ -120,7 +120,7 @@ def register(app: Dash, ctx: AppContext) -> None:
         path=PATH,
         name="Utilisation",
         title="chargegrid · Utilisation",
-        order=2,
+        order=6,
         layout=layout,
     )
 
