@@ -28,6 +28,15 @@ A session whose points fall outside the compiled range is flagged ``Q_OUTSIDE_TA
 energy lines are left at zero (the adapter refuses such input before it gets here).
 
 Limits (int64): ``Σ mWh × µminor/kWh`` per line below 9.2e18, e.g. 1 MWh at 9,000 minor/kWh.
+
+How it runs (same results either way; :func:`bill_sessions_reference` states the contract):
+a session whose readings all carry a register, in time order and inside the compiled range
+(what the adapter hands over for metered sessions) is billed in **one pass** over its readings
+(:func:`_stream_session`: register rules, band cursor and charging time together, nothing
+written per reading); any other session takes the **general path** (the profile of
+:mod:`pipeline.kernels.session_energy` in scratch, then the same accounting). Sessions are
+cut into chunks of about equal reading counts; ``prange`` hands chunks to free threads, and
+scratch is allocated once per chunk.
 """
 
 from __future__ import annotations
