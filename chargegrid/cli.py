@@ -283,6 +283,9 @@ def site_propose(
     ] = 7,
     scale: Annotated[float, typer.Option(help="simulated demand x observed (or assumed)")] = 1.0,
     city: Annotated[list[str] | None, typer.Option(help="afdc: keep these cities")] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="also write the JSON here (dashboard)")
+    ] = None,
 ) -> None:
     """Add k sites to a real network; print before/after service distance (and simulated wait)."""
     import json
@@ -297,6 +300,7 @@ def site_propose(
             k=k, days=days, cell_km=cell_km, spread_km=spread_km, detour=detour, scale=scale,
             city=tuple(city or ()), solver=solver, seed=seed,
         ))  # fmt: skip
+        _save_json(output, checked.as_dict())
         typer.echo(json.dumps(checked.as_dict()) if as_json else checked.text())
         return
     from models.siting.proposal import ProposalOptions, city_proposal
@@ -306,7 +310,16 @@ def site_propose(
         solver=SolverOptions(starts=starts, seed=seed),
     )  # fmt: skip
     result = city_proposal(source.value, path, options)
+    _save_json(output, result.as_dict())
     typer.echo(json.dumps(result.as_dict()) if as_json else result.text())
+
+
+def _save_json(path: Path | None, document: dict[str, object]) -> None:
+    import json
+
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(document), encoding="utf-8")
 
 
 keys_app = typer.Typer(no_args_is_help=True, help="Our Beckn ed25519 signing key pair.")

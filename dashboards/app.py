@@ -13,9 +13,9 @@ from dash import Dash, dcc, html
 from chargegrid.clock import Clock, SystemClock
 from chargegrid.settings import Settings
 from dashboards import context
-from dashboards.pages import advice, live, utilisation
+from dashboards.pages import advice, live, siting, utilisation
 
-PAGES = (live, advice, utilisation)
+PAGES = (live, advice, utilisation, siting)
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> Dash:
