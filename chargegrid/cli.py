@@ -162,6 +162,9 @@ def demo(
     speed: Annotated[float, typer.Option(help="simulated seconds per wall second")] = 60.0,
     stations: Annotated[int, typer.Option(help="stations in the synthetic city")] = 12,
     seed: Annotated[int, typer.Option()] = 7,
+    orders: Annotated[
+        bool, typer.Option(help="run a Beckn registry and BPP; demo drivers order via a BAP")
+    ] = True,
     duration: Annotated[
         float | None, typer.Option(help="stop after this many wall seconds (default: Ctrl-C)")
     ] = None,
@@ -172,7 +175,7 @@ def demo(
 
     run_demo(
         _settings(data_dir),
-        DemoOptions(speed=speed, stations=stations, seed=seed, duration_s=duration),
+        DemoOptions(speed=speed, stations=stations, seed=seed, duration_s=duration, orders=orders),
     )
 
 

@@ -39,6 +39,9 @@ MARKER = ".chargegrid-demo"
 CITY_TZ = ZoneInfo("Europe/London")
 
 
+ORDERS_AFTER_S = 8.0  # wall seconds before the demo's drivers order (the live view fills first)
+
+
 class DemoError(ChargegridError):
     """The demo cannot start (port taken, data dir not ours, ...)."""
 
@@ -50,6 +53,7 @@ class DemoOptions:
     seed: int = 7
     duration_s: float | None = None
     simulated_hours: float = 24.0 * 7  # at 60x, almost three hours of wall time
+    orders: bool = True  # a Beckn registry, BPP and BAP: drivers order through the network
 
 
 def demo_settings(settings: Settings) -> Settings:
@@ -100,17 +104,55 @@ def run_demo(settings: Settings, options: DemoOptions, clock: Clock | None = Non
     dashboard = Child(
         "dashboard", ["serve", "dashboard", "--port", str(settings.dashboard_port)], settings
     ).start()
+    beckn = _start_beckn(settings, clock) if options.orders else []
     try:
         wait_for_port(settings.host, settings.dashboard_port, 60.0, dashboard)
+        for child, port in zip(beckn, (settings.registry_port, settings.bpp_port), strict=False):
+            wait_for_port(settings.host, port, 60.0, child)
         with EventLog(settings.eventlog_path, settings.log_partitions) as log:
             with contextlib.suppress(KeyboardInterrupt):
                 asyncio.run(_run(settings, options, log, inventory, plans, origin, clock, out))
             out.print("stopping: draining the pipeline ...")
             drain_pipeline(settings, pipeline, timeout_s=120.0)
     finally:
+        for child in beckn:
+            child.stop()
         pipeline.stop()
         dashboard.stop()
     out.print(f'stopped. Query the demo: chargegrid sql --data-dir {settings.data_dir} "..."')
+
+
+def _start_beckn(settings: Settings, clock: Clock) -> list[Child]:
+    """Our Beckn keys in a local file registry, the registry and the BPP as child processes."""
+    from orders.keys import generate_keys, register_self
+
+    generate_keys(settings)
+    register_self(settings, clock)
+    return [
+        Child("registry", ["serve", "registry"], settings).start(),
+        Child("bpp", ["serve", "bpp"], settings).start(),
+    ]
+
+
+async def _demo_orders(settings: Settings, clock: Clock, out: Console, delay_s: float) -> None:
+    """Drivers ordering through a real Beckn BAP (signed requests, verified callbacks): a kWh, a
+    minutes and a money order at the first station, start to final bill, rating and support."""
+    from orders.bap import run_orders
+
+    await asyncio.sleep(delay_s)  # the live view must show the connectors free first
+    for attempt in range(3):
+        try:
+            runs = await run_orders(settings, clock)
+        except ChargegridError as exc:
+            out.print(f"beckn orders: attempt {attempt + 1} failed: {exc}")
+            await asyncio.sleep(delay_s)
+            continue
+        for run in runs:
+            out.print(
+                f"beckn order {run.order_id}: {run.quantity}, quoted {run.quoted}, "
+                f"settled {run.settlement}, {run.live_updates} live on_status"
+            )
+        return
 
 
 async def _run(
@@ -142,13 +184,20 @@ async def _run(
             clock_origin=origin,
         )
     )
+    orders = (
+        asyncio.ensure_future(_demo_orders(settings, clock, out, ORDERS_AFTER_S))
+        if options.orders
+        else None
+    )
     try:
         report = await asyncio.wait_for(fleet, options.duration_s)
         out.print(f"all planned sessions played: {report}")
     except TimeoutError:
         out.print(f"--duration {options.duration_s:g} s reached")
     finally:
-        fleet.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await fleet
+        for task in (fleet, orders):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await csms.close()

@@ -56,6 +56,7 @@ def wait_for_power(driver: Any, url: str, deadline: float) -> int:
 def test_demo_shows_live_power_within_30_seconds(browser: Any, tmp_path: Path) -> None:
     data_dir = tmp_path / "var"
     port, csms_port = free_port("127.0.0.1"), free_port("127.0.0.1")
+    bpp_port, registry_port = free_port("127.0.0.1"), free_port("127.0.0.1")
     log = tmp_path / "demo.log"
     started = time.monotonic()
     demo = start_chargegrid(
@@ -64,6 +65,10 @@ def test_demo_shows_live_power_within_30_seconds(browser: Any, tmp_path: Path) -
         log,
         CHARGEGRID_DASHBOARD_PORT=str(port),
         CHARGEGRID_CSMS_PORT=str(csms_port),
+        CHARGEGRID_BPP_PORT=str(bpp_port),
+        CHARGEGRID_BPP_URI=f"http://127.0.0.1:{bpp_port}",
+        CHARGEGRID_REGISTRY_PORT=str(registry_port),
+        CHARGEGRID_REGISTRY_URL=f"http://127.0.0.1:{registry_port}",
     )
     try:
         wait_for_port("127.0.0.1", port, 30.0)
@@ -73,14 +78,19 @@ def test_demo_shows_live_power_within_30_seconds(browser: Any, tmp_path: Path) -
         assert points > 0, f"no live power 30 s after start:\n{log.read_text()}"
         snapshot = read_snapshot(load_settings(data_dir=data_dir / "demo").live_dir)
         assert snapshot is not None and sum(c.power_w for c in snapshot.connectors) > 0
+        deadline = time.monotonic() + 60.0  # demo drivers order through the Beckn network
+        while log.read_text().count("beckn order ") < 3 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert log.read_text().count("beckn order ") == 3, log.read_text()
         demo.send_signal(signal.SIGINT)  # Ctrl-C
         assert demo.wait(timeout=120) == 0, log.read_text()
     finally:
         if demo.poll() is None:
             demo.kill()
     assert "stopped." in log.read_text()
-    with socket.socket() as sock:  # the dashboard child is gone too
-        assert sock.connect_ex(("127.0.0.1", port)) != 0
+    for child_port in (port, bpp_port, registry_port):  # the children are gone too
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", child_port)) != 0
 
 
 @pytest.mark.shared
