@@ -118,53 +118,74 @@ def session_windows(
         orient="row",
     ).with_columns(pl.col("started_at", "ended_at", "charging_ended_at").cast(TS))
     ids = ["charger_id", "connector_id"]
+    frame = frame.with_row_index("_sid")
     occupied = frame.select(*ids, s="started_at", e="ended_at", metric=pl.lit("occupied_s"))
     idle = frame.filter(pl.col("charging_ended_at").is_not_null()).select(
         *ids, s="charging_ended_at", e="ended_at", metric=pl.lit("idle_after_full_s")
     )
-    # consecutive points of each session: its start, its readings, its stop
-    points = pl.concat(
-        [
-            frame.select(
-                *ids,
-                "transaction_id",
-                ts="started_at",
-                wh="meter_start_wh",
-                power_w=pl.lit(None, pl.Float64),
-                order=pl.lit(0),
-            ),
-            readings.join(
-                frame.select(*ids, "transaction_id"), on=["charger_id", "transaction_id"]
-            ).select(
-                *ids,
-                "transaction_id",
-                "ts",
-                wh="energy_register_wh",
-                power_w="power_w",
-                order=pl.lit(1),
-            ),
-            frame.select(
-                *ids,
-                "transaction_id",
-                ts="ended_at",
-                wh="meter_stop_wh",
-                power_w=pl.lit(None, pl.Float64),
-                order=pl.lit(2),
-            ),
-        ]
-    ).sort("charger_id", "transaction_id", "ts", "order")
-    by = ["charger_id", "transaction_id"]
+    # consecutive points of each session: its start, its readings, its stop (sorted on ints)
+    columns = ["_sid", *ids, "ts", "wh", "power_w", "order"]
+    points = (
+        pl.concat(
+            [
+                frame.select(
+                    "_sid",
+                    *ids,
+                    ts="started_at",
+                    wh="meter_start_wh",
+                    power_w=pl.lit(None, pl.Float64),
+                    order=pl.lit(0, pl.Int8),
+                ),
+                readings.join(
+                    frame.select("_sid", *ids, "transaction_id"),
+                    on=["charger_id", "transaction_id"],
+                ).select(
+                    "_sid",
+                    *ids,
+                    "ts",
+                    wh="energy_register_wh",
+                    power_w="power_w",
+                    order=pl.lit(1, pl.Int8),
+                ),
+                frame.select(
+                    "_sid",
+                    *ids,
+                    ts="ended_at",
+                    wh="meter_stop_wh",
+                    power_w=pl.lit(None, pl.Float64),
+                    order=pl.lit(2, pl.Int8),
+                ),
+            ]
+        )
+        .select(columns)
+        .sort("_sid", "ts", "order")
+    )
+    first = pl.col("_sid") != pl.col("_sid").shift(1)
     points = points.with_columns(
-        pl.col("ts").shift(1).over(by).alias("prev_ts"),
-        (pl.col("wh") - pl.col("wh").shift(1).over(by)).alias("delta"),
+        pl.when(first).then(None).otherwise(pl.col("ts").shift(1)).alias("prev_ts"),
+        pl.when(first).then(None).otherwise(pl.col("wh") - pl.col("wh").shift(1)).alias("delta"),
     )
     delivered = (
         pl.when(pl.col("power_w").is_null())
         .then(pl.col("delta") > 0)
         .otherwise(pl.col("power_w") > rules.charging_power_w)
+        .fill_null(False)
+        & pl.col("prev_ts").is_not_null()
     )
-    charging = points.filter(pl.col("prev_ts").is_not_null() & delivered.fill_null(False)).select(
-        *ids, s="prev_ts", e="ts", metric=pl.lit("charging_s")
+    # runs of consecutive charging intervals merge into one span before splitting by window
+    points = points.with_columns(delivered.alias("_on"))
+    runs = points.with_columns(
+        (pl.col("_on") != pl.col("_on").shift(1)).fill_null(True).cum_sum().alias("_run")
+    ).filter(pl.col("_on"))
+    charging = (
+        runs.group_by("_run")
+        .agg(
+            pl.col("charger_id").first(),
+            pl.col("connector_id").first(),
+            pl.col("prev_ts").min().alias("s"),
+            pl.col("ts").max().alias("e"),
+        )
+        .select(*ids, "s", "e", metric=pl.lit("charging_s"))
     )
     parts = [split_intervals(pl.concat([occupied, idle, charging]).cast(pl.Schema(_INTERVALS)))]
     energy = points.filter(pl.col("delta") > 0).select(
@@ -224,13 +245,18 @@ def presence_windows(presence: Presence, messages: pl.DataFrame, rules: Rules) -
     return _combine([split_intervals(intervals)])
 
 
+_EMPTY = pl.from_arrow(UTILISATION_WINDOWS.empty_table())
+
+
 def _combine(parts: list[pl.DataFrame]) -> pl.DataFrame:
-    empty = pl.from_arrow(UTILISATION_WINDOWS.empty_table())
-    assert isinstance(empty, pl.DataFrame)
-    frame = pl.concat([empty, *(p for p in parts if p.height)], how="diagonal_relaxed")
+    assert isinstance(_EMPTY, pl.DataFrame)
+    rows = [p for p in parts if p.height]
+    if not rows:
+        return _EMPTY
+    frame = pl.concat([_EMPTY, *rows], how="diagonal_relaxed")
     counts = [
         c
-        for c in empty.columns
+        for c in _EMPTY.columns
         if c not in ("charger_id", "connector_id", "window_start", "currency")
     ]
     return frame.with_columns(pl.col(counts).fill_null(0))
