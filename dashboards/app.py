@@ -13,9 +13,9 @@ from dash import Dash, dcc, html
 from chargegrid.clock import Clock, SystemClock
 from chargegrid.settings import Settings
 from dashboards import context
-from dashboards.pages import advice, live, siting, utilisation
+from dashboards.pages import advice, live, quality, siting, utilisation
 
-PAGES = (live, advice, utilisation, siting)
+PAGES = (live, advice, utilisation, siting, quality)
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> Dash:

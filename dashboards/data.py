@@ -158,6 +158,11 @@ def energy_today_wh(settings: Settings, snapshot: LiveSnapshot | None, *, now: d
     return completed_energy_wh(settings, since=day_start, until=end) + active_wh
 
 
+def run_query(sql: str) -> pa.Table | None:
+    """Run ``sql`` (over lake globs) on a fresh in-memory DuckDB; None when a file vanished."""
+    return _query(sql, {})
+
+
 def lake_row_count(settings: Settings, table: str) -> int:
     """Rows in a lake table (0 before it exists)."""
     glob = table_glob(settings, table)
