@@ -577,6 +577,7 @@ class ForecastSource(StrEnum):
 class ForecastHorizon(StrEnum):
     day = "day"
     week = "week"
+    both = "both"
 
 
 class ForecastLevel(StrEnum):

@@ -79,6 +79,30 @@ def backtest_files(
         raise BacktestError(msg)
     chosen = [t for t in ("energy", "occupancy") if t in set(targets)]
     loaded = load(source, paths)
-    config = BacktestConfig.for_horizon(horizon)
     level_ = cast(series.Level, level)
-    return loaded, backtest_loaded(loaded, level_, config, chosen)
+    if horizon != "both":
+        return loaded, backtest_loaded(loaded, level_, BacktestConfig.for_horizon(horizon), chosen)
+    day = backtest_loaded(loaded, level_, BacktestConfig.for_horizon("day"), chosen)
+    week = backtest_loaded(loaded, level_, BacktestConfig.for_horizon("week"), chosen)
+    out = []
+    for d, w in zip(day, week, strict=True):
+        title = f"{loaded.source} · {d.target} · level {level} · day-ahead beside week-ahead"
+        text = "\n\n".join((d.text, w.text, side_by_side(d.rows, w.rows, title)))
+        out.append(Result(d.target, d.rows, text))
+    return loaded, out
+
+
+def side_by_side(day: list[Row], week: list[Row], title: str) -> str:
+    """One line per method: MAE, MASE and rMAE day-ahead, then week-ahead."""
+    head = (
+        f"{'method':<20}{'day MAE':>10}{'MASE':>7}{'rMAE':>7}{'week MAE':>10}{'MASE':>7}{'rMAE':>7}"
+    )
+    lines = [title, head, "-" * len(head)]
+    weekly = {r.method: r for r in week}
+    for r in day:
+        w = weekly[r.method]
+        lines.append(
+            f"{r.method:<20}{r.mae:>10.4g}{r.mase:>7.3f}{r.rmae:>7.3f}{w.mae:>10.4g}"
+            f"{w.mase:>7.3f}{w.rmae:>7.3f}"
+        )
+    return "\n".join(lines)

@@ -124,3 +124,17 @@ def test_backtest_reads_acn_data_json(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "left out: duplicate 1" in out.stdout
     assert "acn · occupancy" in out.stdout and "gbm_p50" in out.stdout
+
+
+@pytest.mark.slow  # a day-ahead and a week-ahead backtest, one target: ~20 s here
+def test_both_horizons_print_day_ahead_beside_week_ahead(tmp_path: Path) -> None:
+    from models.forecast.run import backtest_files
+
+    export = _acn_export(tmp_path / "acn.json")
+    _, results = backtest_files("acn", [export], "city", "both", ["occupancy"])
+    text = results[0].text
+    assert "· day-ahead ·" in text and "· week-ahead ·" in text
+    summary = text.split("day-ahead beside week-ahead")[1].splitlines()
+    assert "week MAE" in summary[1]
+    model = next(line for line in summary if line.startswith("gbm_p50")).split()
+    assert len(model) == 7  # method, then MAE/MASE/rMAE for each horizon
