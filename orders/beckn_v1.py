@@ -20,9 +20,10 @@ give the window (absent: now).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from orders import models_v1 as wire
 from orders.domain.catalog import Availability, Catalog, Level, Offer
@@ -359,8 +360,11 @@ def _window(stops: list[Stop]) -> tuple[datetime | None, datetime | None]:
     return at(("start",)), at(("finish", "end"))
 
 
-def on_select(q: Quote, pricer: Pricer, now: datetime) -> OnSelectMessage:
-    """The ``on_select`` order: item with its selection, fulfillment window, quote breakup."""
+def on_select(
+    q: Quote, pricer: Pricer, now: datetime, suggested: Sequence[Any] = ()
+) -> OnSelectMessage:
+    """The ``on_select`` order: item with its selection, fulfillment window, quote breakup, and
+    cheaper start times (``suggested``: see :mod:`orders.domain.suggest`) as order tags."""
     cur = q.currency
     stops = [Stop(type="start", time=Time(timestamp=q.start))]
     if q.end is not None:
@@ -380,7 +384,23 @@ def on_select(q: Quote, pricer: Pricer, now: datetime) -> OnSelectMessage:
                 breakup=breakup,
                 ttl=q.valid_until - now,
             ),
+            tags=[_suggestion(s, cur) for s in suggested] or None,
         )
+    )
+
+
+def _suggestion(s: Any, currency: str) -> TagGroup:
+    values = {
+        "start": s.start.isoformat().replace("+00:00", "Z"),
+        "end": s.end.isoformat().replace("+00:00", "Z"),
+        "saving": f"{s.saving:.2f} {currency}",
+        "saving-pct": f"{s.saving_pct:.1f}",
+    }
+    return TagGroup.model_validate(
+        {
+            "descriptor": {"code": "suggested-start", "name": "A cheaper time to charge"},
+            "list": [{"descriptor": {"code": k}, "value": v} for k, v in values.items()],
+        }
     )
 
 

@@ -34,6 +34,7 @@ from orders.domain.orders import (
 from orders.domain.orders import draft as draft_order
 from orders.domain.quote import FlatRatePricer, Mode, Pricer, quote
 from orders.domain.search import search
+from orders.domain.suggest import suggested_starts
 from orders.domain.support import (
     DriverResponse,
     RatingCategory,
@@ -160,8 +161,9 @@ def build_router(
         wanted = beckn_v1.quote_request(request.message.order, current, pricer.currency)
         now = clock.now()
         ctx = request.context
+        q = quote(current, wanted, pricer, now)
         return Outcome(
-            message=beckn_v1.on_select(quote(current, wanted, pricer, now), pricer, now),
+            message=beckn_v1.on_select(q, pricer, now, suggested=suggested_starts(q, pricer)),
             persist=repo.save_selection(ctx.bap_id, ctx.transaction_id, wanted),
         )
 
