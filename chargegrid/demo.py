@@ -17,6 +17,7 @@ import contextlib
 import shutil
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
@@ -39,6 +40,9 @@ MARKER = ".chargegrid-demo"
 CITY_TZ = ZoneInfo("Europe/London")
 
 
+# The operator's tariff (<data dir>/tariff.json): the BPP quotes and the stream bills with it
+DEMO_TARIFF = Path(__file__).resolve().parents[1] / "data" / "tariffs" / "uk_tou_vat.json"
+DEMO_CURRENCY = "GBP"
 ORDERS_AFTER_S = 8.0  # wall seconds before the demo's drivers order (the live view fills first)
 
 
@@ -57,7 +61,8 @@ class DemoOptions:
 
 
 def demo_settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"data_dir": settings.data_dir / "demo"})
+    update = {"data_dir": settings.data_dir / "demo", "beckn_currency": DEMO_CURRENCY}
+    return settings.model_copy(update=update)
 
 
 def fresh_data_dir(settings: Settings) -> None:
@@ -93,6 +98,7 @@ def run_demo(settings: Settings, options: DemoOptions, clock: Clock | None = Non
     out = Console()
     settings = demo_settings(settings)
     fresh_data_dir(settings)
+    shutil.copy(DEMO_TARIFF, settings.data_dir / "tariff.json")
     inventory, plans, origin = city(options, clock)
     save_inventory(inventory, settings.inventory_path)
     connectors = sum(len(c.connectors) for c in inventory.chargers)
@@ -130,7 +136,12 @@ def _start_beckn(settings: Settings, clock: Clock) -> list[Child]:
     register_self(settings, clock)
     return [
         Child("registry", ["serve", "registry"], settings).start(),
-        Child("bpp", ["serve", "bpp"], settings).start(),
+        Child(
+            "bpp",
+            ["serve", "bpp"],
+            settings,
+            extra_env={"CHARGEGRID_BECKN_CURRENCY": settings.beckn_currency},
+        ).start(),
     ]
 
 
