@@ -105,7 +105,7 @@ def test_live_page_during_a_dundee_replay(browser: Any, tmp_path: Path, shared_d
             "--limit",
             "40",
             "--speed",
-            "600",
+            "300",  # long enough to outlast a slow first page load
             "--embedded",
         ],
         data_dir,
