@@ -191,8 +191,17 @@ def _stream_session(
     n = hi - lo
     ts, reg = ts_us[lo:hi], register_wh[lo:hi]  # zero-based views: tighter code than lo + k
     n_pieces = piece_line.shape[0]
-    if n == 0 or not _ordered_registers(ts, reg):
+    if n == 0:
         return False
+    unordered, irregular, rising_us, widest_us = _scan(ts, reg)
+    if unordered:
+        return False
+    gap_us = _gap_limit_us(rules[2])
+    if not irregular and n >= 2:
+        return _rising_session(
+            ts, reg, rising_us, widest_us, gap_us, bounds, piece_line, piece_price, line_mwh,
+            line_value, summary,
+        )  # fmt: skip
     if ts[0] < bounds[0] or ts[n - 1] > bounds[n_pieces]:
         return False
     t0 = first = ts[0]
@@ -200,7 +209,6 @@ def _stream_session(
     offset = -seg  # energy = last + offset (offset = closed - seg, see profile)
     closed = e0 = e_cut = flags = charging = 0
     charge_end = UNKNOWN_US
-    gap_us = _gap_limit_us(rules[2])
     j = _piece_of(bounds, n_pieces, t0, summary[S_BAND])
     next_bound = bounds[j + 1]  # kept in a register: the band test is one comparison
     for k in range(1, n):
@@ -241,6 +249,81 @@ def _stream_session(
 
 
 @njit(cache=True, inline="always")
+def _scan(ts: I64, reg: F64) -> tuple[bool, bool, int, int]:  # pragma: no cover - compiled
+    """One branch-free pass over a session (``n >= 2``) that LLVM vectorises: ``(unordered,
+    irregular, charging_us, widest_us)``. ``unordered``: a time steps back or a register is
+    missing (the general path). ``irregular``: a repeated time or a register (rounded to mWh)
+    below the one before (glitch, reset, rollover: the one-pass loop). Otherwise the profile
+    is every reading with ``energy = r[k] - r[0]``, ``charging_us`` the time of the intervals
+    whose register rose and ``widest_us`` the longest interval."""
+    unordered = np.isnan(reg[0])
+    irregular = False
+    charging = widest = 0
+    for k in range(1, ts.shape[0]):
+        d = ts[k] - ts[k - 1]
+        r = np.rint(reg[k] * MWH_PER_WH)
+        r_prev = np.rint(reg[k - 1] * MWH_PER_WH)
+        unordered |= (d < 0) | np.isnan(r)
+        irregular |= (d == 0) | (r < r_prev)
+        charging += d if r > r_prev else 0
+        widest = max(widest, d)
+    return unordered, irregular, charging, widest
+
+
+@njit(cache=True)
+def _rising_session(
+    ts: I64,
+    reg: F64,
+    charging: int,
+    widest: int,
+    gap_us: int,
+    bounds: I64,
+    piece_line: I64,
+    piece_price: I64,
+    line_mwh: I64,
+    line_value: I64,
+    summary: I64,
+) -> bool:  # pragma: no cover - compiled; equality with the reference is tested
+    """A session :func:`_scan` found regular (times rise, registers never fall): every reading
+    is a point, so only the readings around each band boundary are visited (bisection), plus
+    the last rise from the end. Same outputs as :func:`_stream_session`; False, having
+    written nothing, when the session leaves the compiled range."""
+    n = ts.shape[0]
+    n_pieces = piece_line.shape[0]
+    first, last = ts[0], ts[n - 1]
+    if first < bounds[0] or last > bounds[n_pieces]:
+        return False
+    r0 = int(np.rint(reg[0] * MWH_PER_WH))
+    energy = int(np.rint(reg[n - 1] * MWH_PER_WH)) - r0
+    j = _piece_of(bounds, n_pieces, first, summary[S_BAND])
+    e_cut = 0
+    k = 1
+    while bounds[j + 1] < last:  # boundary b with ts[k - 1] <= b < ts[k]: cut it there
+        b = bounds[j + 1]
+        k += np.searchsorted(ts[k:], b, side="right")
+        e0 = int(np.rint(reg[k - 1] * MWH_PER_WH)) - r0
+        e1 = int(np.rint(reg[k] * MWH_PER_WH)) - r0
+        t0 = ts[k - 1]
+        e_b = e0 + int(np.rint(float(e1 - e0) * float(b - t0) / float(ts[k] - t0)))
+        line_mwh[piece_line[j]] += e_b - e_cut
+        line_value[piece_line[j]] += (e_b - e_cut) * piece_price[j]
+        e_cut = e_b
+        j += 1
+    line_mwh[piece_line[j]] += energy - e_cut
+    line_value[piece_line[j]] += (energy - e_cut) * piece_price[j]
+    k = n - 1
+    while k > 0 and not np.rint(reg[k] * MWH_PER_WH) > np.rint(reg[k - 1] * MWH_PER_WH):
+        k -= 1
+    summary[S_POINTS] = 2
+    summary[S_FLAGS] = Q_GAP if widest > gap_us else 0
+    summary[S_FIRST], summary[S_LAST], summary[S_ENERGY] = first, last, energy
+    summary[S_CHARGING] = charging
+    summary[S_CHARGE_END] = ts[k] if k > 0 else UNKNOWN_US
+    summary[S_BAND] = j
+    return True
+
+
+@njit(cache=True, inline="always")
 def _piece_of(bounds: I64, n_pieces: int, t: int, hint: int) -> int:  # pragma: no cover
     """The piece holding ``t`` (``bounds[j] <= t < bounds[j + 1]``, the last piece closed),
     as ``searchsorted``: first trying ``hint`` and the piece after it, which is where the
@@ -263,16 +346,6 @@ def _gap_limit_us(gap_s: float) -> int:  # pragma: no cover - compiled
     if g <= -9.2e18:
         return np.iinfo(np.int64).min
     return int(np.floor(g))
-
-
-@njit(cache=True, inline="always")
-def _ordered_registers(ts: I64, reg: F64) -> bool:  # pragma: no cover - compiled
-    """Whether every reading has a register value and ``ts`` never steps back (no early
-    exit, so the loop vectorises)."""
-    bad = np.isnan(reg[0])
-    for k in range(1, ts.shape[0]):
-        bad |= (ts[k] < ts[k - 1]) | np.isnan(reg[k])
-    return not bad
 
 
 @njit(cache=True)
