@@ -16,6 +16,7 @@ from models.siting.evaluate import (
     demand_with_unmet,
     evaluate,
     evaluated_proposal,
+    served_summary,
 )
 from models.siting.pmedian import SolverOptions
 from tests.e2e.conftest import chargegrid
@@ -97,3 +98,60 @@ def test_site_propose_on_the_new_york_registry(shared_data: Path, tmp_path: Path
     assert data["after_mean_service_km"] < data["before_mean_service_km"]
     for key in ("service_km", "mean_wait_min", "abandonment"):
         assert key in data["simulated_before"] and key in data["simulated_after"]
+
+
+def _small_city(seed: int = 3) -> tuple[tuple[engine.Site, ...], engine.Arrivals]:
+    """Two 2-connector sites in the centre; a week of drivers, a third of them from a suburb
+    4 km east (out of any site's 2 km reach), each origin scattered 0.5 km around its district."""
+    centre, suburb = (56.46, -2.97), (56.46, -2.97 + 4.0 / (111.32 * np.cos(np.radians(56.46))))
+    sites = (
+        engine.Site("west", centre[0], centre[1] - 0.004, (7_000.0,) * 2),
+        engine.Site("east", centre[0], centre[1] + 0.004, (7_000.0,) * 2),
+    )
+    rng = np.random.default_rng(seed)
+    n = 7 * 24
+    t = np.sort(rng.uniform(0.0, 7 * 86_400.0, n))
+    from_suburb = rng.uniform(size=n) < 1 / 3
+    lat = np.where(from_suburb, suburb[0], centre[0]) + rng.normal(0, 0.5 / 111.32, n)
+    lon = np.where(from_suburb, suburb[1], centre[1]) + rng.normal(0, 0.5 / 61.5, n)
+    arrivals = engine.Arrivals(
+        t, lat, lon, np.full(n, 10_000.0), np.full(n, 7_000.0), rng.uniform(1, 4, n) * 3_600.0,
+        np.full(n, 1_800.0),
+    )  # fmt: skip
+    return sites, arrivals
+
+
+def test_a_proposal_in_a_small_city_shortens_service_distance_and_time_lost_waiting() -> None:
+    sites, arrivals = _small_city()
+    options = EvaluateOptions(k=1, cell_km=0.5, spread_km=1.0, solver=SolverOptions(starts=2))
+    result = evaluate("test", sites, arrivals, options, "constructed")
+    new = result.proposal.new_sites[0]
+    assert new.nearest_existing_km > 1.5  # towards the suburb, not beside a station
+    assert new.lon > sites[1].lon
+    before, after = result.before, result.after
+    assert after.service_km < 0.85 * before.service_km
+    assert after.lost_wait_min < before.lost_wait_min
+    assert after.abandonment < before.abandonment
+    assert result.proposal.after_km < result.proposal.before_km
+
+
+def test_time_lost_waiting_counts_drivers_who_gave_up_until_they_gave_up() -> None:
+    sites = (engine.Site("one", 56.46, -2.97, (7_000.0,)),)
+    n = 3  # all at t=0: one plugs in for 1 h, one waits 1 h (patience 2 h), one gives up at 20 min
+    arrivals = engine.Arrivals(
+        np.zeros(n), np.full(n, 56.46), np.full(n, -2.97), np.full(n, 7_000.0),
+        np.full(n, 7_000.0), np.full(n, 3_600.0), np.array([7_200.0, 7_200.0, 1_200.0]),
+    )  # fmt: skip
+    summary = served_summary(engine.simulate(sites, arrivals), 1.3)
+    assert summary.mean_wait_min == pytest.approx(30.0)  # served only: 0 and 60 min
+    assert summary.lost_wait_min == pytest.approx((0 + 60 + 20) / 3)
+    assert summary.queued_share == pytest.approx(2 / 3)
+    assert summary.abandonment == pytest.approx(1 / 3)
+
+
+def test_simulated_origins_follow_the_demand_kernel_unless_told_otherwise() -> None:
+    sites = (engine.Site("a", 40.7, -74.0, (7_200.0,) * 50),)
+    default = assumed_arrivals(sites, EvaluateOptions(k=1, days=10, spread_km=1.5))
+    narrow = assumed_arrivals(sites, EvaluateOptions(k=1, days=10, spread_km=1.5, jitter_km=0.2))
+    assert np.std((default.lat - 40.7) * 110.574) == pytest.approx(1.5, rel=0.1)
+    assert np.std((narrow.lat - 40.7) * 110.574) == pytest.approx(0.2, rel=0.1)
