@@ -8,10 +8,11 @@
     one reading of every transaction) is one columnar batch record per partition
     (:mod:`chargegrid.eventbatch`); starts and stops are single JSON records.
     Baselines in the same run, so the ratios survive noisy shared machines: ``json.loads`` of the
-    same payloads alone (what a naive per-record parse would cost), and one Parquet write (the
-    lake's settings) of the very rows the run put in the lake (the cheapest any pipeline ending in
-    this lake could be), and the naive way (bench/naive_flow.py: one Bytewax item and one pydantic
-    model per record, state per transaction in Python, a dict per row) on a copy of the same log.
+    same payloads alone (what a naive per-record parse would cost), one Parquet write (the lake's
+    settings) of the very rows the run put in the lake (the cheapest any pipeline ending in this
+    lake could be; compared with the drain rate, as neither has a start-up), and the naive way
+    (bench/naive_flow.py: one Bytewax item and one pydantic model per record, state per
+    transaction in Python, a dict per row) on a copy of the same log.
 (b) ``live_latency_p95_s``: a producer thread appends 1,000 readings/s (50 every 50 ms) for ~20 s,
     stamping each reading's event time with the wall time of its append. Each time the live
     snapshot is written, latency = wall time just after the write - the snapshot's newest event
@@ -188,14 +189,15 @@ def bench_throughput(root: Path) -> None:
         meets=rate / naive_rate >= 5,
         naive_readings_per_s=naive_rate,
     )
-    emit(
+    emit(  # issue 5: the drain (start-up excluded, as the one write has none) vs that write
         BENCH,
         "ratio_to_parquet_write",
-        rate / parquet_rate,
+        drain / parquet_rate,
         "x",
         target=">= 0.3",
-        meets=rate / parquet_rate >= 0.3,
+        meets=drain / parquet_rate >= 0.3,
         parquet_write_rows_per_s=parquet_rate,
+        drain_readings_per_s=drain,
     )
 
 

@@ -106,13 +106,44 @@ def row_count(payload: bytes) -> int:
     return int(_HEADER.unpack_from(payload)[1])
 
 
+def _schema_prefix() -> bytes:
+    """The bytes every :func:`encode_batch` stream starts with: its schema message."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, METER_WIRE):
+        pass
+    end = pa.ipc.read_message(pa.BufferReader(sink.getvalue()))
+    return sink.getvalue().to_pybytes()[: _message_size(end)]
+
+
+def _message_size(message: pa.ipc.Message) -> int:
+    stream = pa.BufferOutputStream()
+    message.serialize_to(stream)
+    return len(stream.getvalue())
+
+
+_PREFIX = _schema_prefix()
+_BODY_AT = _HEADER.size + len(_PREFIX)
+
+
 def decode_batch(payload: bytes | memoryview) -> pa.RecordBatch:
     """The rows of a batch record, in :data:`METER_WIRE`; :class:`BatchRecordError` if it is
-    truncated, not Arrow, of another schema, or its header count disagrees with its rows."""
+    truncated, not Arrow, of another schema, or its header count disagrees with its rows.
+
+    A record whose stream starts with the schema message producers write (the usual case) is read
+    as that one record-batch message against the known schema, without parsing the schema again;
+    any other stream takes the general reader and its checks."""
     if len(payload) < _HEADER.size or not is_batch(payload):
         msg = "not a batch record (no CGB1 header)"
         raise BatchRecordError(msg)
     count = _HEADER.unpack_from(payload)[1]
+    if payload[_HEADER.size : _BODY_AT] == _PREFIX:
+        try:
+            batch = pa.ipc.read_record_batch(pa.py_buffer(payload)[_BODY_AT:], METER_WIRE)
+        except (pa.ArrowInvalid, OSError):
+            pass  # truncated or not one batch: the general reader says what is wrong
+        else:
+            if batch.num_rows == count and count <= INDEX_MASK:
+                return batch
     try:
         reader = pa.ipc.open_stream(pa.py_buffer(payload)[_HEADER.size :])
         if not reader.schema.equals(METER_WIRE):

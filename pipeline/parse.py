@@ -530,9 +530,7 @@ def parse_log_batch(
         good, bad = _batch_rows(raw.tables, spec)
         parts.append(good)
         rejected += bad
-    good = pl.concat(parts) if len(parts) > 1 else parts[0] if parts else empty_frame(spec)
-    if len(parts) > 1:
-        good = good.sort("offset")
+    good = _merged(parts) if parts else empty_frame(spec)
     return Parsed(good, sorted(rejected, key=lambda r: r.offset)), raw
 
 
@@ -540,12 +538,10 @@ def _batch_rows(
     tables: dict[int, pa.RecordBatch], spec: TopicSpec
 ) -> tuple[pl.DataFrame, list[Rejection]]:
     """Good rows of decoded batch records (good-records layout) and rejected suspects."""
-    seqs = np.concatenate(
-        [
-            seqs_of(np.full(t.num_rows, offset, np.int64), np.arange(t.num_rows, dtype=np.int64))
-            for offset, t in tables.items()
-        ]
-    )
+    counts = np.fromiter((t.num_rows for t in tables.values()), np.int64, len(tables))
+    firsts = np.cumsum(counts) - counts  # row of each record's first row in the batch
+    index = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(firsts, counts)
+    seqs = seqs_of(np.repeat(np.fromiter(tables, np.int64, len(tables)), counts), index)
     frame = pl.from_arrow(pa.Table.from_batches(list(tables.values())).combine_chunks())
     assert isinstance(frame, pl.DataFrame)
     frame = frame.with_columns(pl.col("ts").alias("_ts"), pl.Series("offset", seqs))
@@ -566,5 +562,38 @@ def _batch_rows(
         spec,
     )
     if again.good.height:
-        good = pl.concat([good, again.good]).sort("offset")
+        good = _merged([good, again.good])
     return good, again.rejected
+
+
+_MAX_RUNS = 64  # interleaved runs above which a merge of slices costs more than a sort
+
+
+def _merged(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    """Frames each in ``offset`` order as one frame in ``offset`` order.
+
+    Usually one part is large (rows of batch records) and the other holds a few JSON records
+    (starts, stops) that fall between its rows in a few places: then the result is slices of the
+    large part with the runs of the small one between them, no row copied; a sort otherwise."""
+    merged = parts[0]
+    for part in parts[1:]:
+        merged = _merge_two(merged, part)
+    return merged
+
+
+def _merge_two(a: pl.DataFrame, b: pl.DataFrame) -> pl.DataFrame:
+    if not a.height or not b.height:
+        return a if b.height == 0 else b
+    big, small = (a, b) if a.height >= b.height else (b, a)
+    at = np.searchsorted(big.get_column("offset").to_numpy(), small.get_column("offset").to_numpy())
+    cuts = np.flatnonzero(np.diff(at)) + 1  # where the next run of the small part starts
+    if len(cuts) >= _MAX_RUNS:
+        return pl.concat([a, b]).sort("offset")
+    pieces: list[pl.DataFrame] = []
+    done = 0
+    for lo, hi in zip([0, *cuts.tolist()], [*cuts.tolist(), len(at)], strict=True):
+        where = int(at[lo])
+        pieces += [big.slice(done, where - done), small.slice(lo, hi - lo)]
+        done = where
+    pieces.append(big.slice(done))
+    return pl.concat([p for p in pieces if p.height], rechunk=False)

@@ -8,6 +8,7 @@ the next run carries on from the last committed epoch.
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -35,6 +36,7 @@ from warehouse import lake
 from warehouse.catalog import refresh_catalog
 from warehouse.schema import TABLES
 
+_log = logging.getLogger(__name__)
 _EMPTY = {name: schema.empty_table() for name, schema in TABLES.items()}
 
 
@@ -105,10 +107,35 @@ def _drain_check(settings: Settings, until_drained: bool) -> Callable[[], bool]:
     return lambda: until_drained or flag.exists()
 
 
-def prepare(settings: Settings) -> None:
-    """Lake directories, schema files, catalog and (once) the recovery store."""
+class CatalogRefresh:
+    """The catalog's refresh at pipeline start, in a thread while the flow starts and runs: its
+    views read the lake by glob, so an existing catalog already shows what the run writes; the
+    refresh adds what a newer version defines and materialises closed days. A failed refresh
+    leaves the previous catalog in place and is reported, not fatal (the next refresh retries)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self.error: Exception | None = None
+        self._thread = threading.Thread(target=self._run, name="catalog-refresh", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            refresh_catalog(self._settings)
+        except Exception as exc:  # reported by join(); the stream goes on
+            self.error = exc
+
+    def join(self) -> None:
+        self._thread.join()
+        if self.error is not None:
+            _log.warning("catalog refresh at pipeline start failed: %s", self.error)
+
+
+def prepare(settings: Settings) -> CatalogRefresh:
+    """Lake directories, schema files, the recovery store (once), and the catalog's refresh,
+    which runs alongside the flow (returned, to be joined when the run ends; a reader that needs
+    a missing catalog meanwhile waits for it, see :func:`warehouse.catalog.ensure_catalog`)."""
     lake.ensure_lake(settings.lake_dir)
-    refresh_catalog(settings)
     recovery = settings.recovery_dir
     if not recovery.exists():
         if any(lake.pipeline_files(settings.lake_dir, t) for t in TABLES):
@@ -119,6 +146,7 @@ def prepare(settings: Settings) -> None:
             raise RecoveryStateMissing(msg)
         recovery.mkdir(parents=True)
         init_db_dir(recovery, 1)
+    return CatalogRefresh(settings)
 
 
 @contextmanager
@@ -143,8 +171,9 @@ def execute(settings: Settings, flow: Dataflow, *, cluster: ClusterSpec | None =
     recovery partitions; every process runs one worker."""
     cluster = cluster or ClusterSpec()
     recovery = cluster.recovery_dir(settings.recovery_dir)
+    refreshing = None
     if cluster.is_primary:
-        prepare(settings)
+        refreshing = prepare(settings)
     else:
         recovery.mkdir(parents=True, exist_ok=True)
     try:
@@ -158,6 +187,9 @@ def execute(settings: Settings, flow: Dataflow, *, cluster: ClusterSpec | None =
             )
     except KeyboardInterrupt:
         return
+    finally:
+        if refreshing is not None:
+            refreshing.join()
 
 
 def run(settings: Settings, *, until_drained: bool, cluster: ClusterSpec | None = None) -> None:

@@ -38,6 +38,7 @@ import polars as pl
 from chargegrid.events import Reason, session_id
 from pipeline.checks import Rules
 from pipeline.kernels.energy import FLAG_GLITCH, register_energy
+from pipeline.kernels.groups import group_order, increasing_by_group
 from pipeline.parse import Rejection
 
 CLOSED_MEMORY = 200_000  # closed transaction keys remembered for duplicate detection
@@ -206,20 +207,30 @@ def process_meter(
     readings = good.filter(is_reading).join(
         intervals, on=["charger_id", "transaction_id"], how="left", maintain_order="left"
     )
-    no_txn = pl.col("transaction_id").is_null()
-    in_txn = (pl.col("offset") > pl.col("_lo")) & (pl.col("offset") < pl.col("_hi"))
-    unknown = readings.filter(~no_txn & ~in_txn.fill_null(False))
-    rejected = walk.rejected + [
-        _reject(raw, o, Reason.unknown_transaction, f"no open transaction {session_id(c, t)}", c)
-        for o, c, t in unknown.select("offset", "charger_id", "transaction_id").iter_rows()
-    ]
-    in_open = readings.filter(~no_txn & in_txn.fill_null(False))
+    no_txn, in_txn = readings.select(
+        pl.col("transaction_id").is_null().alias("no_txn"),
+        ((pl.col("offset") > pl.col("_lo")) & (pl.col("offset") < pl.col("_hi")))
+        .fill_null(False)
+        .alias("in_txn"),
+    ).get_columns()
+    rejected = list(walk.rejected)
+    if not (no_txn | in_txn).all():
+        unknown = readings.filter(~no_txn & ~in_txn)
+        missing = unknown.select("offset", "charger_id", "transaction_id").iter_rows()
+        rejected += [
+            _reject(
+                raw, o, Reason.unknown_transaction, f"no open transaction {session_id(c, t)}", c
+            )
+            for o, c, t in missing
+        ]
+    in_open = readings if in_txn.all() else readings.filter(~no_txn & in_txn)
     screened: Screened = []
     if _clean(book, keys, in_open):
         matched = in_open
     else:
         matched, screened = _screen_in_txn(book, in_open)
-    _, idle_screened = _screen_idle(book, readings.filter(no_txn))
+    idle = readings.filter(no_txn) if no_txn.any() else readings.clear()
+    _, idle_screened = _screen_idle(book, idle)
     screened += idle_screened
     rejected.extend(_reject(raw, o, reason, detail, c) for o, reason, detail, c in screened)
     screened_offsets = [o for o, *_ in screened]
@@ -237,10 +248,13 @@ def process_meter(
             )
             for o, r, c in glitched.select("offset", "energy_register_wh", "charger_id").iter_rows()
         )
-    accepted = readings.filter(
-        (no_txn | (in_txn.fill_null(False) & ~pl.col("offset").is_in(glitch_offsets)))
-        & ~pl.col("offset").is_in(screened_offsets)
-    )
+    keep = no_txn | in_txn
+    if glitch_offsets or screened_offsets:
+        offsets = readings.get_column("offset")
+        keep = (no_txn | (in_txn & ~offsets.is_in(glitch_offsets))) & ~offsets.is_in(
+            screened_offsets
+        )
+    accepted = readings if keep.all() else readings.filter(keep)
     ended = [book.close(k) for k in walk.ends]
     sessions = [
         _session_row(txn, walk.ends[session_id(txn.charger_id, txn.transaction_id)])
@@ -266,16 +280,9 @@ def _clean(book: TxnBook, keys: list[str], matched: pl.DataFrame) -> bool:
         return True
     groups = matched.get_column("_g").to_numpy()
     ts_us = matched.get_column("ts").dt.epoch("us").to_numpy()
-    order = np.argsort(groups, kind="stable")
-    g, t = groups[order], ts_us[order]
     txns = [book.open[k] for k in keys]
     last_us = np.array([txn.last_ts_us for txn in txns], np.int64)
-    first = np.ones(len(g), bool)
-    first[1:] = g[1:] != g[:-1]
-    previous = np.empty_like(t)
-    previous[1:] = t[:-1]
-    previous[first] = last_us[g[first]]
-    if not np.all(t > previous):
+    if not increasing_by_group(groups, ts_us, last_us):
         return False
     start = np.array([txn.meter_start_wh for txn in txns], np.float64)[groups]
     register = matched.get_column("energy_register_wh").to_numpy()
@@ -444,8 +451,8 @@ def _fold_energy(
     )
     is_reading = np.concatenate([np.ones(matched.height, bool), np.zeros(len(end_keys), bool)])
     # Readings are in log order and a stop comes after its transaction's readings (in_txn), so a
-    # stable sort by transaction alone gives (transaction, log order); radix sort, not lexsort.
-    order = np.argsort(groups, kind="stable")
+    # stable sort by transaction alone gives (transaction, log order): a counting sort.
+    order = group_order(groups, len(keys))
     groups, order_col, registers, power, is_reading = (
         a[order] for a in (groups, order_col, registers, power, is_reading)
     )

@@ -15,10 +15,14 @@ see :mod:`warehouse.lake`); its resume state is ``(next_seq, carried rows)``.
   durable as the epoch, and a reader sees any row at most ``max_age_s`` (plus an epoch) late.
 * Files are written under a temporary name and renamed, so readers never see a partial file; a
   crash leaves at most a stray temporary, removed on resume.
+* Files are written by one background thread (Parquet encoding and compression release the GIL,
+  so the flow goes on with the next batch meanwhile); a snapshot, and the close, wait for every
+  write handed over before it, so a snapshot never names a file that is not on disk yet.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +49,11 @@ class SinkConfig:
     max_age_s: float = 5.0
 
 
+# The one thread that writes lake files for every sink partition of this process (started on
+# first use).
+_WRITER = ThreadPoolExecutor(1, thread_name_prefix="lake-writer")
+
+
 def _to_ipc(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
@@ -65,6 +74,7 @@ class LakePartition(StatefulSinkPartition[pa.Table, SinkState]):
         self._pending: list[pa.Table] = []
         self._rows = 0
         self._since = config.clock.now()
+        self._writing: list[Future[list[Path]]] = []
         if state.carried is not None:
             self._add(_from_ipc(state.carried))
 
@@ -89,19 +99,31 @@ class LakePartition(StatefulSinkPartition[pa.Table, SinkState]):
         if not self._rows:
             return
         rows = pa.concat_tables(self._pending)  # no copy: the writer spans chunks in a row group
-        lake.write_pipeline_files(self._config.lake_dir, self._table, rows, self._seq)
+        self._writing.append(
+            _WRITER.submit(
+                lake.write_pipeline_files, self._config.lake_dir, self._table, rows, self._seq
+            )
+        )
         self._seq += 1
         self._pending, self._rows = [], 0
+
+    def _written(self) -> None:
+        """Wait for the files handed to the writer; a failed write fails the flow here."""
+        writing, self._writing = self._writing, []
+        for future in writing:
+            future.result()
 
     def snapshot(self) -> SinkState:
         if self._rows > self._config.carry_rows or self._too_old():
             self.flush()
+        self._written()
         if not self._rows:
             return SinkState(self._seq, None)
         return SinkState(self._seq, _to_ipc(pa.concat_tables(self._pending)))
 
     def close(self) -> None:
         self.flush()
+        self._written()
 
 
 class LakeSink(FixedPartitionedSink[pa.Table, SinkState]):

@@ -27,6 +27,7 @@ from chargegrid.events import DeadLetter, Reason, Topic
 from pipeline.bills import PendingReadings, StreamBilling, TariffBook
 from pipeline.checks import InventoryWatch, Rules, screen
 from pipeline.kernels.energy import warm as warm_kernels
+from pipeline.kernels.groups import warm as warm_group_kernels
 from pipeline.live import LiveDelta
 from pipeline.orders import OrderBook, order_events
 from pipeline.parse import METER_SPEC, STATUS_SPEC, RawIndex, Rejection, parse_log_batch
@@ -265,6 +266,7 @@ def _producer_rejections(batch: LogBatch) -> list[Rejection]:
 
 def _warm(billing: StreamBilling | None) -> None:
     warm_kernels()
+    warm_group_kernels()
     if billing is not None:
         billing.warm()
 

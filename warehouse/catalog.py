@@ -26,6 +26,7 @@ and ``data_dictionary`` come from :mod:`warehouse.reports.views` and :mod:`wareh
 from __future__ import annotations
 
 import os
+import threading
 from datetime import UTC
 from pathlib import Path
 
@@ -118,12 +119,24 @@ def refresh_catalog(
     return refresh(settings, clock, min_age_days)[0]
 
 
+# One refresh at a time in a process (the pipeline refreshes in a thread while a reader in the
+# same process may ask for a missing catalog); other processes write their own temporaries.
+_REFRESHING = threading.RLock()
+
+
 def refresh(
     settings: Settings,
     clock: Clock | None = None,
     min_age_days: int = DEFAULT_MIN_AGE_DAYS,
 ) -> tuple[Path, MaterializeReport]:
     """:func:`refresh_catalog`, also returning what the materialisation did."""
+    with _REFRESHING:
+        return _refresh(settings, clock, min_age_days)
+
+
+def _refresh(
+    settings: Settings, clock: Clock | None, min_age_days: int
+) -> tuple[Path, MaterializeReport]:
     today = (clock or SystemClock()).now().astimezone(UTC).date()
     lake.ensure_lake(settings.lake_dir)
     reference = _write_reference(settings)
@@ -156,7 +169,9 @@ def refresh(
 
 
 def ensure_catalog(settings: Settings) -> Path:
-    """The catalog path, building it first if it does not exist yet."""
-    if not settings.catalog_path.exists():
-        return refresh_catalog(settings)
+    """The catalog path, building it first if it does not exist yet (or waiting for a refresh
+    of this process that is building it)."""
+    with _REFRESHING:
+        if not settings.catalog_path.exists():
+            return refresh_catalog(settings)
     return settings.catalog_path

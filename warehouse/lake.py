@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -70,7 +71,7 @@ def write_options(schema: pa.Schema) -> dict[str, Any]:
 
 def write_atomic(table: pa.Table, target: Path) -> None:
     """Write ``table`` to ``target`` via a temporary sibling and :func:`os.replace`."""
-    tmp = target.with_name(f".{target.name}.tmp")
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     pq.write_table(table, tmp, **write_options(table.schema))
     os.replace(tmp, target)
 

@@ -1,0 +1,57 @@
+"""Per-group passes over a batch's rows in log order, in O(rows) (no comparison sort).
+
+A batch holds the readings of many transactions interleaved (round-robin, as chargers report);
+the pipeline numbers each row's transaction ``0..groups-1``. Two questions per batch:
+
+* :func:`group_order`: the row order grouped by transaction, log order kept within a group (what
+  ``np.argsort(groups, kind="stable")`` gives) - a counting sort, linear in the rows.
+* :func:`increasing_by_group`: does every group's value strictly increase along its rows, the
+  first one above that group's value from earlier batches? One pass, no reordering at all.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+from numba import njit
+
+I64 = npt.NDArray[np.int64]
+
+
+@njit(cache=True)
+def group_order(groups: I64, n_groups: int) -> I64:
+    """Stable permutation sorting ``groups`` (values ``0..n_groups-1``) ascending."""
+    counts = np.zeros(n_groups + 1, np.int64)
+    for g in groups:
+        counts[g + 1] += 1
+    for g in range(n_groups):
+        counts[g + 1] += counts[g]
+    order = np.empty(len(groups), np.int64)
+    for i in range(len(groups)):
+        g = groups[i]
+        order[counts[g]] = i
+        counts[g] += 1
+    return order
+
+
+@njit(cache=True)
+def increasing_by_group(groups: I64, values: I64, before: I64) -> bool:
+    """True if, for each group ``g``, its values in row order are strictly increasing and the
+    first is above ``before[g]``."""
+    last = before.copy()
+    for i in range(len(groups)):
+        g = groups[i]
+        if values[i] <= last[g]:
+            return False
+        last[g] = values[i]
+    return True
+
+
+def warm() -> None:
+    """Load both kernels from Numba's cache (see :func:`pipeline.kernels.energy.warm`), for
+    writable arrays and for the read-only ones polars hands out without a copy."""
+    for writable in (True, False):
+        groups = np.zeros(1, np.int64)
+        groups.setflags(write=writable)
+        group_order(groups, 1)
+        increasing_by_group(groups, groups, np.full(1, -1, np.int64))

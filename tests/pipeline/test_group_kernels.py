@@ -1,0 +1,85 @@
+"""The linear per-group passes (pipeline/kernels/groups.py) against NumPy references, and the
+merge of offset-ordered frames the parser uses instead of a sort."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline.kernels.groups import group_order, increasing_by_group
+from pipeline.parse import _merged
+
+GROUPS = st.integers(1, 12).flatmap(
+    lambda n: st.tuples(st.just(n), st.lists(st.integers(0, n - 1), max_size=200))
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(GROUPS)
+def test_group_order_is_a_stable_sort(case: tuple[int, list[int]]) -> None:
+    n_groups, values = case
+    groups = np.array(values, np.int64)
+    assert group_order(groups, n_groups).tolist() == np.argsort(groups, kind="stable").tolist()
+
+
+def _increasing_reference(groups: np.ndarray, values: np.ndarray, before: np.ndarray) -> bool:
+    last = {g: int(before[g]) for g in range(len(before))}
+    for g, v in zip(groups.tolist(), values.tolist(), strict=True):
+        if v <= last[g]:
+            return False
+        last[g] = v
+    return True
+
+
+@settings(max_examples=200, deadline=None)
+@given(GROUPS, st.data())
+def test_increasing_by_group_matches_reference(
+    case: tuple[int, list[int]], data: st.DataObject
+) -> None:
+    n_groups, values = case
+    groups = np.array(values, np.int64)
+    ts = np.array(
+        data.draw(st.lists(st.integers(0, 30), min_size=len(values), max_size=len(values))),
+        np.int64,
+    )
+    before = np.array(
+        data.draw(st.lists(st.integers(-3, 5), min_size=n_groups, max_size=n_groups)), np.int64
+    )
+    assert increasing_by_group(groups, ts, before) == _increasing_reference(groups, ts, before)
+
+
+def test_increasing_by_group_sees_a_repeat_and_the_earlier_batch() -> None:
+    groups = np.array([0, 1, 0, 1], np.int64)
+    assert increasing_by_group(groups, np.array([5, 6, 7, 8], np.int64), np.array([4, 5], np.int64))
+    assert not increasing_by_group(
+        groups, np.array([5, 6, 7, 6], np.int64), np.array([4, 5], np.int64)
+    )
+    assert not increasing_by_group(
+        groups, np.array([5, 6, 7, 8], np.int64), np.array([4, 6], np.int64)
+    )
+    ro = np.array([5, 6, 7, 8], np.int64)
+    ro.setflags(write=False)  # polars hands out read-only arrays
+    assert increasing_by_group(groups, ro, np.array([4, 5], np.int64))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sets(st.integers(0, 400), max_size=150), st.data())
+def test_merged_frames_are_in_offset_order_with_every_row(
+    offsets: set[int], data: st.DataObject
+) -> None:
+    ordered = sorted(offsets)
+    left_mask = data.draw(st.lists(st.booleans(), min_size=len(ordered), max_size=len(ordered)))
+    left = [o for o, m in zip(ordered, left_mask, strict=True) if m]
+    right = [o for o, m in zip(ordered, left_mask, strict=True) if not m]
+
+    def frame(rows: list[int]) -> pl.DataFrame:
+        return pl.DataFrame(
+            {"offset": rows, "label": [f"r{o}" for o in rows]},
+            schema={"offset": pl.Int64, "label": pl.String},
+        )
+
+    merged = _merged([frame(left), frame(right)])
+    assert merged.get_column("offset").to_list() == ordered
+    assert merged.get_column("label").to_list() == [f"r{o}" for o in ordered]
