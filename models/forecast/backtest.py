@@ -130,6 +130,20 @@ def _fit(
     return QuantileModel(config.model).fit(x, target)
 
 
+def _refit_blocks(origins: IntArray, every_h: int) -> list[IntArray]:
+    """Indices of ``origins`` served by one fit: a refit at the first origin at least
+    ``every_h`` hours after the previous refit. Each block is predicted in one call (its rows
+    are past-only for their own origin, whatever the batch)."""
+    blocks: list[list[int]] = []
+    refit_at = -1
+    for j, origin in enumerate(origins):
+        if not blocks or origin - refit_at >= every_h:
+            blocks.append([])
+            refit_at = int(origin)
+        blocks[-1].append(j)
+    return [np.array(b, dtype=np.int64) for b in blocks]
+
+
 def walk_forward(
     panel: Panel,
     target: Target,
@@ -152,14 +166,11 @@ def walk_forward(
     y, ports = full[active], panel.ports[active]
     rows = design(y, ports, calendar, origins, config.horizon_h)
     quantiles = np.full((len(QUANTILES), *rows.y.shape), np.nan)
-    model: QuantileModel | None = None
-    refit_at = -1
-    for j, origin in enumerate(origins):
-        if model is None or origin - refit_at >= config.retrain_days * 24:
-            model, refit_at = _fit(y, ports, calendar, int(origin), config), int(origin)
-        x = rows.x[:, j].reshape(-1, rows.x.shape[-1])
-        pred = model.predict(x).reshape(*rows.y[:, j].shape, len(QUANTILES))
-        quantiles[:, :, j] = np.moveaxis(pred, -1, 0)
+    for block in _refit_blocks(origins, config.retrain_days * 24):
+        model = _fit(y, ports, calendar, int(origins[block[0]]), config)
+        x = rows.x[:, block].reshape(-1, rows.x.shape[-1])
+        pred = model.predict(x).reshape(*rows.y[:, block].shape, len(QUANTILES))
+        quantiles[:, :, block] = np.moveaxis(pred, -1, 0)
     point = {name: baseline(name, rows.x) for name in BASELINES}
     point[MODEL] = quantiles[QUANTILES.index(0.5)]
     first = int(origins[0])

@@ -103,5 +103,7 @@ class QuantileModel:
         """``(rows, quantiles)``, sorted across quantiles, >= 0."""
         level = self._level(x)
         scaled = self._scaled(x, level)
-        preds = np.stack([m.predict(scaled) for m in self._models], axis=1) * level[:, None]
+        with threadpool_limits(limits=1, user_api="openmp"):
+            raw = [m.predict(scaled) for m in self._models]
+        preds = np.stack(raw, axis=1) * level[:, None]
         return np.maximum(np.sort(preds, axis=1), 0.0)
