@@ -19,6 +19,7 @@ give the window (absent: now).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -26,7 +27,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from orders import models_v1 as wire
-from orders.domain.catalog import Availability, Catalog, Level, Offer
+from orders.domain.catalog import Availability, Catalog, Level, Offer, Site
 from orders.domain.quote import Mode, Pricer, Quote, QuoteRequest
 from orders.domain.search import Circle, Route, SearchQuery
 from orders.errors import FulfillmentUnavailable, InvalidRequest, ItemNotFound, ProviderNotFound
@@ -228,31 +229,60 @@ def _provider(operator: str, offers: list[Offer], pricer: Pricer, now: datetime)
     chargers: dict[str, list[Offer]] = {}
     for o in offers:
         chargers.setdefault(o.charger_id, []).append(o)
+    currency = pricer.currency
     return Provider(
         id=operator,
         descriptor=Descriptor(name=operator),
-        locations=[
-            Location(
-                id=s.station_id,
-                gps=f"{s.lat:.6f},{s.lon:.6f}",
-                descriptor=Descriptor(name=s.name),
-                address=s.name,
-            )
-            for s in sites.values()
+        locations=[_location(s) for s in sites.values()],
+        items=[_catalog_item(o, currency, pricer.unit_price_minor_per_kwh(o, now)) for o in offers],
+        fulfillments=[
+            _charger_fulfillment(cid, any(o.availability == Availability.available for o in group))
+            for cid, group in chargers.items()
         ],
-        items=[_item(o, pricer, now) for o in offers],
-        fulfillments=[_fulfillment(cid, group) for cid, group in chargers.items()],
     )
 
 
+# A catalog's wire entries only change with the connector's own facts (an Offer is a frozen value:
+# availability included) or its price, so each is built once and shared by every on_search that
+# lists it (search is the BPP's hottest path). Shared models are never mutated after building.
+CATALOG_CACHE_ENTRIES = 16_384
+
+
+@functools.lru_cache(maxsize=CATALOG_CACHE_ENTRIES)
+def _location(site: Site) -> Location:
+    return Location(
+        id=site.station_id,
+        gps=f"{site.lat:.6f},{site.lon:.6f}",
+        descriptor=Descriptor(name=site.name),
+        address=site.name,
+    )
+
+
+@functools.lru_cache(maxsize=CATALOG_CACHE_ENTRIES)
+def _catalog_item(offer: Offer, currency: str, rate_minor_per_kwh: int) -> Item:
+    return _item_at(offer, currency, rate_minor_per_kwh)
+
+
+@functools.lru_cache(maxsize=CATALOG_CACHE_ENTRIES)
+def _charger_fulfillment(charger_id: str, free: bool) -> Fulfillment:
+    return _fulfillment_of(charger_id, free)
+
+
 def _item(offer: Offer, pricer: Pricer, now: datetime, selected: Scalar | None = None) -> Item:
-    rate = to_major(pricer.unit_price_minor_per_kwh(offer, now), pricer.currency)
+    return _item_at(
+        offer, pricer.currency, pricer.unit_price_minor_per_kwh(offer, now), selected=selected
+    )
+
+
+def _item_at(
+    offer: Offer, currency: str, rate_minor_per_kwh: int, selected: Scalar | None = None
+) -> Item:
     return Item(
         id=offer.item_id,
         descriptor=Descriptor(
             code="energy", name=f"{offer.connector_type} {offer.max_power_w / 1000:g} kW"
         ),
-        price=Price(currency=f"{pricer.currency}/kWH", value=rate),
+        price=Price(currency=f"{currency}/kWH", value=to_major(rate_minor_per_kwh, currency)),
         quantity=ItemQuantity(selected=QuantityValue(measure=selected)) if selected else None,
         tags=[
             _group(
@@ -276,6 +306,10 @@ def _fulfillment(
     charger_id: str, offers: list[Offer], stops: list[Stop] | None = None
 ) -> Fulfillment:
     free = any(o.availability == Availability.available for o in offers)
+    return _fulfillment_of(charger_id, free, stops)
+
+
+def _fulfillment_of(charger_id: str, free: bool, stops: list[Stop] | None = None) -> Fulfillment:
     return Fulfillment(
         id=charger_id,
         type="CHARGING",

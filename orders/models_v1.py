@@ -422,3 +422,8 @@ class Identity(BaseModel):
 def dump(model: BaseModel) -> dict[str, Any]:
     """JSON-ready dict without unset optional fields, using wire names (``list`` for tags)."""
     return model.model_dump(mode="json", exclude_none=True, by_alias=True)
+
+
+def dump_json(model: BaseModel) -> bytes:
+    """:func:`dump` serialised straight to JSON bytes (several times faster than dump + dumps)."""
+    return model.__pydantic_serializer__.to_json(model, exclude_none=True, by_alias=True)

@@ -39,7 +39,7 @@ from orders.errors import (
     StaleRequest,
     as_beckn_error,
 )
-from orders.models_v1 import Context, Envelope, Identity, dump
+from orders.models_v1 import Context, Envelope, Identity, dump, dump_json
 from orders.registry import Subscription
 from orders.signing import SIGNED_HEADERS, AuthorizationHeader, KeyPair, verify
 from orders.store import Callback, InboxEntry, OrderStore, OutboxRow, Persist
@@ -446,9 +446,10 @@ class Bpp:
             }
         )
         payload: dict[str, Any] = {"context": dump(reply_ctx)}
-        message = dump(outcome.message) if outcome.message is not None else error_message(name)
-        if message is not None:
-            payload["message"] = message
+        if outcome.message is not None:  # large catalogs: serialised by pydantic, spliced in
+            payload["message"] = orjson.Fragment(dump_json(outcome.message))
+        elif (empty := error_message(name)) is not None:
+            payload["message"] = empty
         if outcome.error is not None:
             payload["error"] = outcome.error.to_wire()
         ttl = ctx.ttl or timedelta(seconds=self.config.default_ttl_s)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import os
@@ -83,8 +84,10 @@ class KeyPair:
             raise ValueError(msg)
         return cls(subscriber_id, unique_key_id, raw[:SEED_BYTES])
 
-    @property
+    @functools.cached_property
     def _private(self) -> Ed25519PrivateKey:
+        # loading a key derives its public half (a scalar multiplication): once per key pair,
+        # not once per signed callback
         return Ed25519PrivateKey.from_private_bytes(self.seed)
 
     @property
@@ -208,10 +211,16 @@ def verify(
     signature = _b64decode(header.signature, "signature")
     text = signing_string(header.created, header.expires, body)
     try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, text.encode())
+        _public_key(public_key).verify(signature, text.encode())
     except InvalidSignature as exc:
         msg = "signature does not verify"
         raise AuthenticationError(msg) from exc
+
+
+@functools.lru_cache(maxsize=1024)
+def _public_key(raw: bytes) -> Ed25519PublicKey:
+    """A registered public key, loaded (point decompression) once per key, not per request."""
+    return Ed25519PublicKey.from_public_bytes(raw)
 
 
 # -- key files ---------------------------------------------------------------------------------

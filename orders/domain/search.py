@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from orders.domain.catalog import Availability, Catalog, Level, Offer
-from orders.domain.geo import LatLon, distance_m, distance_to_polyline_m
+from orders.domain.geo import EARTH_RADIUS_M, LatLon, distance_m, distance_to_polyline_m
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,8 @@ class SearchQuery:
 
 def search(catalog: Catalog, query: SearchQuery) -> list[Offer]:
     """Matching offers, nearest first when the query has a centre (else by site and item id)."""
-    found = [o for o in catalog.offers.values() if _matches(o, query)]
+    match = _matcher(query)
+    found = [o for o in catalog.offers.values() if match(o)]
     if query.circle is not None:
         centre = query.circle.centre
         found.sort(key=lambda o: (distance_m(centre, (o.site.lat, o.site.lon)), o.item_id))
@@ -46,24 +49,50 @@ def search(catalog: Catalog, query: SearchQuery) -> list[Offer]:
     return found
 
 
-def _matches(offer: Offer, q: SearchQuery) -> bool:
-    here = (offer.site.lat, offer.site.lon)
-    checks = (
-        q.circle is None or distance_m(q.circle.centre, here) <= q.circle.radius_m,
-        q.route is None or distance_to_polyline_m(here, q.route.points) <= q.route.corridor_m,
-        not q.connector_types
-        or bool(
-            {offer.connector_type.lower(), offer.standard.lower()}
-            & {c.lower() for c in q.connector_types}
-        ),
-        q.current is None or offer.current == q.current.upper(),
-        q.min_power_w is None or offer.max_power_w >= q.min_power_w,
-        not q.levels or offer.level in q.levels,
-        q.operator is None or offer.site.operator.lower() == q.operator.lower(),
-        q.text is None or _text_matches(offer, q.text),
-        not q.available_only or offer.availability == Availability.available,
+def _matcher(q: SearchQuery) -> Callable[[Offer], bool]:
+    """The query as one predicate: cheap criteria first, each evaluated only while all hold."""
+    wanted_types = {c.lower() for c in q.connector_types}
+    current = q.current.upper() if q.current is not None else None
+    operator = q.operator.lower() if q.operator is not None else None
+    circle = q.circle
+    # a great circle is never shorter than its north-south component: offers further than the
+    # radius in latitude alone (plus a margin for rounding: 1e-9 deg is 0.1 mm) are out without
+    # computing the distance
+    max_dlat_deg = (
+        math.degrees(circle.radius_m / EARTH_RADIUS_M) * (1 + 1e-9) + 1e-9 if circle else math.inf
     )
-    return all(checks)
+
+    def near(offer: Offer) -> bool:
+        if circle is None:
+            return True
+        here = (offer.site.lat, offer.site.lon)
+        return (
+            abs(here[0] - circle.centre[0]) <= max_dlat_deg
+            and distance_m(circle.centre, here) <= circle.radius_m
+        )
+
+    def matches(offer: Offer) -> bool:
+        return (
+            (
+                not wanted_types
+                or offer.connector_type.lower() in wanted_types
+                or offer.standard.lower() in wanted_types
+            )
+            and (current is None or offer.current == current)
+            and (q.min_power_w is None or offer.max_power_w >= q.min_power_w)
+            and (not q.levels or offer.level in q.levels)
+            and (operator is None or offer.site.operator.lower() == operator)
+            and (not q.available_only or offer.availability == Availability.available)
+            and (q.text is None or _text_matches(offer, q.text))
+            and near(offer)
+            and (
+                q.route is None
+                or distance_to_polyline_m((offer.site.lat, offer.site.lon), q.route.points)
+                <= q.route.corridor_m
+            )
+        )
+
+    return matches
 
 
 def _text_matches(offer: Offer, text: str) -> bool:
