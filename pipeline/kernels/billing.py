@@ -191,17 +191,8 @@ def _stream_session(
     n = hi - lo
     ts, reg = ts_us[lo:hi], register_wh[lo:hi]  # zero-based views: tighter code than lo + k
     n_pieces = piece_line.shape[0]
-    if n == 0:
+    if n == 0 or not _ordered_registers(ts, reg):
         return False
-    unordered, irregular, rising_us, widest_us = _scan(ts, reg)
-    if unordered:
-        return False
-    gap_us = _gap_limit_us(rules[2])
-    if not irregular and n >= 2:
-        return _rising_session(
-            ts, reg, rising_us, widest_us, gap_us, bounds, piece_line, piece_price, line_mwh,
-            line_value, summary,
-        )  # fmt: skip
     if ts[0] < bounds[0] or ts[n - 1] > bounds[n_pieces]:
         return False
     t0 = first = ts[0]
@@ -209,6 +200,7 @@ def _stream_session(
     offset = -seg  # energy = last + offset (offset = closed - seg, see profile)
     closed = e0 = e_cut = flags = charging = 0
     charge_end = UNKNOWN_US
+    gap_us = _gap_limit_us(rules[2])
     j = _piece_of(bounds, n_pieces, t0, summary[S_BAND])
     next_bound = bounds[j + 1]  # kept in a register: the band test is one comparison
     for k in range(1, n):
@@ -248,79 +240,124 @@ def _stream_session(
     return True
 
 
+@njit(cache=True)
+def _scan_block(
+    b0: int, b1: int, starts: I64, ts_us: I64, register_wh: F64, gap_us: int, summary: I64
+) -> None:  # pragma: no cover - compiled; equality with the reference is tested
+    """Find the *regular* sessions of ``b0:b1``: at least two readings, times strictly
+    rising, every register present and never falling once rounded to mWh. Their profile is
+    every reading with energy ``r[k] - r[0]``, so one vectorised pass gives their charging
+    time and gap flag: summary row ``s - b0`` gets ``S_POINTS = 2``, ``S_CHARGING`` and
+    ``S_FLAGS``; other sessions get ``S_POINTS = -1``.
+
+    The views are passed straight into the inlined :func:`_scan` (zero-based: no index wrap
+    tests, so the loop vectorises) and die there: Numba then elides their reference counts,
+    which are atomic updates on arrays both threads share."""
+    for s in range(b0, b1):
+        lo, hi = starts[s], starts[s + 1]
+        regular, rising_us, widest_us = False, 0, 0
+        if hi - lo >= 2:
+            regular, rising_us, widest_us = _scan(ts_us[lo:hi], register_wh[lo:hi])
+        summary[s - b0, S_POINTS] = 2 if regular else -1
+        summary[s - b0, S_CHARGING] = rising_us
+        summary[s - b0, S_FLAGS] = Q_GAP if widest_us > gap_us else 0
+
+
 @njit(cache=True, inline="always")
-def _scan(ts: I64, reg: F64) -> tuple[bool, bool, int, int]:  # pragma: no cover - compiled
-    """One branch-free pass over a session (``n >= 2``) that LLVM vectorises: ``(unordered,
-    irregular, charging_us, widest_us)``. ``unordered``: a time steps back or a register is
-    missing (the general path). ``irregular``: a repeated time or a register (rounded to mWh)
-    below the one before (glitch, reset, rollover: the one-pass loop). Otherwise the profile
-    is every reading with ``energy = r[k] - r[0]``, ``charging_us`` the time of the intervals
-    whose register rose and ``widest_us`` the longest interval."""
-    unordered = np.isnan(reg[0])
-    irregular = False
+def _scan(ts: I64, reg: F64) -> tuple[bool, int, int]:  # pragma: no cover - compiled
+    """One branch-free pass over a session's readings (two or more) that LLVM vectorises:
+    ``(regular, charging_us, widest_us)``; ``regular`` as in :func:`_scan_block`,
+    ``charging_us`` the time of the intervals whose register rose, ``widest_us`` the longest
+    interval."""
+    bad = np.isnan(reg[0])
     charging = widest = 0
     for k in range(1, ts.shape[0]):
         d = ts[k] - ts[k - 1]
         r = np.rint(reg[k] * MWH_PER_WH)
         r_prev = np.rint(reg[k - 1] * MWH_PER_WH)
-        unordered |= (d < 0) | np.isnan(r)
-        irregular |= (d == 0) | (r < r_prev)
+        bad |= (d <= 0) | np.isnan(r) | (r < r_prev)
         charging += d if r > r_prev else 0
         widest = max(widest, d)
-    return unordered, irregular, charging, widest
+    return not bad, charging, widest
 
 
 @njit(cache=True)
-def _rising_session(
-    ts: I64,
-    reg: F64,
-    charging: int,
-    widest: int,
-    gap_us: int,
+def _regular_block(
+    b0: int,
+    b1: int,
+    starts: I64,
+    ts_us: I64,
+    register_wh: F64,
     bounds: I64,
     piece_line: I64,
     piece_price: I64,
-    line_mwh: I64,
-    line_value: I64,
+    energy_mwh: I64,
+    value: I64,
     summary: I64,
-) -> bool:  # pragma: no cover - compiled; equality with the reference is tested
-    """A session :func:`_scan` found regular (times rise, registers never fall): every reading
-    is a point, so only the readings around each band boundary are visited (bisection), plus
-    the last rise from the end. Same outputs as :func:`_stream_session`; False, having
-    written nothing, when the session leaves the compiled range."""
-    n = ts.shape[0]
+    band: int,
+) -> int:  # pragma: no cover - compiled; equality with the reference is tested
+    """Energy lines and the rest of the summary of the regular sessions of ``b0:b1`` that
+    lie inside the compiled range (those outside get ``S_POINTS = -1``); only the readings
+    around band boundaries are read. Every row's ``S_BAND`` is the band hint; returns the
+    band the last session ended in (the next block's hint)."""
     n_pieces = piece_line.shape[0]
-    first, last = ts[0], ts[n - 1]
-    if first < bounds[0] or last > bounds[n_pieces]:
-        return False
-    r0 = int(np.rint(reg[0] * MWH_PER_WH))
-    energy = int(np.rint(reg[n - 1] * MWH_PER_WH)) - r0
-    j = _piece_of(bounds, n_pieces, first, summary[S_BAND])
-    e_cut = 0
-    k = 1
-    while bounds[j + 1] < last:  # boundary b with ts[k - 1] <= b < ts[k]: cut it there
-        b = bounds[j + 1]
-        k += np.searchsorted(ts[k:], b, side="right")
-        e0 = int(np.rint(reg[k - 1] * MWH_PER_WH)) - r0
-        e1 = int(np.rint(reg[k] * MWH_PER_WH)) - r0
-        t0 = ts[k - 1]
-        e_b = e0 + int(np.rint(float(e1 - e0) * float(b - t0) / float(ts[k] - t0)))
-        line_mwh[piece_line[j]] += e_b - e_cut
-        line_value[piece_line[j]] += (e_b - e_cut) * piece_price[j]
-        e_cut = e_b
-        j += 1
-    line_mwh[piece_line[j]] += energy - e_cut
-    line_value[piece_line[j]] += (energy - e_cut) * piece_price[j]
-    k = n - 1
-    while k > 0 and not np.rint(reg[k] * MWH_PER_WH) > np.rint(reg[k - 1] * MWH_PER_WH):
-        k -= 1
-    summary[S_POINTS] = 2
-    summary[S_FLAGS] = Q_GAP if widest > gap_us else 0
-    summary[S_FIRST], summary[S_LAST], summary[S_ENERGY] = first, last, energy
-    summary[S_CHARGING] = charging
-    summary[S_CHARGE_END] = ts[k] if k > 0 else UNKNOWN_US
-    summary[S_BAND] = j
-    return True
+    for s in range(b0, b1):
+        row = s - b0
+        lo, last = starts[s], starts[s + 1] - 1
+        summary[row, S_BAND] = band
+        if summary[row, S_POINTS] != 2:
+            continue
+        if ts_us[lo] < bounds[0] or ts_us[last] > bounds[n_pieces]:
+            summary[row, S_POINTS] = -1
+            continue
+        band = _piece_of(bounds, n_pieces, ts_us[lo], band)
+        r0 = _mwh(register_wh[lo])
+        e_cut = 0
+        k = lo + 1
+        while bounds[band + 1] < ts_us[last]:  # boundary b, ts[k - 1] <= b < ts[k]: cut there
+            b = bounds[band + 1]
+            k = _first_after(ts_us, k, last, b)
+            e0 = _mwh(register_wh[k - 1]) - r0
+            e_b = e0 + _interpolate(ts_us[k - 1], e0, ts_us[k], _mwh(register_wh[k]) - r0, b)
+            energy_mwh[s, piece_line[band]] += e_b - e_cut
+            value[row, piece_line[band]] += (e_b - e_cut) * piece_price[band]
+            e_cut = e_b
+            band += 1
+        energy = _mwh(register_wh[last]) - r0
+        energy_mwh[s, piece_line[band]] += energy - e_cut
+        value[row, piece_line[band]] += (energy - e_cut) * piece_price[band]
+        summary[row, S_FIRST], summary[row, S_LAST] = ts_us[lo], ts_us[last]
+        summary[row, S_ENERGY], summary[row, S_BAND] = energy, band
+        k = last
+        while k > lo and _mwh(register_wh[k]) <= _mwh(register_wh[k - 1]):
+            k -= 1
+        summary[row, S_CHARGE_END] = ts_us[k] if k > lo else UNKNOWN_US
+    return band
+
+
+@njit(cache=True, inline="always")
+def _mwh(register_wh: float) -> int:  # pragma: no cover - compiled
+    """A register value in integer mWh (half-even), as the profile rounds it."""
+    return int(np.rint(register_wh * MWH_PER_WH))
+
+
+@njit(cache=True, inline="always")
+def _interpolate(t0: int, e0: int, t1: int, e1: int, t: int) -> int:  # pragma: no cover
+    """mWh delivered from ``t0`` to ``t`` at constant power over ``(t0, t1)`` (module
+    docstring, step 1)."""
+    return int(np.rint(float(e1 - e0) * float(t - t0) / float(t1 - t0)))
+
+
+@njit(cache=True, inline="always")
+def _first_after(ts: I64, k: int, end: int, t: int) -> int:  # pragma: no cover - compiled
+    """The first index in ``k:end + 1`` whose time is after ``t`` (``ts[end] > t``)."""
+    while k < end:
+        mid = (k + end) >> 1
+        if ts[mid] <= t:
+            k = mid + 1
+        else:
+            end = mid
+    return k
 
 
 @njit(cache=True, inline="always")
@@ -346,6 +383,16 @@ def _gap_limit_us(gap_s: float) -> int:  # pragma: no cover - compiled
     if g <= -9.2e18:
         return np.iinfo(np.int64).min
     return int(np.floor(g))
+
+
+@njit(cache=True, inline="always")
+def _ordered_registers(ts: I64, reg: F64) -> bool:  # pragma: no cover - compiled
+    """Whether every reading has a register value and ``ts`` never steps back (no early
+    exit, so the loop vectorises)."""
+    bad = np.isnan(reg[0])
+    for k in range(1, ts.shape[0]):
+        bad |= (ts[k] < ts[k - 1]) | np.isnan(reg[k])
+    return not bad
 
 
 @njit(cache=True)
@@ -385,14 +432,17 @@ def _profile_session(
 
 
 @njit(cache=True, inline="always")
-def _times(summary: I64, plug_in: int, plug_out: int, grace_ms: int) -> tuple[int, int, int]:
-    """(charging_ms, connected_ms, idle_ms) — see the module docstring."""  # pragma: no cover
-    m = summary[S_POINTS]
-    start = plug_in if plug_in != UNKNOWN_US else (summary[S_FIRST] if m > 0 else 0)
-    end = plug_out if plug_out != UNKNOWN_US else (summary[S_LAST] if m > 0 else start)
-    charge_end = summary[S_CHARGE_END] if summary[S_CHARGE_END] != UNKNOWN_US else start
+def _times(
+    summary: I64, row: int, plug_in: int, plug_out: int, grace_ms: int
+) -> tuple[int, int, int]:  # pragma: no cover - compiled
+    """(charging_ms, connected_ms, idle_ms) of ``summary[row]``, see the module docstring."""
+    m = summary[row, S_POINTS]
+    start = plug_in if plug_in != UNKNOWN_US else (summary[row, S_FIRST] if m > 0 else 0)
+    end = plug_out if plug_out != UNKNOWN_US else (summary[row, S_LAST] if m > 0 else start)
+    charge_end = summary[row, S_CHARGE_END]
+    charge_end = charge_end if charge_end != UNKNOWN_US else start
     idle_ms = max((end - charge_end) // 1000 - grace_ms, 0)
-    return summary[S_CHARGING] // 1000, max(end - start, 0) // 1000, idle_ms
+    return summary[row, S_CHARGING] // 1000, max(end - start, 0) // 1000, idle_ms
 
 
 SERIAL_BELOW_READINGS = 200_000  # smaller batches run on one thread (no thread wake-up cost)
@@ -459,6 +509,9 @@ def _bill_parallel(
         _bill_chunk(cuts[c], cuts[c + 1], readings, tariff, rules, out)
 
 
+BLOCK = 256  # sessions billed together: block scratch stays in cache, calls are per block
+
+
 @njit(cache=True)
 def _bill_chunk(
     first: int,
@@ -468,51 +521,96 @@ def _bill_chunk(
     rules: Rules,
     out: BillArrays,
 ) -> None:  # pragma: no cover - compiled
-    """Bill sessions ``first:stop``. Scratch is allocated once per chunk, not per session (the
-    profile arrays only if a session needs the general path), and the argument tuples are
-    unpacked once here: per session, only arrays are passed (a tuple element taken per session
-    costs an atomic reference-count update on an array every thread shares)."""
+    """Bill sessions ``first:stop``, ``BLOCK`` at a time: regular sessions in one pass over
+    the block (:func:`_regular_block`), the others one by one (:func:`_other_session`), then
+    the block is settled (:func:`_settle`). Scratch is allocated once per chunk (the profile
+    arrays only if a session needs the general path); argument tuples are unpacked here and
+    arrays are passed per block, not per session (see :func:`_regular_block`)."""
     starts, ts_us, register_wh, _, plug_in_us, plug_out_us = readings
     bounds, piece_line, piece_price, fees, tax_ppm = tariff
-    energy_mwh, energy_minor, time_ms, amount_minor, tax_minor, total_minor, total_mwh, quality = (
-        out
-    )
-    n_lines = energy_mwh.shape[1]
-    line_mwh = np.zeros(n_lines, np.int64)
-    line_value = np.zeros(n_lines, np.int64)
-    summary = np.zeros(N_SUMMARY, np.int64)
-    summary[S_BAND] = -1
+    energy_mwh = out[0]
+    value = np.empty((BLOCK, energy_mwh.shape[1]), np.int64)
+    summary = np.empty((BLOCK, N_SUMMARY), np.int64)
     out_t = np.empty(0, np.int64)
     out_e = np.empty(0, np.int64)
-    for s in range(first, stop):
-        lo, hi = starts[s], starts[s + 1]
-        for line in range(n_lines):
-            line_mwh[line] = line_value[line] = 0
-        streamed = _stream_session(
-            lo, hi, ts_us, register_wh, rules, bounds, piece_line, piece_price, line_mwh,
-            line_value, summary,
+    gap_us = _gap_limit_us(rules[2])
+    band = -1
+    for b0 in range(first, stop, BLOCK):
+        b1 = min(b0 + BLOCK, stop)
+        value[:] = 0
+        _scan_block(b0, b1, starts, ts_us, register_wh, gap_us, summary)
+        band = _regular_block(
+            b0, b1, starts, ts_us, register_wh, bounds, piece_line, piece_price, energy_mwh,
+            value, summary, band,
         )  # fmt: skip
-        if not streamed:
+        for s in range(b0, b1):
+            if summary[s - b0, S_POINTS] >= 0:
+                continue
+            lo, hi = starts[s], starts[s + 1]
             if out_t.shape[0] < hi - lo:
                 out_t = np.empty(hi - lo, np.int64)
                 out_e = np.empty(hi - lo, np.int64)
-            line_mwh[:] = 0
-            line_value[:] = 0
-            _profile_session(
-                lo, hi, readings, rules, tariff, out_t, out_e, line_mwh, line_value, summary
-            )
-        for line in range(n_lines):
-            energy_mwh[s, line] = line_mwh[line]
-            energy_minor[s, line] = _round_or_zero(line_value[line], ENERGY_DIVISOR)
-        quality[s] = summary[S_FLAGS]
-        total_mwh[s] = summary[S_ENERGY]
+            _other_session(
+                lo, hi, readings, tariff, rules, out_t, out_e, energy_mwh[s], value[s - b0],
+                summary[s - b0],
+            )  # fmt: skip
+        _settle(b0, b1, value, summary, plug_in_us, plug_out_us, fees, tax_ppm, out)
+
+
+@njit(cache=True)
+def _other_session(
+    lo: int,
+    hi: int,
+    readings: ReadingArrays,
+    tariff: TariffArrays,
+    rules: Rules,
+    out_t: I64,
+    out_e: I64,
+    line_mwh: I64,
+    line_value: I64,
+    summary: I64,
+) -> None:  # pragma: no cover - compiled
+    """A session :func:`_regular_block` left: the one-pass loop if it can, else the general
+    path (line accumulators zero on entry; ``summary[S_BAND]`` is the band hint)."""
+    _, ts_us, register_wh, _, _, _ = readings
+    bounds, piece_line, piece_price, _, _ = tariff
+    streamed = _stream_session(
+        lo, hi, ts_us, register_wh, rules, bounds, piece_line, piece_price, line_mwh,
+        line_value, summary,
+    )  # fmt: skip
+    if not streamed:
+        _profile_session(
+            lo, hi, readings, rules, tariff, out_t, out_e, line_mwh, line_value, summary
+        )
+
+
+@njit(cache=True)
+def _settle(
+    b0: int,
+    b1: int,
+    value: I64,
+    summary: I64,
+    plug_in_us: I64,
+    plug_out_us: I64,
+    fees: I64,
+    tax_ppm: I64,
+    out: BillArrays,
+) -> None:  # pragma: no cover - compiled
+    """Rows ``b0:b1`` of the outputs from the block's line sums and summaries."""
+    _, energy_minor, time_ms, amount_minor, tax_minor, total_minor, total_mwh, quality = out
+    for s in range(b0, b1):
+        row = s - b0
+        for line in range(value.shape[1]):
+            energy_minor[s, line] = _round_or_zero(value[row, line], ENERGY_DIVISOR)
+        quality[s] = summary[row, S_FLAGS]
+        total_mwh[s] = summary[row, S_ENERGY]
         charging, connected, idle = _times(
-            summary, plug_in_us[s], plug_out_us[s], fees[FEE_IDLE_GRACE_MS]
+            summary, row, plug_in_us[s], plug_out_us[s], fees[FEE_IDLE_GRACE_MS]
         )
         time_ms[s, T_CHARGING] = charging
         time_ms[s, T_CONNECTED] = connected
         time_ms[s, T_IDLE] = idle
-        _amounts(s, energy_minor, time_ms, fees, tax_ppm, amount_minor, tax_minor, total_minor)
+    _amounts(b0, b1, energy_minor, time_ms, fees, tax_ppm, amount_minor, tax_minor, total_minor)
 
 
 @njit(cache=True, inline="always")
@@ -522,7 +620,8 @@ def _round_or_zero(num: int, den: int) -> int:  # pragma: no cover - compiled
 
 @njit(cache=True)
 def _amounts(
-    s: int,
+    b0: int,
+    b1: int,
     energy_minor: I64,
     time_ms: I64,
     fees: I64,
@@ -531,33 +630,34 @@ def _amounts(
     tax_minor: I64,
     total_minor: I64,
 ) -> None:  # pragma: no cover - compiled
-    """Row ``s``'s time lines, fee, minimum/cap and taxes (module docstring 2-6)."""
-    net = 0
-    for line in range(energy_minor.shape[1]):
-        net += energy_minor[s, line]
-    charging = _round_or_zero(
-        time_ms[s, T_CHARGING] * fees[FEE_CHARGING_MICRO_PER_MIN], TIME_DIVISOR
-    )
-    connected = _round_or_zero(
-        time_ms[s, T_CONNECTED] * fees[FEE_CONNECTED_MICRO_PER_MIN], TIME_DIVISOR
-    )
-    idle = _round_or_zero(time_ms[s, T_IDLE] * fees[FEE_IDLE_MICRO_PER_MIN], TIME_DIVISOR)
-    amount_minor[s, A_CHARGING] = charging
-    amount_minor[s, A_CONNECTED] = connected
-    amount_minor[s, A_IDLE] = idle
-    amount_minor[s, A_SESSION_FEE] = fees[FEE_SESSION_MINOR]
-    net += charging + connected + idle + fees[FEE_SESSION_MINOR]
-    if net < fees[FEE_MINIMUM_MINOR]:
-        amount_minor[s, A_MINIMUM] = fees[FEE_MINIMUM_MINOR] - net
-        net = fees[FEE_MINIMUM_MINOR]
-    elif fees[FEE_MAXIMUM_MINOR] != NO_MAXIMUM and net > fees[FEE_MAXIMUM_MINOR]:
-        amount_minor[s, A_CAP] = fees[FEE_MAXIMUM_MINOR] - net
-        net = fees[FEE_MAXIMUM_MINOR]
-    total = net
-    for k in range(tax_ppm.shape[0]):
-        tax_minor[s, k] = _round_or_zero(net * tax_ppm[k], PPM)
-        total += tax_minor[s, k]
-    total_minor[s] = total
+    """Rows ``b0:b1``: time lines, fee, minimum/cap and taxes (module docstring 2-6)."""
+    for s in range(b0, b1):
+        net = 0
+        for line in range(energy_minor.shape[1]):
+            net += energy_minor[s, line]
+        charging = _round_or_zero(
+            time_ms[s, T_CHARGING] * fees[FEE_CHARGING_MICRO_PER_MIN], TIME_DIVISOR
+        )
+        connected = _round_or_zero(
+            time_ms[s, T_CONNECTED] * fees[FEE_CONNECTED_MICRO_PER_MIN], TIME_DIVISOR
+        )
+        idle = _round_or_zero(time_ms[s, T_IDLE] * fees[FEE_IDLE_MICRO_PER_MIN], TIME_DIVISOR)
+        amount_minor[s, A_CHARGING] = charging
+        amount_minor[s, A_CONNECTED] = connected
+        amount_minor[s, A_IDLE] = idle
+        amount_minor[s, A_SESSION_FEE] = fees[FEE_SESSION_MINOR]
+        net += charging + connected + idle + fees[FEE_SESSION_MINOR]
+        if net < fees[FEE_MINIMUM_MINOR]:
+            amount_minor[s, A_MINIMUM] = fees[FEE_MINIMUM_MINOR] - net
+            net = fees[FEE_MINIMUM_MINOR]
+        elif fees[FEE_MAXIMUM_MINOR] != NO_MAXIMUM and net > fees[FEE_MAXIMUM_MINOR]:
+            amount_minor[s, A_CAP] = fees[FEE_MAXIMUM_MINOR] - net
+            net = fees[FEE_MAXIMUM_MINOR]
+        total = net
+        for k in range(tax_ppm.shape[0]):
+            tax_minor[s, k] = _round_or_zero(net * tax_ppm[k], PPM)
+            total += tax_minor[s, k]
+        total_minor[s] = total
 
 
 # -- plain-Python reference (same contract, same results) ----------------------------------------
