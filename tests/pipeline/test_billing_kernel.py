@@ -451,6 +451,78 @@ def test_many_sessions_in_parallel_chunks_equal_one_thread() -> None:
     assert serial[7][5] & Q_REORDERED
 
 
+# -- regular sessions (times rising, registers never falling): the block pass's shortcut --
+
+
+@st.composite
+def regular_sessions(draw: st.DrawFn) -> list[Reading]:
+    """Strictly rising times (in half the sessions on whole minutes, so readings fall exactly
+    on band boundaries), registers that never fall once rounded to mWh (flat stretches, rises
+    below a mWh, steps back below the rounding); some start before or end after the compiled
+    range."""
+    n = draw(st.integers(1, 40))
+    on_minutes = draw(st.booleans())
+    unit = 60 if on_minutes else 1
+    offset = draw(st.integers(-2 * 86_400, SPAN_S + 86_400))
+    t = T0 + timedelta(seconds=offset - offset % unit)
+    reg = draw(st.floats(0, 1e6))
+    gain = st.one_of(
+        st.floats(0, 5_000), st.just(0.0), st.sampled_from([0.0004, 0.0005, 0.0006, -0.0002])
+    )
+    out: list[Reading] = []
+    for _ in range(n):
+        out.append((t, reg, draw(power)))
+        t += timedelta(seconds=unit * draw(st.integers(1, 7_200 // unit)))
+        reg = max(reg + draw(gain), 0.0)
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    t=tariffs(),
+    batch=st.lists(st.one_of(regular_sessions(), ordered_sessions()), max_size=8),
+    parallel=st.booleans(),
+)
+def test_regular_sessions_equal_reference_serial_and_parallel(
+    t: Tariff, batch: list[list[Reading]], parallel: bool
+) -> None:
+    compiled = compiled_for(t, T0, T0 + timedelta(seconds=SPAN_S))
+    plugs = [
+        (s[0][0] - timedelta(minutes=2), s[-1][0] + timedelta(minutes=45)) if s else (None, None)
+        for s in batch
+    ]
+    got = run(compiled, batch, plugs, parallel=parallel, gap_s=1_800.0)
+    want = run(compiled, batch, plugs, reference=True, gap_s=1_800.0)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_blocks_of_mixed_sessions_equal_reference() -> None:
+    """More sessions than one block, regular ones among out-of-order, flat, single-reading
+    and empty ones, in time order (the band hint carries across blocks) and shuffled."""
+    t = tariff("uk_tou_vat")
+    start = datetime(2024, 3, 29, 5, tzinfo=UTC)
+    compiled = compiled_for(t, start, start + timedelta(days=8))
+    rng = np.random.default_rng(3)
+    batch = []
+    for k in range(700):
+        readings = steady(start + timedelta(minutes=17 * k), 20 + k % 90, 3_000.0 + k, 5.0)
+        if k % 7 == 0:
+            readings = list(reversed(readings))
+        elif k % 11 == 0:
+            readings = readings[:1]
+        elif k % 13 == 0:
+            readings = [(at, 5_000.0, p) for at, _, p in readings]
+        elif k % 17 == 0:
+            readings = []
+        batch.append(readings)
+    for order in (batch, [batch[i] for i in rng.permutation(len(batch))]):
+        want = run(compiled, order, reference=True)
+        for parallel in (False, True):
+            for a, b in zip(run(compiled, order, parallel=parallel), want, strict=True):
+                np.testing.assert_array_equal(a, b)
+
+
 @given(sizes=st.lists(st.integers(0, 50), max_size=60), chunks=st.integers(1, 40))
 def test_balanced_chunks_cover_every_session_once(sizes: list[int], chunks: int) -> None:
     starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
