@@ -257,8 +257,12 @@ class Bpp:
         self.workers = workers
         self.relay = relay  # copies committed order events to the event log (each delivery pass)
         self._queue: asyncio.Queue[InboxEntry] = asyncio.Queue()
-        self._wake = asyncio.Event()
-        self._delivering = asyncio.Lock()
+        self._wake = asyncio.Event()  # an outbox scan is wanted now (not at the next poll)
+        self._scanning = asyncio.Lock()  # one outbox scan at a time
+        self._slots = asyncio.Semaphore(DELIVERY_CONCURRENCY)
+        self._in_flight: dict[int, asyncio.Task[None]] = {}  # outbox id -> its delivery
+        self._settled: set[int] = set()  # deliveries ended since the current scan began
+        self._live = False  # the delivery loop runs: answers are sent as soon as committed
         self._serial: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     # -- synchronous half ------------------------------------------------------------------
@@ -387,31 +391,43 @@ class Bpp:
             else contextlib.nullcontext()
         )
         async with serial:
-            for attempt in range(1, CONFLICT_ATTEMPTS + 1):
-                outcome = await self._run(route, request)
-                callback = self.callback(envelope.context, outcome)
-                try:
-                    await asyncio.to_thread(
-                        self.store.complete,
-                        entry,
-                        callback,
-                        now_ms=ms(self.clock.now()),
-                        persist=outcome.persist,
-                    )
-                except OrderChanged as exc:
-                    if attempt < CONFLICT_ATTEMPTS:
-                        continue
-                    await self._complete_failed(entry, envelope.context, exc)
-                except BecknError as exc:  # a business rule re-checked at commit time
-                    await self._complete_failed(entry, envelope.context, exc)
-                except Exception:
-                    log.exception(
-                        "committing the outcome of %s failed; reporting an internal error",
-                        entry.action,
-                    )
-                    await self._complete_failed(entry, envelope.context, InternalError())
-                break
-        self._wake.set()
+            queued = await self._answer(entry, route, request)
+        if queued is not None and self._live:
+            self._dispatch(queued)  # committed: send it now, the poll is only the fallback
+        if self.relay is not None:
+            self._wake.set()  # a scan relays the order events just committed
+
+    async def _answer(
+        self, entry: InboxEntry, route: Route, request: Inbound[Any]
+    ) -> OutboxRow | None:
+        """Run the handler and commit its outcome with its callback (retried on a conflict);
+        returns the queued callback."""
+        ctx = request.context
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            outcome = await self._run(route, request)
+            callback = self.callback(ctx, outcome)
+            try:
+                outbox_id = await asyncio.to_thread(
+                    self.store.complete,
+                    entry,
+                    callback,
+                    now_ms=ms(self.clock.now()),
+                    persist=outcome.persist,
+                )
+            except OrderChanged as exc:
+                if attempt < CONFLICT_ATTEMPTS:
+                    continue
+                return await self._complete_failed(entry, ctx, exc)
+            except BecknError as exc:  # a business rule re-checked at commit time
+                return await self._complete_failed(entry, ctx, exc)
+            except Exception:
+                log.exception(
+                    "committing the outcome of %s failed; reporting an internal error",
+                    entry.action,
+                )
+                return await self._complete_failed(entry, ctx, InternalError())
+            return _queued(outbox_id, callback)
+        return None
 
     async def _run(self, route: Route, request: Inbound[Any]) -> Outcome:
         try:
@@ -426,9 +442,14 @@ class Bpp:
                 log.exception("handler for %s failed", request.context.action)
             return Outcome(error=as_beckn_error(exc))
 
-    async def _complete_failed(self, entry: InboxEntry, ctx: Context, error: BecknError) -> None:
+    async def _complete_failed(
+        self, entry: InboxEntry, ctx: Context, error: BecknError
+    ) -> OutboxRow | None:
         failed = self.callback(ctx, Outcome(error=error))
-        await asyncio.to_thread(self.store.complete, entry, failed, now_ms=ms(self.clock.now()))
+        outbox_id = await asyncio.to_thread(
+            self.store.complete, entry, failed, now_ms=ms(self.clock.now())
+        )
+        return _queued(outbox_id, failed)
 
     def callback(
         self, ctx: Context, outcome: Outcome, *, message_id: str | None = None
@@ -463,8 +484,15 @@ class Bpp:
         )
 
     async def deliver_due(self) -> int:
-        """One delivery pass over due callbacks; returns how many were attempted."""
-        async with self._delivering:
+        """One delivery pass: every due callback is sent (joined, when already in flight) and
+        its outcome recorded; returns how many were attempted."""
+        tasks = await self._start_due()
+        await asyncio.gather(*tasks)
+        return len(tasks)
+
+    async def _start_due(self) -> list[asyncio.Task[None]]:
+        """Relay order events, expire callbacks past their ttl, start every due delivery."""
+        async with self._scanning:
             if self.relay is not None:
                 try:
                     await asyncio.to_thread(self.relay)
@@ -472,15 +500,32 @@ class Bpp:
                     log.exception("relaying order events failed; retried next pass")
             now_ms = ms(self.clock.now())
             await asyncio.to_thread(self.store.expire, now_ms)
-            rows = await asyncio.to_thread(self.store.due, now_ms)
-            slots = asyncio.Semaphore(DELIVERY_CONCURRENCY)
+            in_flight = dict(self._in_flight)  # their bodies are not read again
+            # a delivery that ends while due() reads may still be read as pending: skip those
+            self._settled.clear()
+            rows = await asyncio.to_thread(self.store.due, now_ms, skip=in_flight.keys())
+            started = [self._dispatch(row) for row in rows if row.id not in self._settled]
+            return started + [task for task in in_flight.values() if not task.done()]
 
-            async def one(row: OutboxRow) -> None:
-                async with slots:
-                    await self._deliver(row)
+    def _dispatch(self, row: OutboxRow) -> asyncio.Task[None]:
+        """Start delivering ``row`` unless it is already in flight (never sent twice at once).
+        Deliveries run side by side (at most ``DELIVERY_CONCURRENCY``): a slow BAP holds up
+        no other."""
+        task = self._in_flight.get(row.id)
+        if task is None:
+            task = asyncio.create_task(self._deliver_in_slot(row))
+            self._in_flight[row.id] = task
+        return task
 
-            await asyncio.gather(*(one(row) for row in rows))
-            return len(rows)
+    async def _deliver_in_slot(self, row: OutboxRow) -> None:
+        try:
+            async with self._slots:
+                await self._deliver(row)
+        except Exception:
+            log.exception("delivering callback %s failed; a later pass retries it", row.id)
+        finally:
+            del self._in_flight[row.id]
+            self._settled.add(row.id)
 
     async def _deliver(self, row: OutboxRow) -> None:
         cb = row.callback
@@ -491,6 +536,12 @@ class Bpp:
             response = await self.http.post(cb.url, content=cb.body, headers=headers)
         except httpx.HTTPError as exc:
             await self._retry(row, f"{exc.__class__.__name__}: {exc}")
+            return
+        except httpx.InvalidURL as exc:  # bap_uri passed the schema but is no URL: never retried
+            reason = f"InvalidURL: {exc}"[:300]
+            await asyncio.to_thread(
+                self.store.settle, row.id, "rejected", now_ms=ms(now), error=reason
+            )
             return
         if response.status_code >= 500 or response.status_code in (408, 429):
             await self._retry(row, f"HTTP {response.status_code}")
@@ -534,13 +585,18 @@ class Bpp:
 
     @contextlib.asynccontextmanager
     async def running(self, poll_s: float = 0.25) -> AsyncIterator[Bpp]:
-        """Handler workers and the delivery loop, for the lifetime of the context."""
+        """Handler workers and the delivery loop, for the lifetime of the context. Answers are
+        sent as soon as they are committed; the loop also scans the outbox when woken
+        (:meth:`wake`) and every ``poll_s`` (retries due, callbacks queued by other tools)."""
         await self.resume()
         tasks = [asyncio.create_task(self._worker()) for _ in range(self.workers)]
         tasks.append(asyncio.create_task(self._delivery_loop(poll_s)))
+        self._live = True
         try:
             yield self
         finally:
+            self._live = False
+            tasks += self._in_flight.values()  # unsettled rows stay pending: sent after restart
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -555,13 +611,17 @@ class Bpp:
 
     async def _delivery_loop(self, poll_s: float) -> None:
         while True:
+            self._wake.clear()  # before the scan: a wake during it means one more scan
             try:
-                await self.deliver_due()
+                await self._start_due()
             except Exception:
                 log.exception("callback delivery pass failed; retrying")
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=poll_s)
+
+
+def _queued(outbox_id: int | None, callback: Callback) -> OutboxRow | None:
+    return None if outbox_id is None else OutboxRow(outbox_id, callback, 0, "pending")
 
 
 class _AckStatus(BaseModel):

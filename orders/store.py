@@ -12,9 +12,10 @@ Times are unix milliseconds (UTC). One connection, serialised by a lock (the BPP
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,14 +216,24 @@ class OrderStore:
 
     # -- outbox --------------------------------------------------------------------------------
 
-    def due(self, now_ms: int, limit: int = 100) -> list[OutboxRow]:
-        """Pending callbacks whose next attempt is due and that have not expired."""
+    def due(self, now_ms: int, limit: int = 100, *, skip: Collection[int] = ()) -> list[OutboxRow]:
+        """Pending callbacks whose next attempt is due and that have not expired, oldest first,
+        except the ids in ``skip`` (being delivered now): their bodies are not even read."""
         with self._lock:
+            ids = [
+                r[0]
+                for r in self._db.execute(
+                    "SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_ms <= ? "
+                    "AND expires_ms > ? ORDER BY next_attempt_ms, id LIMIT ?",
+                    (now_ms, now_ms, limit + len(skip)),
+                )
+                if r[0] not in skip
+            ][:limit]
             rows = self._db.execute(
                 "SELECT id, action, url, transaction_id, message_id, body, expires_ms, attempts, "
-                "status FROM outbox WHERE status = 'pending' AND next_attempt_ms <= ? "
-                "AND expires_ms > ? ORDER BY next_attempt_ms, id LIMIT ?",
-                (now_ms, now_ms, limit),
+                "status FROM outbox WHERE id IN (SELECT value FROM json_each(?)) "
+                "ORDER BY next_attempt_ms, id",
+                (json.dumps(ids),),
             ).fetchall()
         return [OutboxRow(r[0], Callback(*r[1:7]), r[7], r[8]) for r in rows]
 

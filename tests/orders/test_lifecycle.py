@@ -78,7 +78,13 @@ class Harness:
         reply = await self.bpp.receive(action, body, sign(body, BAP, self.clock.now()))
         assert reply.acked, reply.body
         await self.bpp.idle()
-        out: dict[str, Any] = self.bap.received[-1].json
+        # the answer carries the request's message id (unsolicited callbacks queued earlier may
+        # arrive after it: each is sent as soon as it is committed)
+        out: dict[str, Any] = next(
+            cb.json
+            for cb in reversed(self.bap.received)
+            if cb.json["context"]["message_id"] == ctx["message_id"]
+        )
         return out
 
     async def order(
