@@ -29,14 +29,20 @@ energy lines are left at zero (the adapter refuses such input before it gets her
 
 Limits (int64): ``Σ mWh × µminor/kWh`` per line below 9.2e18, e.g. 1 MWh at 9,000 minor/kWh.
 
-How it runs (same results either way; :func:`bill_sessions_reference` states the contract):
-a session whose readings all carry a register, in time order and inside the compiled range
-(what the adapter hands over for metered sessions) is billed in **one pass** over its readings
-(:func:`_stream_session`: register rules, band cursor and charging time together, nothing
-written per reading); any other session takes the **general path** (the profile of
-:mod:`pipeline.kernels.session_energy` in scratch, then the same accounting). Sessions are
-cut into chunks of about equal reading counts; ``prange`` hands chunks to free threads, and
-scratch is allocated once per chunk.
+How it runs (same results whichever way a session goes; :func:`bill_sessions_reference` states
+the contract): sessions are billed in blocks of ``BLOCK``. A *regular* session (two or more
+readings, times strictly rising, every register present and never falling once rounded to mWh,
+inside the compiled range: what chargers send) has every reading as a profile point, energy
+``r[k] - r[0]``, so one vectorised pass over its readings (:func:`_scan_block`) gives its
+charging time and gap flag, and only the readings around band boundaries are read again
+(:func:`_regular_block`). Any other session with every register present and in time order
+takes the **one-pass** loop (:func:`_stream_session`: register rules, band cursor and
+charging time together, nothing written per reading); the rest take the **general path**
+(the profile of :mod:`pipeline.kernels.session_energy` in scratch, then the same accounting).
+Sessions are cut into chunks of about equal reading counts; ``prange`` hands chunks to free
+threads, and scratch is allocated once per chunk. Regular sessions see arrays passed per block,
+never per session: each call or slice costs an atomic reference-count update on arrays both
+threads share.
 """
 
 from __future__ import annotations
