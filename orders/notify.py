@@ -9,6 +9,7 @@ by a timer every N seconds while the BPP runs.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -16,11 +17,12 @@ from typing import TYPE_CHECKING
 from orders import models_v1 as wire
 from orders import orders_v1, repo
 from orders.domain import support
-from orders.domain.orders import Order, OrderState
+from orders.domain.orders import Confirmation, Order, OrderState
 from orders.domain.support import Ticket
 from orders.events import OrderEventKind
 from orders.models_v1 import Context
 from orders.protocol import Bpp, Outcome, ms
+from orders.reservations import Reservations
 from orders.store import enqueue
 
 if TYPE_CHECKING:
@@ -42,16 +44,33 @@ def order_context(bpp: Bpp, order: Order, action: str) -> Context:
     )
 
 
-def approve(bpp: Bpp, bap_id: str, order_id: str) -> Order:
-    """The operator approves a pending order: confirmed, and the BAP hears it (``on_confirm``)."""
-    order = repo.order_by_id(bpp.store, bap_id, order_id).approve(bpp.clock.now())
-    ctx = order_context(bpp, order, "confirm")
-    callback = bpp.callback(ctx, Outcome(message=orders_v1.order_message(order)))
-    bpp.store.enqueue(
-        callback,
-        now_ms=ms(bpp.clock.now()),
-        persist=repo.saving((order, OrderEventKind.approved)),
-    )
+async def approve(bpp: Bpp, bap_id: str, order_id: str, *, reservations: Reservations) -> Order:
+    """The operator approves a pending order: confirmed, and the BAP hears it (``on_confirm``).
+
+    An order whose window is still ahead becomes an advance order and holds its connector like
+    any advance confirmation (OCPP ReserveNow through ``reservations``; cancelling releases it).
+    A charger refusing the hold fails the approval (:class:`FulfillmentUnavailable`): the order
+    stays pending and nothing is sent. Runs under the transaction's lock, so a cancel from the
+    BAP is applied before or after it, never in between."""
+    pending = await asyncio.to_thread(repo.order_by_id, bpp.store, bap_id, order_id)
+    async with bpp.serialised(bap_id, pending.transaction_id):
+        current = await asyncio.to_thread(repo.order_by_id, bpp.store, bap_id, order_id)
+        order = current.approve(bpp.clock.now())
+        if order.confirmation == Confirmation.advance:
+            order = await reservations.reserve(order)
+        ctx = order_context(bpp, order, "confirm")
+        callback = bpp.callback(ctx, Outcome(message=orders_v1.order_message(order)))
+        try:
+            await asyncio.to_thread(
+                bpp.store.enqueue,
+                callback,
+                now_ms=ms(bpp.clock.now()),
+                persist=repo.saving((order, OrderEventKind.approved)),
+            )
+        except BaseException:  # not approved after all (changed elsewhere): drop the hold
+            await reservations.release(order)
+            raise
+    bpp.wake()
     return order
 
 

@@ -18,6 +18,7 @@ from orders import notify
 from orders.domain.support import answer_ticket, escalate_overdue, ticket_status
 from orders.handlers import OrderPolicy, build_router
 from orders.protocol import Bpp
+from orders.reservations import Reservations
 from orders.store import OrderStore
 from tests.orders.support import (
     BAP,
@@ -54,6 +55,11 @@ class Harness:
     meter: Meter
     store: OrderStore
     n: int = 0
+
+    @property
+    def reservations(self) -> Reservations:
+        """What an operator tool holds connectors with (the policy's default grace)."""
+        return Reservations(self.store, self.commands, OrderPolicy().reservation_grace)
 
     async def send(
         self, action: str, message: dict[str, Any] | None, tx: str = "t-1"
@@ -363,7 +369,7 @@ async def test_provisional_order_is_pending_until_the_operator_approves(approvin
     code = status["message"]["order"]["fulfillments"][0]["state"]["descriptor"]["code"]
     assert code == "order-pending"
     assert (await h.update(order_id, "start-charging"))["error"]["code"] == "40001"
-    notify.approve(h.bpp, BAP.subscriber_id, order_id)
+    await notify.approve(h.bpp, BAP.subscriber_id, order_id, reservations=h.reservations)
     await h.bpp.idle()
     unsolicited = h.bap.received[-1]
     assert unsolicited.path == "on_confirm"
