@@ -187,8 +187,9 @@ def _stream_session(
     line_value: I64,
     summary: I64,
 ) -> bool:  # pragma: no cover - compiled; equality with the reference is tested
-    """The common case in one pass, nothing written per reading: readings that all carry a
-    register value, in time order, inside the compiled range. Applies the register rules of
+    """One pass, nothing written per reading, for readings that all carry a register value,
+    in time order, inside the compiled range, but that are not regular (repeated times,
+    glitches, resets, rollovers; see :func:`_scan_block`). Applies the register rules of
     :func:`~pipeline.kernels.session_energy.profile` and adds the energy lines and the charging
     time as it goes; fills ``summary`` (``S_*``; ``S_POINTS`` only tells 1 from 2+) and the
     line accumulators (zeroed by the caller). Returns False, having written nothing, when the
@@ -531,7 +532,8 @@ def _bill_chunk(
     the block (:func:`_regular_block`), the others one by one (:func:`_other_session`), then
     the block is settled (:func:`_settle`). Scratch is allocated once per chunk (the profile
     arrays only if a session needs the general path); argument tuples are unpacked here and
-    arrays are passed per block, not per session (see :func:`_regular_block`)."""
+    arrays are passed per block, not per session (see :func:`_scan_block`). Energy lines are
+    added into ``out``, which the caller allocates zeroed."""
     starts, ts_us, register_wh, _, plug_in_us, plug_out_us = readings
     bounds, piece_line, piece_price, fees, tax_ppm = tariff
     energy_mwh = out[0]
