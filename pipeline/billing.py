@@ -62,6 +62,7 @@ from pipeline.kernels.billing import (
     UNKNOWN_US,
     bill_sessions_kernel,
 )
+from pipeline.kernels.groups import group_time_order
 from pipeline.kernels.session_energy import Q_OUTSIDE_TARIFF, quality_names
 
 MWH_PER_KWH = 1_000_000
@@ -384,7 +385,16 @@ def kernel_input(readings: pl.DataFrame, sessions: pl.DataFrame | None = None) -
     if plugs is not None:
         keys = pl.concat([keys, plugs["session_id"]]).unique()
     index = pl.DataFrame({"session_id": keys.sort()}).with_row_index("_k")
-    rows = rows.join(index, on="session_id", how="left").sort("_k", "ts_us", maintain_order=True)
+    rows = rows.join(index, on="session_id", how="left", maintain_order="left")
+    # by (session, time), ties in row order: a counting sort, then only the sessions whose rows
+    # are not already in time order (here: the plug-in/plug-out rows appended at the end)
+    first = np.iinfo(np.int64).min  # a missing time sorts first, as polars sorts nulls
+    order = group_time_order(
+        rows["_k"].cast(pl.Int64).to_numpy(),
+        index.height,
+        rows["ts_us"].cast(pl.Int64).fill_null(first).to_numpy(),
+    )
+    rows = rows[order]
     counts = index.join(rows.group_by("_k").len(), on="_k", how="left").fill_null(0).sort("_k")
     starts = np.concatenate([[0], np.cumsum(counts["len"].to_numpy())]).astype(np.int64)
     plug_in, plug_out = _plug_arrays(counts["session_id"], plugs)

@@ -542,7 +542,7 @@ def _batch_rows(
     firsts = np.cumsum(counts) - counts  # row of each record's first row in the batch
     index = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(firsts, counts)
     seqs = seqs_of(np.repeat(np.fromiter(tables, np.int64, len(tables)), counts), index)
-    frame = pl.from_arrow(pa.Table.from_batches(list(tables.values())).combine_chunks())
+    frame = pl.from_arrow(pa.concat_batches(list(tables.values())))
     assert isinstance(frame, pl.DataFrame)
     frame = frame.with_columns(pl.col("ts").alias("_ts"), pl.Series("offset", seqs))
     rules, _ = _valid_expr(spec, frame)

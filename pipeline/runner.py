@@ -55,7 +55,7 @@ def build_flow(
     *,
     until_drained: bool | Callable[[], bool],
     clock: Clock | None = None,
-    batch_rows: int = 50_000,
+    batch_rows: int = 200_000,
     sink: SinkConfig | None = None,
     on_live_write: Callable[[datetime], None] | None = None,
 ) -> Dataflow:

@@ -106,7 +106,7 @@ class LogPartition(StatefulSourcePartition[LogBatch, int]):
             self._offset = int(offsets[-1])
             self._awake = None
             self._last_emit = now
-            self._limit = _next_limit(payloads, self._config.batch_rows)
+            self._limit = _next_limit(payloads, self._config.batch_rows, self._limit)
             if full:  # more is likely waiting: read it while this batch is processed
                 self._ahead = self._reader.submit(self._read, self._offset, self._limit)
             return [LogBatch(self._topic.value, self._partition, offsets, payloads)]
@@ -138,14 +138,17 @@ class LogPartition(StatefulSourcePartition[LogBatch, int]):
         self._log.close()
 
 
-def _next_limit(payloads: Payloads, batch_rows: int) -> int:
+def _next_limit(payloads: Payloads, batch_rows: int, previous: int | None = None) -> int:
     """Records to read next so a batch holds about ``batch_rows`` rows: columnar batch records
-    (:mod:`chargegrid.eventbatch`) hold many rows each; their headers say how many."""
+    (:mod:`chargegrid.eventbatch`) hold many rows each; their headers say how many. At most four
+    times the ``previous`` limit: a read of single records (say, the starts before a flood of
+    batch records) says nothing of what follows, so the limit grows step by step."""
+    grow = batch_rows if previous is None else 4 * previous
     if MAGIC not in payloads.data:
-        return batch_rows
+        return min(batch_rows, grow)
     data, starts = payloads.data, payloads.starts.tolist()
     rows = sum(row_count(data[a : a + 8]) for a in starts[:-1])
-    return max(1, min(batch_rows, batch_rows * len(payloads) // max(rows, 1)))
+    return max(1, min(batch_rows, grow, batch_rows * len(payloads) // max(rows, 1)))
 
 
 class LogSource(FixedPartitionedSource[LogBatch, int]):

@@ -30,10 +30,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
 from pipeline.checks import Rules
+from pipeline.kernels.groups import group_order
 from warehouse.schema import UTILISATION_WINDOWS
 
 WINDOW = "15m"
@@ -123,43 +125,7 @@ def session_windows(
     idle = frame.filter(pl.col("charging_ended_at").is_not_null()).select(
         *ids, s="charging_ended_at", e="ended_at", metric=pl.lit("idle_after_full_s")
     )
-    # consecutive points of each session: its start, its readings, its stop (sorted on ints)
-    columns = ["_sid", *ids, "ts", "wh", "power_w", "order"]
-    points = (
-        pl.concat(
-            [
-                frame.select(
-                    "_sid",
-                    *ids,
-                    ts="started_at",
-                    wh="meter_start_wh",
-                    power_w=pl.lit(None, pl.Float64),
-                    order=pl.lit(0, pl.Int8),
-                ),
-                readings.join(
-                    frame.select("_sid", *ids, "transaction_id"),
-                    on=["charger_id", "transaction_id"],
-                ).select(
-                    "_sid",
-                    *ids,
-                    "ts",
-                    wh="energy_register_wh",
-                    power_w="power_w",
-                    order=pl.lit(1, pl.Int8),
-                ),
-                frame.select(
-                    "_sid",
-                    *ids,
-                    ts="ended_at",
-                    wh="meter_stop_wh",
-                    power_w=pl.lit(None, pl.Float64),
-                    order=pl.lit(2, pl.Int8),
-                ),
-            ]
-        )
-        .select(columns)
-        .sort("_sid", "ts", "order")
-    )
+    points = _session_points(frame, readings)
     first = pl.col("_sid") != pl.col("_sid").shift(1)
     points = points.with_columns(
         pl.when(first).then(None).otherwise(pl.col("ts").shift(1)).alias("prev_ts"),
@@ -177,19 +143,24 @@ def session_windows(
     runs = points.with_columns(
         (pl.col("_on") != pl.col("_on").shift(1)).fill_null(True).cum_sum().alias("_run")
     ).filter(pl.col("_on"))
+    session_ids = frame.select("_sid", *ids)
     charging = (
         runs.group_by("_run")
         .agg(
-            pl.col("charger_id").first(),
-            pl.col("connector_id").first(),
+            pl.col("_sid").first(),
             pl.col("prev_ts").min().alias("s"),
             pl.col("ts").max().alias("e"),
         )
+        .join(session_ids, on="_sid")
         .select(*ids, "s", "e", metric=pl.lit("charging_s"))
     )
     parts = [split_intervals(pl.concat([occupied, idle, charging]).cast(pl.Schema(_INTERVALS)))]
-    energy = points.filter(pl.col("delta") > 0).select(
-        *ids, pl.col("ts").dt.truncate(WINDOW).alias("window_start"), energy_wh="delta"
+    # summed per session (integer keys) first, then per connector (a few rows per session)
+    energy = (
+        points.filter(pl.col("delta") > 0)
+        .group_by("_sid", pl.col("ts").dt.truncate(WINDOW).alias("window_start"))
+        .agg(pl.col("delta").sum().alias("energy_wh"))
+        .join(session_ids, on="_sid")
     )
     parts.append(energy.group_by(*ids, "window_start").agg(pl.col("energy_wh").sum()))
     started = frame.select(
@@ -211,6 +182,36 @@ def session_windows(
         )  # fmt: skip
         parts.append(revenue)
     return _combine(parts)
+
+
+def _session_points(frame: pl.DataFrame, readings: pl.DataFrame) -> pl.DataFrame:
+    """Consecutive points of each session (``_sid``, ``ts``, ``wh``, ``power_w``): its start, its
+    readings, its stop, in (session, time, that order) order.
+
+    Kept readings of a transaction are in time order in the log (the step screens out duplicates
+    and readings out of order), so a linear stable grouping by session gives that order; only when
+    a session's points still step back in time (a reading stamped before its start, or after its
+    stop) do they take the full sort."""
+    ends = {"power_w": pl.lit(None, pl.Float64)}
+    parts = [
+        frame.select("_sid", ts="started_at", wh="meter_start_wh", **ends),
+        readings.join(
+            frame.select("_sid", "charger_id", "transaction_id"),
+            on=["charger_id", "transaction_id"],
+            maintain_order="left",
+        ).select("_sid", "ts", wh="energy_register_wh", power_w="power_w"),
+        frame.select("_sid", ts="ended_at", wh="meter_stop_wh", **ends),
+    ]
+    points = pl.concat(parts)
+    sids = points.get_column("_sid").cast(pl.Int64).to_numpy()
+    order = group_order(sids, frame.height)
+    points = points[order]
+    sids = sids[order]
+    ts = points.get_column("ts").dt.epoch("us").to_numpy()
+    if np.all((ts[1:] >= ts[:-1]) | (sids[1:] != sids[:-1])):
+        return points
+    ranked = [p.with_columns(pl.lit(i, pl.Int8).alias("_order")) for i, p in enumerate(parts)]
+    return pl.concat(ranked).sort("_sid", "ts", "_order").drop("_order")
 
 
 def presence_windows(presence: Presence, messages: pl.DataFrame, rules: Rules) -> pl.DataFrame:

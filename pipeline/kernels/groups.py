@@ -7,6 +7,9 @@ the pipeline numbers each row's transaction ``0..groups-1``. Two questions per b
   ``np.argsort(groups, kind="stable")`` gives) - a counting sort, linear in the rows.
 * :func:`increasing_by_group`: does every group's value strictly increase along its rows, the
   first one above that group's value from earlier batches? One pass, no reordering at all.
+* :func:`group_time_order`: the row order by (group, time), ties in row order (what a stable
+  sort on both gives): the counting sort, then a stable sort of only the groups whose times are
+  not already in order (in a stream, a group's rows arrive in time order but for a few).
 """
 
 from __future__ import annotations
@@ -47,6 +50,30 @@ def increasing_by_group(groups: I64, values: I64, before: I64) -> bool:
     return True
 
 
+@njit(cache=True)
+def group_time_order(groups: I64, n_groups: int, ts: I64) -> I64:
+    """Stable permutation sorting rows by (``groups``, ``ts``)."""
+    order = group_order(groups, n_groups)
+    start = 0
+    n = len(order)
+    while start < n:
+        g = groups[order[start]]
+        end = start + 1
+        in_order = True
+        while end < n and groups[order[end]] == g:
+            if ts[order[end]] < ts[order[end - 1]]:
+                in_order = False
+            end += 1
+        if not in_order:
+            segment = order[start:end].copy()
+            times = ts[segment]
+            ranked = np.argsort(times, kind="mergesort")  # stable
+            for i in range(end - start):
+                order[start + i] = segment[ranked[i]]
+        start = end
+    return order
+
+
 def warm() -> None:
     """Load both kernels from Numba's cache (see :func:`pipeline.kernels.energy.warm`), for
     writable arrays and for the read-only ones polars hands out without a copy."""
@@ -55,3 +82,4 @@ def warm() -> None:
         groups.setflags(write=writable)
         group_order(groups, 1)
         increasing_by_group(groups, groups, np.full(1, -1, np.int64))
+        group_time_order(groups, 1, groups)

@@ -8,7 +8,7 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.kernels.groups import group_order, increasing_by_group
+from pipeline.kernels.groups import group_order, group_time_order, increasing_by_group
 from pipeline.parse import _merged
 
 GROUPS = st.integers(1, 12).flatmap(
@@ -83,3 +83,16 @@ def test_merged_frames_are_in_offset_order_with_every_row(
     merged = _merged([frame(left), frame(right)])
     assert merged.get_column("offset").to_list() == ordered
     assert merged.get_column("label").to_list() == [f"r{o}" for o in ordered]
+
+
+@settings(max_examples=150, deadline=None)
+@given(GROUPS, st.data(), st.booleans())
+def test_group_time_order_is_a_stable_sort_on_both(
+    case: tuple[int, list[int]], data: st.DataObject, presorted: bool
+) -> None:
+    n_groups, values = case
+    groups = np.array(values, np.int64)
+    times = data.draw(st.lists(st.integers(-5, 20), min_size=len(values), max_size=len(values)))
+    ts = np.array(sorted(times) if presorted else times, np.int64)
+    want = np.lexsort((ts, groups))  # stable: ties keep row order
+    assert group_time_order(groups, n_groups, ts).tolist() == want.tolist()

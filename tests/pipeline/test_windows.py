@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import polars as pl
 import pytest
 
 from chargegrid.clock import FrozenClock
 from chargegrid.events import ConnectorStatus, Heartbeat, Topic
 from chargegrid.inventory import Charger, Connector, Inventory, save_inventory
 from chargegrid.settings import Settings
+from pipeline.windows import TS, _session_points
 from tests.pipeline.conftest import T0, drain, publish, session_events, sql
 
 NOW = T0 + timedelta(days=1)
@@ -109,3 +111,56 @@ def test_late_data_corrects_a_window_that_looked_closed(settings: Settings) -> N
         ("10:15", 15.0, 5.0, 10.0, 6000.0, 0, 0),
         ("10:30", 10.0, 0.0, 10.0, 0.0, 0, 300),
     ]
+
+
+def _points_frame(started: list[int], ended: list[int]) -> pl.DataFrame:
+    return (
+        pl.DataFrame(
+            {
+                "charger_id": [f"CH{i}" for i in range(len(started))],
+                "transaction_id": ["T1"] * len(started),
+                "started_at": started,
+                "ended_at": ended,
+                "meter_start_wh": [0.0] * len(started),
+                "meter_stop_wh": [9.0] * len(started),
+            }
+        )
+        .with_columns(pl.col("started_at", "ended_at").cast(TS))
+        .with_row_index("_sid")
+    )
+
+
+def _readings(rows: list[tuple[str, int, float]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        rows, schema={"charger_id": pl.String, "ts": pl.Int64, "energy_register_wh": pl.Float64},
+        orient="row",
+    ).with_columns(
+        pl.lit("T1").alias("transaction_id"),
+        pl.col("ts").cast(TS),
+        pl.lit(None, pl.Float64).alias("power_w"),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("readings", "expected"),
+    [
+        # interleaved sessions in log order, a reading at the start's time comes after the start
+        (
+            [("CH0", 10, 1.0), ("CH1", 20, 2.0), ("CH0", 30, 3.0), ("CH1", 40, 4.0)],
+            [(0, 10, 0.0), (0, 10, 1.0), (0, 30, 3.0), (0, 50, 9.0),
+             (1, 15, 0.0), (1, 20, 2.0), (1, 40, 4.0), (1, 60, 9.0)],
+        ),
+        # a charger clock behind: a reading stamped before its session's start is put first
+        (
+            [("CH0", 5, 1.0), ("CH1", 20, 2.0), ("CH0", 30, 3.0)],
+            [(0, 5, 1.0), (0, 10, 0.0), (0, 30, 3.0), (0, 50, 9.0),
+             (1, 15, 0.0), (1, 20, 2.0), (1, 60, 9.0)],
+        ),
+    ],
+)  # fmt: skip
+def test_session_points_in_session_then_time_order(
+    readings: list[tuple[str, int, float]], expected: list[tuple[int, int, float]]
+) -> None:
+    points = _session_points(_points_frame([10, 15], [50, 60]), _readings(readings))
+    got = points.select("_sid", pl.col("ts").dt.epoch("us"), "wh").rows()
+    assert got == expected
