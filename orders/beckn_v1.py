@@ -23,7 +23,7 @@ import functools
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, DecimalException
 from typing import Any
 
 from orders import models_v1 as wire
@@ -94,7 +94,11 @@ def to_major(amount_minor: int, currency: str) -> Decimal:
 
 def to_minor(value: Decimal, currency: str, path: str) -> int:
     """A decimal amount → integer minor units; more decimals than the currency has is an error."""
-    scaled = value.scaleb(minor_digits(currency))
+    try:
+        scaled = value.scaleb(minor_digits(currency))
+    except DecimalException as exc:  # beyond the decimal context (``1e999999``)
+        msg = f"amount out of range: {value}"
+        raise InvalidRequest(msg, paths=path) from exc
     if scaled != scaled.to_integral_value():
         msg = f"{value} has more decimals than {currency} allows"
         raise InvalidRequest(msg, paths=path)
@@ -375,7 +379,7 @@ def _selected(item: Item, currency: str) -> tuple[Mode, int]:
             return Mode.energy, int((value * _ENERGY_WH[unit.lower()]).to_integral_value())
         if unit.lower() in _DURATION_S:
             return Mode.duration, int((value * _DURATION_S[unit.lower()]).to_integral_value())
-    except InvalidOperation as exc:
+    except DecimalException as exc:  # InvalidOperation, Overflow (``1e999999``), …
         msg = "quantity out of range"
         raise InvalidRequest(msg, paths=f"{path}.value") from exc
     if unit.upper() == currency:

@@ -47,6 +47,9 @@ class City(Wire):
     code: str | None = None
 
 
+MAX_TTL = timedelta(days=7)  # a request's ttl; far beyond any Beckn exchange
+
+
 class ContextLocation(Wire):
     country: Country | None = None
     city: City | None = None
@@ -71,6 +74,9 @@ class Context(Wire):
     def _positive_ttl(cls, value: timedelta | None) -> timedelta | None:
         if value is not None and value <= timedelta(0):
             msg = "ttl must be a positive ISO-8601 duration"
+            raise ValueError(msg)
+        if value is not None and value > MAX_TTL:  # timestamp + ttl must stay a date
+            msg = f"ttl must be at most {MAX_TTL.days} days"
             raise ValueError(msg)
         return value
 

@@ -18,6 +18,8 @@ from orders.domain.catalog import Availability, Catalog, Offer
 from orders.errors import InvalidRequest, ItemNotFound, QuantityUnavailable
 
 QUOTE_VALIDITY = timedelta(minutes=15)
+BOOKING_HORIZON = timedelta(days=366)  # how far ahead a charging window may lie
+PAST_START_TOLERANCE = timedelta(days=1)  # a window that began earlier is refused
 
 
 class Mode(StrEnum):
@@ -117,6 +119,7 @@ def quote(catalog: Catalog, request: QuoteRequest, pricer: Pricer, now: datetime
         msg = "the selected quantity must be positive"
         raise InvalidRequest(msg, paths="message.order.items[0].quantity.selected.measure.value")
     start = request.start or now
+    _check_horizon(start, request.end, now)
     if request.end is not None and request.end <= start:
         msg = "the charging window ends before it starts"
         raise InvalidRequest(msg, paths="message.order.fulfillments[0].stops")
@@ -135,6 +138,18 @@ def quote(catalog: Catalog, request: QuoteRequest, pricer: Pricer, now: datetime
         request.end,
         now + QUOTE_VALIDITY,
     )
+
+
+def _check_horizon(start: datetime, end: datetime | None, now: datetime) -> None:
+    """The window lies between yesterday and ``BOOKING_HORIZON`` ahead (anything else is a typo
+    or garbage, and its arithmetic could leave the calendar)."""
+    path = "message.order.fulfillments[0].stops"
+    if start < now - PAST_START_TOLERANCE:
+        msg = "the charging window starts in the past"
+        raise InvalidRequest(msg, paths=path)
+    if max(start, end or start) > now + BOOKING_HORIZON:
+        msg = f"charging can be booked at most {BOOKING_HORIZON.days} days ahead"
+        raise InvalidRequest(msg, paths=path)
 
 
 def _energy_for(request: QuoteRequest, offer: Offer, pricer: Pricer, start: datetime) -> int:
