@@ -477,7 +477,7 @@ def regular_sessions(draw: st.DrawFn) -> list[Reading]:
     return out
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(
     t=tariffs(),
     batch=st.lists(st.one_of(regular_sessions(), ordered_sessions()), max_size=8),
