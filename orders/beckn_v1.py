@@ -24,7 +24,10 @@ import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal, DecimalException
-from typing import Any
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel
 
 from orders import models_v1 as wire
 from orders.domain.catalog import Availability, Catalog, Level, Offer, Site
@@ -221,55 +224,87 @@ def _levels(text: str | None) -> frozenset[Level]:
 
 def on_search(offers: list[Offer], pricer: Pricer, now: datetime) -> OnSearchMessage:
     """The catalog of ``offers``: one provider per operator, locations = stations."""
+    return on_search_rendered(offers, pricer, now)[0]
+
+
+def on_search_rendered(
+    offers: list[Offer], pricer: Pricer, now: datetime
+) -> tuple[OnSearchMessage, bytes]:
+    """:func:`on_search` and its JSON (equal to ``dump_json`` of it), spliced from entries
+    serialised once each: a large catalog is not serialised again for every search."""
     by_operator: dict[str, list[Offer]] = {}
     for offer in offers:
         by_operator.setdefault(offer.site.operator, []).append(offer)
-    providers = [_provider(op, group, pricer, now) for op, group in by_operator.items()]
-    return OnSearchMessage(catalog=wire.Catalog(providers=providers))
+    parts = [_provider(op, group, pricer, now) for op, group in by_operator.items()]
+    message = OnSearchMessage(catalog=wire.Catalog(providers=[model for model, _ in parts]))
+    return message, orjson.dumps({"catalog": {"providers": [doc for _, doc in parts]}})
 
 
-def _provider(operator: str, offers: list[Offer], pricer: Pricer, now: datetime) -> Provider:
+def _provider(
+    operator: str, offers: list[Offer], pricer: Pricer, now: datetime
+) -> tuple[Provider, dict[str, Any]]:
     sites = {o.site.station_id: o.site for o in offers}
     chargers: dict[str, list[Offer]] = {}
     for o in offers:
         chargers.setdefault(o.charger_id, []).append(o)
     currency = pricer.currency
-    return Provider(
+    locations = [_location(s) for s in sites.values()]
+    items = [_catalog_item(o, currency, pricer.unit_price_minor_per_kwh(o, now)) for o in offers]
+    fulfillments = [
+        _charger_fulfillment(cid, any(o.availability == Availability.available for o in group))
+        for cid, group in chargers.items()
+    ]
+    descriptor = Descriptor(name=operator)
+    model = Provider(
         id=operator,
-        descriptor=Descriptor(name=operator),
-        locations=[_location(s) for s in sites.values()],
-        items=[_catalog_item(o, currency, pricer.unit_price_minor_per_kwh(o, now)) for o in offers],
-        fulfillments=[
-            _charger_fulfillment(cid, any(o.availability == Availability.available for o in group))
-            for cid, group in chargers.items()
-        ],
+        descriptor=descriptor,
+        locations=[m for m, _ in locations],
+        items=[m for m, _ in items],
+        fulfillments=[m for m, _ in fulfillments],
     )
+    doc = {
+        "id": operator,
+        "descriptor": wire.dump(descriptor),
+        "locations": [j for _, j in locations],
+        "items": [j for _, j in items],
+        "fulfillments": [j for _, j in fulfillments],
+    }
+    return model, doc
 
 
 # A catalog's wire entries only change with the connector's own facts (an Offer is a frozen value:
-# availability included) or its price, so each is built once and shared by every on_search that
-# lists it (search is the BPP's hottest path). Shared models are never mutated after building.
+# availability included) or its price, so each is built and serialised once and shared by every
+# on_search that lists it (search is the BPP's hottest path). Shared models are never mutated.
 CATALOG_CACHE_ENTRIES = 16_384
+M = TypeVar("M", bound=BaseModel)
+
+
+def _rendered(model: M) -> tuple[M, orjson.Fragment]:
+    return model, orjson.Fragment(wire.dump_json(model))
 
 
 @functools.lru_cache(maxsize=CATALOG_CACHE_ENTRIES)
-def _location(site: Site) -> Location:
-    return Location(
-        id=site.station_id,
-        gps=f"{site.lat:.6f},{site.lon:.6f}",
-        descriptor=Descriptor(name=site.name),
-        address=site.name,
+def _location(site: Site) -> tuple[Location, orjson.Fragment]:
+    return _rendered(
+        Location(
+            id=site.station_id,
+            gps=f"{site.lat:.6f},{site.lon:.6f}",
+            descriptor=Descriptor(name=site.name),
+            address=site.name,
+        )
     )
 
 
 @functools.lru_cache(maxsize=CATALOG_CACHE_ENTRIES)
-def _catalog_item(offer: Offer, currency: str, rate_minor_per_kwh: int) -> Item:
-    return _item_at(offer, currency, rate_minor_per_kwh)
+def _catalog_item(
+    offer: Offer, currency: str, rate_minor_per_kwh: int
+) -> tuple[Item, orjson.Fragment]:
+    return _rendered(_item_at(offer, currency, rate_minor_per_kwh))
 
 
 @functools.lru_cache(maxsize=CATALOG_CACHE_ENTRIES)
-def _charger_fulfillment(charger_id: str, free: bool) -> Fulfillment:
-    return _fulfillment_of(charger_id, free)
+def _charger_fulfillment(charger_id: str, free: bool) -> tuple[Fulfillment, orjson.Fragment]:
+    return _rendered(_fulfillment_of(charger_id, free))
 
 
 def _item(offer: Offer, pricer: Pricer, now: datetime, selected: Scalar | None = None) -> Item:

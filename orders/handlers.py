@@ -153,7 +153,8 @@ def build_router(
     def on_search(request: Inbound[SearchMessage]) -> Outcome:
         query = beckn_v1.search_query(request.message.intent, corridor_m)
         offers = search(catalog(), query)
-        return Outcome(message=beckn_v1.on_search(offers, pricer, clock.now()))
+        message, message_json = beckn_v1.on_search_rendered(offers, pricer, clock.now())
+        return Outcome(message=message, message_json=message_json)
 
     @router.on(Action.select, SelectMessage)
     def on_select(request: Inbound[SelectMessage]) -> Outcome:

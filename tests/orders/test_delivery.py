@@ -12,7 +12,7 @@ import httpx
 import orjson
 import pytest
 
-from orders.protocol import Bpp
+from orders.protocol import DELIVERY_CONCURRENCY, Bpp
 from tests.orders.support import BAP, T_EXAMPLE, encode, frozen, make_bpp, search_body, sign
 
 pytestmark = pytest.mark.anyio
@@ -62,15 +62,17 @@ async def test_an_answer_is_sent_when_committed_without_waiting_for_a_poll(
 async def test_a_hanging_bap_holds_up_no_other_bap(tmp_path: Path) -> None:
     baps = Baps()
     bpp = make_bpp(tmp_path / "o.sqlite", frozen(), baps.client())
+    slow = [f"m-slow-{i}" for i in range(DELIVERY_CONCURRENCY + 4)]  # more than all slots
     async with bpp.running(poll_s=0.01):
-        await search_from(bpp, "http://slow.test", "m-slow")
-        await asyncio.sleep(0.05)  # its delivery is hanging; scans keep running
+        for mid in slow:
+            await search_from(bpp, "http://slow.test", mid)
+        await asyncio.sleep(0.05)  # their deliveries hang; scans keep running
         await search_from(bpp, "http://fast.test", "m-fast")
         await until(lambda: ("fast.test", "m-fast") in baps.received)
-        assert ("slow.test", "m-slow") not in baps.received
+        assert not any(host == "slow.test" for host, _ in baps.received)
         baps.release.set()
-        await bpp.idle()  # joins the delivery in flight
-    assert len(baps.received) == 2
+        await bpp.idle()  # joins the deliveries in flight
+    assert sorted(mid for _, mid in baps.received) == sorted([*slow, "m-fast"])
     assert {r.status for r in bpp.store.outbox()} == {"delivered"}
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -104,3 +105,16 @@ def test_callback_body_carries_the_message_exactly_as_dump_renders_it(tmp_path: 
     body = orjson.loads(bpp.callback(ctx, Outcome(message=msg)).body)
     assert body["message"] == dump(msg)
     assert body["context"]["action"] == "on_search"
+
+
+@pytest.mark.parametrize(
+    "statuses", [ALL_FREE, {**ALL_FREE, ("pe-charging", 1): "Faulted"}, {}], ids=str
+)
+def test_on_search_json_spliced_from_cached_entries_equals_the_message(
+    statuses: dict[tuple[str, int], str],
+) -> None:
+    cat = catalog(statuses)  # two operators; availabilities change the cached entries
+    for offers in (list(cat.offers.values()), []):
+        message, message_json = beckn_v1.on_search_rendered(offers, PRICER, T_EXAMPLE)
+        assert orjson.loads(message_json) == dump(message)
+        assert message == beckn_v1.on_search(offers, PRICER, T_EXAMPLE)
