@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
@@ -32,8 +33,6 @@ from pipeline.checks import InventoryWatch
 from warehouse.schema import BILL_LINES, BILLS
 
 REPO_TARIFFS = Path(__file__).resolve().parents[1] / "data" / "tariffs"
-KEY = ["charger_id", "transaction_id"]
-PENDING_COLUMNS = [*KEY, "ts", "energy_register_wh", "power_w"]
 _WARM_AT = datetime(2025, 1, 6, 9, tzinfo=UTC)
 
 
@@ -102,7 +101,7 @@ class StreamBilling:
 
     def bill(self, readings: pl.DataFrame, sessions: list[dict[str, Any]]) -> dict[str, pa.Table]:
         """``bills`` and ``bill_lines`` rows for closed ``sessions`` (lake ``sessions`` rows)
-        from their ``readings`` (:data:`PENDING_COLUMNS`)."""
+        from their ``readings`` (:meth:`PendingReadings.take`)."""
         frame = pl.DataFrame(
             [
                 {k: s[k] for k in ("session_id", "charger_id", "started_at", "ended_at")}
@@ -159,32 +158,70 @@ def _arrow(frame: pl.DataFrame, schema: pa.Schema) -> pa.Table:
     return frame.select(schema.names).to_arrow().cast(schema)
 
 
+_PENDING_SCHEMA: dict[str, pl.DataType] = {
+    "_key": pl.Int64(),
+    "ts": pl.Datetime("us", "UTC"),
+    "energy_register_wh": pl.Float64(),
+    "power_w": pl.Float64(),
+}
+
+
 @dataclass(slots=True)
 class PendingReadings:
     """Readings of open transactions, kept until their session closes and is billed (part of the
-    step's recovery state)."""
+    step's recovery state, so pickled at every epoch: a row is an integer session key and three
+    numbers, no strings)."""
 
-    frame: pl.DataFrame = field(
-        default_factory=lambda: pl.DataFrame(
-            schema={
-                "charger_id": pl.String,
-                "transaction_id": pl.String,
-                "ts": pl.Datetime("us", "UTC"),
-                "energy_register_wh": pl.Float64,
-                "power_w": pl.Float64,
-            }
+    keys: dict[str, int] = field(default_factory=dict)  # open session id -> _key
+    next_key: int = 0
+    frame: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=_PENDING_SCHEMA))
+
+    def add(self, readings: pl.DataFrame, sessions: list[str]) -> None:
+        """Keep ``readings`` of open transactions: ``_g`` (null outside a transaction) is the
+        index of each row's session id in ``sessions``."""
+        rows = readings.filter(pl.col("_g").is_not_null())
+        if not rows.height:
+            return
+        keys = np.array([self._key(sid) for sid in sessions], np.int64)
+        groups = rows.get_column("_g").cast(pl.Int64).to_numpy()
+        frame = rows.select(
+            pl.Series("_key", keys[groups], pl.Int64), "ts", "energy_register_wh", "power_w"
         )
-    )
+        self.frame = pl.concat([self.frame, frame], rechunk=False)
 
-    def add(self, readings: pl.DataFrame) -> None:
-        rows = readings.filter(pl.col("transaction_id").is_not_null()).select(PENDING_COLUMNS)
-        if rows.height:
-            self.frame = pl.concat([self.frame, rows], rechunk=False)
+    def _key(self, session: str) -> int:
+        key = self.keys.get(session)
+        if key is None:
+            key = self.keys[session] = self.next_key
+            self.next_key += 1
+        return key
 
-    def take(self, closed: pl.DataFrame) -> pl.DataFrame:
-        """Remove and return the readings of ``closed`` (``charger_id``, ``transaction_id``)."""
-        taken = self.frame.join(closed, on=KEY, how="semi")
-        self.frame = self.frame.join(closed, on=KEY, how="anti")
+    def take(self, sessions: list[str]) -> pl.DataFrame:
+        """Remove and return the readings of the closed ``sessions`` (session ids), in log order:
+        ``_closed`` (index in ``sessions``), ``session_id``, ``ts``, ``energy_register_wh``,
+        ``power_w``."""
+        index = {self.keys.pop(sid): i for i, sid in enumerate(sessions) if sid in self.keys}
+        if not index:
+            return _taken(self.frame.clear(), sessions)
+        mine = pl.col("_key").is_in(list(index))
+        taken = self.frame.filter(mine)
+        self.frame = self.frame.filter(~mine)
         if self.frame.n_chunks() > 64:
             self.frame = self.frame.rechunk()
-        return taken
+        keys = np.array(sorted(index), np.int64)
+        at = np.array([index[k] for k in keys.tolist()], np.int64)
+        closed_at = at[np.searchsorted(keys, taken.get_column("_key").to_numpy())]
+        return _taken(taken.with_columns(pl.Series("_closed", closed_at, pl.Int64)), sessions)
+
+
+def _taken(frame: pl.DataFrame, sessions: list[str]) -> pl.DataFrame:
+    if "_closed" not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, pl.Int64).alias("_closed"))
+    names = pl.Series("session_id", sessions, pl.String)
+    return frame.select(
+        "_closed",
+        names.gather(frame.get_column("_closed")).alias("session_id"),
+        "ts",
+        "energy_register_wh",
+        "power_w",
+    )

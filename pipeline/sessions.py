@@ -99,11 +99,12 @@ class TxnBook:
 
 @dataclass(slots=True)
 class MeterResult:
-    readings: pl.DataFrame  # accepted readings (good-frame layout)
+    readings: pl.DataFrame  # accepted readings (good-frame layout + ``_g``, see ``groups``)
     sessions: list[dict[str, Any]]  # SESSIONS rows
     rejected: list[Rejection]
     touched: dict[str, OpenTxn]  # transactions whose state changed (still open)
     ended: list[OpenTxn]
+    groups: list[str] = field(default_factory=list)  # session id of each ``_g`` in readings
 
 
 Raw = Callable[[int], bytes]  # a row's sequence number -> its raw record (parse.RawIndex)
@@ -262,11 +263,12 @@ def process_meter(
     ]
     touched = {k: book.open[k] for k in keys if k in book.open}
     return MeterResult(
-        accepted.drop("_g", "_lo", "_hi"),
+        accepted.drop("_lo", "_hi"),
         sessions,
         sorted(rejected, key=lambda r: r.offset),
         touched,
         ended,
+        keys,
     )
 
 

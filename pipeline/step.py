@@ -160,14 +160,10 @@ def _meter(state: PartitionState, batch: LogBatch, out: StepOut, checks: Checks)
         out.tables["readings"] = readings_table(result.readings, batch.partition)
     if result.sessions:
         out.tables["sessions"] = pa.Table.from_pylist(result.sessions, schema=SESSIONS)
-    state.pending.add(result.readings)
+    state.pending.add(result.readings, result.groups)
     windows = [_reading_presence(state, result.readings, checks)]
     if result.sessions:
-        closed = pl.DataFrame(
-            {k: [s[k] for s in result.sessions] for k in ("charger_id", "transaction_id")},
-            schema={"charger_id": pl.String, "transaction_id": pl.String},
-        )
-        taken = state.pending.take(closed)
+        taken = state.pending.take([s["session_id"] for s in result.sessions])
         if checks.billing is not None:
             out.tables |= checks.billing.bill(taken, result.sessions)
         bills = out.tables.get("bills")

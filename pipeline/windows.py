@@ -92,7 +92,8 @@ def session_windows(
     rules: Rules,
 ) -> pl.DataFrame:
     """Partials of closed ``sessions`` (lake ``sessions`` rows, times in µs) from their
-    ``readings`` (charger_id, transaction_id, ts, energy_register_wh, power_w) and bills."""
+    ``readings`` (``_closed`` = index of the reading's session in ``sessions``, ts,
+    energy_register_wh, power_w; :meth:`pipeline.bills.PendingReadings.take`) and bills."""
     frame = pl.DataFrame(
         [
             (
@@ -195,11 +196,12 @@ def _session_points(frame: pl.DataFrame, readings: pl.DataFrame) -> pl.DataFrame
     ends = {"power_w": pl.lit(None, pl.Float64)}
     parts = [
         frame.select("_sid", ts="started_at", wh="meter_start_wh", **ends),
-        readings.join(
-            frame.select("_sid", "charger_id", "transaction_id"),
-            on=["charger_id", "transaction_id"],
-            maintain_order="left",
-        ).select("_sid", "ts", wh="energy_register_wh", power_w="power_w"),
+        readings.select(
+            pl.col("_closed").cast(pl.UInt32).alias("_sid"),
+            "ts",
+            wh="energy_register_wh",
+            power_w="power_w",
+        ),
         frame.select("_sid", ts="ended_at", wh="meter_stop_wh", **ends),
     ]
     points = pl.concat(parts)

@@ -130,15 +130,12 @@ def _points_frame(started: list[int], ended: list[int]) -> pl.DataFrame:
     )
 
 
-def _readings(rows: list[tuple[str, int, float]]) -> pl.DataFrame:
+def _readings(rows: list[tuple[int, int, float]]) -> pl.DataFrame:
+    """Taken readings: (index of the session, µs, register Wh)."""
     return pl.DataFrame(
-        rows, schema={"charger_id": pl.String, "ts": pl.Int64, "energy_register_wh": pl.Float64},
+        rows, schema={"_closed": pl.Int64, "ts": pl.Int64, "energy_register_wh": pl.Float64},
         orient="row",
-    ).with_columns(
-        pl.lit("T1").alias("transaction_id"),
-        pl.col("ts").cast(TS),
-        pl.lit(None, pl.Float64).alias("power_w"),
-    )  # fmt: skip
+    ).with_columns(pl.col("ts").cast(TS), pl.lit(None, pl.Float64).alias("power_w"))  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -146,20 +143,20 @@ def _readings(rows: list[tuple[str, int, float]]) -> pl.DataFrame:
     [
         # interleaved sessions in log order, a reading at the start's time comes after the start
         (
-            [("CH0", 10, 1.0), ("CH1", 20, 2.0), ("CH0", 30, 3.0), ("CH1", 40, 4.0)],
+            [(0, 10, 1.0), (1, 20, 2.0), (0, 30, 3.0), (1, 40, 4.0)],
             [(0, 10, 0.0), (0, 10, 1.0), (0, 30, 3.0), (0, 50, 9.0),
              (1, 15, 0.0), (1, 20, 2.0), (1, 40, 4.0), (1, 60, 9.0)],
         ),
         # a charger clock behind: a reading stamped before its session's start is put first
         (
-            [("CH0", 5, 1.0), ("CH1", 20, 2.0), ("CH0", 30, 3.0)],
+            [(0, 5, 1.0), (1, 20, 2.0), (0, 30, 3.0)],
             [(0, 5, 1.0), (0, 10, 0.0), (0, 30, 3.0), (0, 50, 9.0),
              (1, 15, 0.0), (1, 20, 2.0), (1, 60, 9.0)],
         ),
     ],
 )  # fmt: skip
 def test_session_points_in_session_then_time_order(
-    readings: list[tuple[str, int, float]], expected: list[tuple[int, int, float]]
+    readings: list[tuple[int, int, float]], expected: list[tuple[int, int, float]]
 ) -> None:
     points = _session_points(_points_frame([10, 15], [50, 60]), _readings(readings))
     got = points.select("_sid", pl.col("ts").dt.epoch("us"), "wh").rows()
