@@ -59,19 +59,44 @@ def group_time_order(groups: I64, n_groups: int, ts: I64) -> I64:
     while start < n:
         g = groups[order[start]]
         end = start + 1
-        in_order = True
+        descents = 0
         while end < n and groups[order[end]] == g:
             if ts[order[end]] < ts[order[end - 1]]:
-                in_order = False
+                descents += 1
             end += 1
-        if not in_order:
+        if 0 < descents <= _FEW:
+            _insertion_sort(order, start, end, ts)
+        elif descents:
             segment = order[start:end].copy()
-            times = ts[segment]
-            ranked = np.argsort(times, kind="mergesort")  # stable
+            ranked = np.argsort(ts[segment], kind="mergesort")  # stable
             for i in range(end - start):
                 order[start + i] = segment[ranked[i]]
         start = end
     return order
+
+
+_FEW = 4  # descents up to which a segment is "a few rows out of place"
+
+
+@njit(cache=True)
+def _insertion_sort(order: I64, start: int, end: int, ts: I64) -> None:
+    """Stable binary-insertion sort of ``order[start:end]`` by ``ts``: linear in the segment for
+    a few rows out of place (say, plug-in and plug-out rows appended after the readings)."""
+    for i in range(start + 1, end):
+        row = order[i]
+        t = ts[row]
+        if t >= ts[order[i - 1]]:
+            continue
+        lo, hi = start, i  # first position whose time is above t (after any equal: stable)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if ts[order[mid]] <= t:
+                lo = mid + 1
+            else:
+                hi = mid
+        for j in range(i, lo, -1):
+            order[j] = order[j - 1]
+        order[lo] = row
 
 
 def warm() -> None:
