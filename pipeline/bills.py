@@ -176,6 +176,11 @@ class PendingReadings:
     next_key: int = 0
     frame: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=_PENDING_SCHEMA))
 
+    def __deepcopy__(self, memo: dict[int, object]) -> PendingReadings:
+        """Bytewax deep-copies the state at every snapshot: the frame is immutable (``add`` and
+        ``take`` replace it), so the copy shares it instead of copying every pending row."""
+        return PendingReadings(dict(self.keys), self.next_key, self.frame)
+
     def add(self, readings: pl.DataFrame, sessions: list[str]) -> None:
         """Keep ``readings`` of open transactions: ``_g`` (null outside a transaction) is the
         index of each row's session id in ``sessions``."""

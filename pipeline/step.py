@@ -104,7 +104,11 @@ def _history_points(frame: pl.DataFrame) -> pl.DataFrame:
 def _meter_live(result: MeterResult, live: LiveDelta) -> None:
     frame = result.readings
     if frame.height:
-        last = frame.group_by("charger_id", "connector_id", maintain_order=True).last()
+        last = (
+            frame.select("charger_id", "connector_id", "ts", "power_w", "soc_pct")
+            .group_by("charger_id", "connector_id", maintain_order=True)
+            .last()
+        )
         for row in last.iter_rows(named=True):
             fields: dict[str, Any] = {
                 "power_w": row["power_w"] or 0.0,

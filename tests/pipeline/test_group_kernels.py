@@ -3,11 +3,15 @@ merge of offset-ordered frames the parser uses instead of a sort."""
 
 from __future__ import annotations
 
+import copy
+from datetime import UTC, datetime
+
 import numpy as np
 import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipeline.bills import PendingReadings
 from pipeline.kernels.groups import group_order, group_time_order, increasing_by_group
 from pipeline.parse import _merged
 
@@ -96,3 +100,41 @@ def test_group_time_order_is_a_stable_sort_on_both(
     ts = np.array(sorted(times) if presorted else times, np.int64)
     want = np.lexsort((ts, groups))  # stable: ties keep row order
     assert group_time_order(groups, n_groups, ts).tolist() == want.tolist()
+
+
+def test_pending_readings_snapshot_copy_is_independent() -> None:
+    """Bytewax deep-copies the step state at each snapshot; the copy shares the (immutable)
+    frame but later adds and takes on the live state must not change it."""
+
+    def batch(g: list[int | None], wh: list[float]) -> pl.DataFrame:
+        return pl.DataFrame(
+            {
+                "_g": g,
+                "ts": [datetime(2025, 1, 1, 0, 0, k, tzinfo=UTC) for k in range(len(g))],
+                "energy_register_wh": wh,
+                "power_w": [None] * len(g),
+            },
+            schema={
+                "_g": pl.Int64,
+                "ts": pl.Datetime("us", "UTC"),
+                "energy_register_wh": pl.Float64,
+                "power_w": pl.Float64,
+            },
+        )
+
+    live = PendingReadings()
+    live.add(batch([0, 1, None, 0], [1.0, 2.0, 9.0, 3.0]), ["CH1/T1", "CH2/T1"])
+    snap = copy.deepcopy(live)
+    live.add(batch([0], [4.0]), ["CH2/T1"])
+    taken = live.take(["CH1/T1"])
+    assert taken.select("_closed", "session_id", "energy_register_wh").rows() == [
+        (0, "CH1/T1", 1.0),
+        (0, "CH1/T1", 3.0),
+    ]
+    assert live.take(["CH2/T1"]).get_column("energy_register_wh").to_list() == [2.0, 4.0]
+    # the snapshot still holds both sessions as they were when it was taken
+    assert snap.take(["CH2/T1", "CH1/T1"]).select("_closed", "energy_register_wh").rows() == [
+        (1, 1.0),
+        (0, 2.0),
+        (1, 3.0),
+    ]
