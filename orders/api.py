@@ -20,7 +20,7 @@ from fastapi.responses import Response
 from chargegrid.clock import Clock, SystemClock
 from chargegrid.settings import Settings
 from orders.errors import InternalError
-from orders.protocol import Bpp, BppConfig, KeyDirectory, Reply, Router, nack
+from orders.protocol import Bpp, BppConfig, KeyDirectory, Reply, Router, callback_client, nack
 from orders.registry import RegistryClient
 from orders.signing import load_keypair
 from orders.store import OrderStore
@@ -86,7 +86,7 @@ def build_bpp(
         directory=directory or RegistryClient(settings.registry_url, clock),
         clock=clock,
         config=BppConfig.from_settings(settings),
-        http=http or httpx.AsyncClient(timeout=10.0),
+        http=http or callback_client(),
     )
 
 
@@ -128,4 +128,11 @@ def serve_bpp(settings: Settings) -> None:
     )
     bpp = build_bpp(settings, router, clock=clock, store=store, relay=relay.relay)
     app = create_app(bpp, timers=timers)
-    uvicorn.run(app, host=settings.host, port=settings.bpp_port, log_level="warning")
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.bpp_port,
+        log_level="warning",
+        loop="uvloop",  # pinned; ~11% less CPU per search than asyncio + h11 (bench_beckn)
+        http="httptools",
+    )

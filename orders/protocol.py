@@ -55,9 +55,22 @@ DELIVERY_CONCURRENCY = 64  # callbacks in flight at once, all BAPs together
 # slots only. One BAP's throughput is this over its response time (16 / 50 ms = 320/s); more
 # connections cost CPU per callback in the HTTP client's pool (16 about twice 4)
 BAP_CONCURRENCY = 16
+CALLBACK_TIMEOUT_S = 10.0  # one callback POST (connect, send, answer)
 CONFLICT_ATTEMPTS = 3  # a handler re-runs when its order changed under it (optimistic check)
 # actions that change an order: serialised per transaction (the others read, or write no order)
 ORDER_WRITERS = frozenset({"init", "confirm", "update", "cancel"})
+
+
+def callback_client() -> httpx.AsyncClient:
+    """The HTTP client callbacks are POSTed with: one pooled connection per delivery slot, each
+    kept alive for reuse (httpx keeps 20 by default: above that, with more BAPs than one busy,
+    connections would be closed after each callback and opened again for the next)."""
+    return httpx.AsyncClient(
+        timeout=CALLBACK_TIMEOUT_S,
+        limits=httpx.Limits(
+            max_connections=DELIVERY_CONCURRENCY, max_keepalive_connections=DELIVERY_CONCURRENCY
+        ),
+    )
 
 
 def route_changes_order(action: str) -> bool:

@@ -11,9 +11,20 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
-from orders.protocol import DELIVERY_CONCURRENCY, Bpp
-from tests.orders.support import BAP, T_EXAMPLE, encode, frozen, make_bpp, search_body, sign
+from orders.protocol import DELIVERY_CONCURRENCY, Bpp, callback_client
+from tests.orders.support import (
+    BAP,
+    T_EXAMPLE,
+    encode,
+    frozen,
+    make_bpp,
+    search_body,
+    serve,
+    sign,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -98,3 +109,26 @@ async def test_an_uncallable_bap_uri_is_rejected_once_and_blocks_nothing(tmp_pat
         await until(lambda: ("fast.test", "m-ok") in baps.received)
     statuses = {r.callback.message_id: (r.status, r.attempts) for r in bpp.store.outbox()}
     assert statuses == {"m-bad": ("rejected", 1), "m-ok": ("delivered", 1)}
+
+
+async def test_callback_connections_are_kept_for_reuse_beyond_twenty_in_flight() -> None:
+    """40 callbacks in flight at once, twice: the second round reuses the first round's 40
+    connections (httpx's default pool keeps 20 and would open 20 more)."""
+    ports: set[int] = set()
+    app = FastAPI()
+
+    @app.post("/on_search")
+    async def on_search(request: Request) -> JSONResponse:
+        assert request.client is not None
+        ports.add(request.client.port)
+        await asyncio.sleep(0.2)  # all of a round in flight together
+        return JSONResponse({"message": {"ack": {"status": "ACK"}}})
+
+    with serve(app) as url:
+        async with callback_client() as http:
+            for _ in range(2):
+                replies = await asyncio.gather(
+                    *(http.post(f"{url}/on_search", content=b"{}") for _ in range(40))
+                )
+                assert all(r.status_code == 200 for r in replies)
+    assert len(ports) == 40
