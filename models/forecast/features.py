@@ -20,7 +20,12 @@ Columns (:data:`COLUMNS`):
 * ``week_mean_4``: mean of the same hour of the week over the last 4 weeks;
 * ``day_mean_7``: mean of the same hour of day over the last 7 observed days;
 * ``slot_mean``: mean of every observed hour in the same local weekday × hour slot (the
-  "historical mean by weekday × hour" baseline).
+  "historical mean by weekday × hour" baseline);
+* ``mean_72h``: rolling mean of the last 3 days;
+* ``ewm_day``: exponentially weighted mean of the same hour of day over the last 14 observed
+  days (weight ``0.7**d``, the most recent day first);
+* ``ewm_week``: exponentially weighted mean of the same hour of the week over the last 4 weeks
+  (weight ``0.5**w``).
 
 Unknown hours (NaN, a gap in the exports) stay NaN in the lags (the trees route missing values)
 and are left out of every mean; a mean over only unknown hours is NaN.
@@ -64,6 +69,9 @@ COLUMNS = (
     "week_mean_4",
     "day_mean_7",
     "slot_mean",
+    "mean_72h",
+    "ewm_day",
+    "ewm_week",
 )
 CATEGORICAL = ("series",)
 
@@ -115,12 +123,15 @@ def _cummean(y: FloatArray, origin: IntArray, window: int) -> FloatArray:
         return np.where(n > 0, (total[:, origin] - total[:, origin - window]) / n, np.nan)
 
 
-def _nanmean(stack: list[FloatArray]) -> FloatArray:
+def _nanmean(stack: list[FloatArray], decay: float = 1.0) -> FloatArray:
+    """Mean over ``stack`` (the first entry weighted 1, the next ``decay``, ``decay**2``, ...),
+    unknown values left out; NaN where every value is unknown."""
     values = np.stack(stack)
+    weight = (decay ** np.arange(len(stack)))[(...,) + (None,) * (values.ndim - 1)]
     known = ~np.isnan(values)
-    n = known.sum(axis=0)
+    n = (known * weight).sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n > 0, np.where(known, values, 0.0).sum(axis=0) / n, np.nan)
+        return np.where(n > 0, (np.where(known, values, 0.0) * weight).sum(axis=0) / n, np.nan)
 
 
 def slot_means(y: FloatArray, slot: IntArray, origins: IntArray) -> FloatArray:
@@ -197,12 +208,14 @@ def design(
     cols["lag_day2"] = lag(target - days_back - DAY_H)
     cols["lag_week"] = lag(target - WEEK_H)
     cols["lag_week2"] = lag(target - 2 * WEEK_H)
-    for window in (DAY_H, WEEK_H, MIN_HISTORY_H):
+    for window in (DAY_H, 3 * DAY_H, WEEK_H, MIN_HISTORY_H):
         cols[f"mean_{window}h"] = np.broadcast_to(
             _cummean(y, origins, window)[:, :, None], (n_series, *o.shape)
         )
     cols["week_mean_4"] = _nanmean([lag(target - w * WEEK_H) for w in range(1, 5)])
     cols["day_mean_7"] = _nanmean([lag(target - days_back - d * DAY_H) for d in range(7)])
+    cols["ewm_day"] = _nanmean([lag(target - days_back - d * DAY_H) for d in range(14)], 0.7)
+    cols["ewm_week"] = _nanmean([lag(target - w * WEEK_H) for w in range(1, 5)], 0.5)
     slots = slot_means(y, calendar.slot, origins)  # (series, origins, 168)
     slot_of_target = calendar.slot[inside]  # (origins, horizon)
     cols["slot_mean"] = np.take_along_axis(

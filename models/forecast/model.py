@@ -16,6 +16,17 @@ sooner. Trees cannot extrapolate, so on absolute values a growing network
 also let small and large sites share what they learn. Scaling by a positive number known at the
 origin maps quantiles to quantiles, so the pinball loss stays the right one.
 
+**Loss on kWh, not on ratios.** Each row is weighted by its level in the fit: the pinball loss
+of a relative forecast times the level is the pinball loss in kWh, so the fit minimises the error
+the backtest measures instead of the relative error (where a quiet night at a small site counts
+as much as a busy evening at a hub). The P50 is the mean of ``members`` models with different
+seeds, each split choosing among a random 80 % of the features; leaves hold at least 100 rows,
+with L2 regularisation 1. With the features ``mean_72h``, ``ewm_day`` and ``ewm_week`` these were
+chosen on the 84 days *before* the test window (never on the test folds); validation MASE
+(day-ahead energy) Dundee city 0.698 → 0.683, Perth sites 0.872 → 0.862, Perth city 0.825 → 0.82.
+More boosting rounds (300 at rate 0.05), a longer fitting history (728 days), learning the
+deviation from a 4-week same-hour mean, or a squared-error P50 member were each no better there.
+
 Fitting runs on one OpenMP thread: scikit-learn's quantile-loss leaf update was measured ~10x
 slower with two threads than with one on this 2-core machine (36 s vs 3.2 s, 272k rows).
 """
@@ -34,7 +45,9 @@ QUANTILES = (0.1, 0.5, 0.9)
 _LEVEL_COLUMNS = [
     i
     for i, c in enumerate(COLUMNS)
-    if c.startswith(("lag_", "mean_")) or c.endswith("_mean") or c in ("week_mean_4", "day_mean_7")
+    if c.startswith(("lag_", "mean_", "ewm_"))
+    or c.endswith("_mean")
+    or c in ("week_mean_4", "day_mean_7")
 ]
 
 
@@ -50,16 +63,20 @@ class ModelConfig:
     max_iter: int = 100
     learning_rate: float = 0.1
     max_leaf_nodes: int = 31
-    min_samples_leaf: int = 40
+    min_samples_leaf: int = 100
+    l2: float = 1.0
+    max_features: float = 0.8  # share of the features each split may choose from
+    members: int = 3  # P50 models averaged (different seeds)
     seed: int = 0
     relative: bool = True  # learn demand relative to the series' last-week level (module doc)
+    weight_by_level: bool = True  # rows weighted by their level: the loss is on kWh (module doc)
 
 
 @dataclass
 class QuantileModel:
     config: ModelConfig = field(default_factory=ModelConfig)
     _models: list[HistGradientBoostingRegressor] = field(default_factory=list)
-
+    _members: list[HistGradientBoostingRegressor] = field(default_factory=list)
     _floor: float = 0.0
 
     def _level(self, x: FloatArray) -> FloatArray:
@@ -80,24 +97,36 @@ class QuantileModel:
         x, y = x[known], y[known]
         self._floor = 0.1 * float(np.nanmean(_raw_level(x))) + 1e-9
         level = self._level(x)
+        weight = self._weights(level)
         x, y = self._scaled(x, level), y / level
-        categorical = [COLUMNS.index(c) for c in CATEGORICAL]
         self._models = []
-        for q in self.config.quantiles:
-            model = HistGradientBoostingRegressor(
-                loss="quantile",
-                quantile=q,
-                max_iter=self.config.max_iter,
-                learning_rate=self.config.learning_rate,
-                max_leaf_nodes=self.config.max_leaf_nodes,
-                min_samples_leaf=self.config.min_samples_leaf,
-                categorical_features=categorical,
-                early_stopping=False,
-                random_state=self.config.seed,
-            )
-            with threadpool_limits(limits=1, user_api="openmp"):
-                self._models.append(model.fit(x, y))
+        self._members = []
+        with threadpool_limits(limits=1, user_api="openmp"):
+            for q in self.config.quantiles:
+                self._models.append(self._booster(q, 0).fit(x, y, sample_weight=weight))
+            for m in range(1, self.config.members):
+                self._members.append(self._booster(0.5, m).fit(x, y, sample_weight=weight))
         return self
+
+    def _booster(self, q: float, member: int) -> HistGradientBoostingRegressor:
+        return HistGradientBoostingRegressor(
+            loss="quantile",
+            quantile=q,
+            max_iter=self.config.max_iter,
+            learning_rate=self.config.learning_rate,
+            max_leaf_nodes=self.config.max_leaf_nodes,
+            min_samples_leaf=self.config.min_samples_leaf,
+            l2_regularization=self.config.l2,
+            max_features=self.config.max_features,
+            categorical_features=[COLUMNS.index(c) for c in CATEGORICAL],
+            early_stopping=False,
+            random_state=self.config.seed + member,
+        )
+
+    def _weights(self, level: FloatArray) -> FloatArray | None:
+        if not (self.config.weight_by_level and self.config.relative):
+            return None
+        return level / level.mean()
 
     def predict(self, x: FloatArray) -> FloatArray:
         """``(rows, quantiles)``, sorted across quantiles, >= 0."""
@@ -105,5 +134,8 @@ class QuantileModel:
         scaled = self._scaled(x, level)
         with threadpool_limits(limits=1, user_api="openmp"):
             raw = [m.predict(scaled) for m in self._models]
+            if self._members:
+                mid = self.config.quantiles.index(0.5)
+                raw[mid] = np.mean([raw[mid], *(m.predict(scaled) for m in self._members)], axis=0)
         preds = np.stack(raw, axis=1) * level[:, None]
         return np.maximum(np.sort(preds, axis=1), 0.0)

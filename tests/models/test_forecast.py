@@ -142,6 +142,34 @@ def test_features_for_an_origin_do_not_change_when_every_later_hour_is_garbled(
     assert not np.array_equal(clean.y, dirty.y)  # the targets did change: the test can fail
 
 
+def test_recent_level_features_are_the_weighted_means_of_hours_before_the_origin() -> None:
+    panel = _synthetic_panel()
+    y = panel.energy_kwh
+    origin = 6 * 168
+    rows = design(y, panel.ports, _calendar(panel), np.array([origin]), 168)
+    x = rows.x[0, 0]  # series 0, the only origin: (horizon, columns)
+    col = {c: x[:, COLUMNS.index(c)] for c in ("mean_72h", "ewm_day", "ewm_week")}
+    assert col["mean_72h"][100] == pytest.approx(y[0, origin - 72 : origin].mean())
+    k = 30  # day 2 of the horizon: the same hour of day was last seen 48 h earlier
+    days = y[0, origin + k - 48 - 24 * np.arange(14)]
+    assert col["ewm_day"][k] == pytest.approx(np.average(days, weights=0.7 ** np.arange(14)))
+    weeks = y[0, origin + k - 168 * np.arange(1, 5)]
+    assert col["ewm_week"][k] == pytest.approx(np.average(weeks, weights=0.5 ** np.arange(4)))
+
+
+def test_the_last_hour_before_the_origin_moves_the_recency_features() -> None:
+    panel = _synthetic_panel()
+    cal = _calendar(panel)
+    origin = np.array([6 * 168])
+    nudged = panel.energy_kwh.copy()
+    nudged[:, origin[0] - 1] += 50.0  # the origin's lag 1: read, so the features must move
+    clean = design(panel.energy_kwh, panel.ports, cal, origin, 24).x[0, 0]
+    moved = design(nudged, panel.ports, cal, origin, 24).x[0, 0]
+    for name in ("lag_1", "mean_24h", "mean_72h", "ewm_day", "day_mean_7"):
+        c = COLUMNS.index(name)
+        assert not np.array_equal(clean[:, c], moved[:, c]), name
+
+
 def test_an_origin_without_four_weeks_of_history_is_refused() -> None:
     panel = _synthetic_panel()
     with pytest.raises(LeakageError, match="history"):
