@@ -486,23 +486,26 @@ class RawIndex:
         return self.payloads[int(np.searchsorted(self.offsets, offset))]
 
 
-def parse_log_batch(
-    offsets: Offsets, payloads: Payloads, spec: TopicSpec
-) -> tuple[Parsed, RawIndex]:
-    """:func:`parse_batch` for a batch of log records, some of which may be batch records.
+@dataclass(slots=True)
+class Decoded:
+    """The batch records of a log batch, decoded (:func:`decode_records`): which records are
+    JSON, the decoded tables by log offset, all their rows as one batch, and records that did
+    not decode."""
 
-    Good rows and rejections carry sequence numbers (``offset << 20 | row``) in ``offset``.
-    Batch records are decoded (no parse), checked by the same vectorised rules as decoded JSON,
-    and their suspect rows judged as JSON records by the slow path, so both encodings get one
-    verdict. A batch record that does not decode, or one on a topic other than
-    ``meter_readings``, is dead-lettered whole as ``undecodable``.
-    """
+    json_at: list[int]  # positions (in the log batch) of single JSON records
+    tables: dict[int, pa.RecordBatch]  # decoded batch records, by log offset (ascending)
+    rows: pa.RecordBatch | None  # every decoded row, in log order (None: no batch record)
+    rejected: list[Rejection]
+
+
+def decode_records(offsets: Offsets, payloads: Payloads, spec: TopicSpec) -> Decoded:
+    """Decode the batch records of a log batch. Pure, and mostly outside the interpreter lock
+    (the concatenation is): the source calls it in its read-ahead thread for the next batch
+    while the step works on the current one."""
     offsets = np.asarray(offsets, np.int64)
-    raw = RawIndex(offsets, payloads)
-    if MAGIC not in payloads.data:
-        return parse_batch(seqs_of(offsets), payloads, spec), raw
     json_at: list[int] = []
     rejected: list[Rejection] = []
+    tables: dict[int, pa.RecordBatch] = {}
     data, starts = payloads.data, payloads.starts.tolist()
     view = memoryview(data)
     for i in range(len(payloads)):
@@ -516,18 +519,42 @@ def parse_log_batch(
             rejected.append(Rejection(seq_of(offset), Reason.undecodable, detail, bytes(payload)))
             continue
         try:
-            raw.tables[offset] = decode_batch(payload)
+            tables[offset] = decode_batch(payload)
         except BatchRecordError as exc:
             rejected.append(Rejection(seq_of(offset), Reason.undecodable, str(exc), bytes(payload)))
+    rows = pa.concat_batches(list(tables.values())) if tables else None
+    return Decoded(json_at, tables, rows, rejected)
+
+
+def parse_log_batch(
+    offsets: Offsets, payloads: Payloads, spec: TopicSpec, decoded: Decoded | None = None
+) -> tuple[Parsed, RawIndex]:
+    """:func:`parse_batch` for a batch of log records, some of which may be batch records.
+
+    Good rows and rejections carry sequence numbers (``offset << 20 | row``) in ``offset``.
+    Batch records are decoded (no parse), checked by the same vectorised rules as decoded JSON,
+    and their suspect rows judged as JSON records by the slow path, so both encodings get one
+    verdict. A batch record that does not decode, or one on a topic other than
+    ``meter_readings``, is dead-lettered whole as ``undecodable``. ``decoded``: this batch's
+    :func:`decode_records`, if the source already did it.
+    """
+    offsets = np.asarray(offsets, np.int64)
+    raw = RawIndex(offsets, payloads)
+    if MAGIC not in payloads.data:
+        return parse_batch(seqs_of(offsets), payloads, spec), raw
+    if decoded is None:
+        decoded = decode_records(offsets, payloads, spec)
+    raw.tables = decoded.tables
+    rejected = list(decoded.rejected)
     parts: list[pl.DataFrame] = []
-    if json_at:
-        index = np.asarray(json_at, np.int64)
+    if decoded.json_at:
+        index = np.asarray(decoded.json_at, np.int64)
         text = Payloads.of([payloads[int(i)] for i in index])
         parsed = parse_batch(seqs_of(offsets[index]), text, spec)
         parts.append(parsed.good)
         rejected += parsed.rejected
-    if raw.tables:
-        good, bad = _batch_rows(raw.tables, spec)
+    if decoded.rows is not None:
+        good, bad = _batch_rows(decoded.tables, decoded.rows, spec)
         parts.append(good)
         rejected += bad
     good = _merged(parts) if parts else empty_frame(spec)
@@ -535,14 +562,14 @@ def parse_log_batch(
 
 
 def _batch_rows(
-    tables: dict[int, pa.RecordBatch], spec: TopicSpec
+    tables: dict[int, pa.RecordBatch], rows: pa.RecordBatch, spec: TopicSpec
 ) -> tuple[pl.DataFrame, list[Rejection]]:
     """Good rows of decoded batch records (good-records layout) and rejected suspects."""
     counts = np.fromiter((t.num_rows for t in tables.values()), np.int64, len(tables))
     firsts = np.cumsum(counts) - counts  # row of each record's first row in the batch
     index = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(firsts, counts)
     seqs = seqs_of(np.repeat(np.fromiter(tables, np.int64, len(tables)), counts), index)
-    frame = pl.from_arrow(pa.concat_batches(list(tables.values())))
+    frame = pl.from_arrow(rows)
     assert isinstance(frame, pl.DataFrame)
     frame = frame.with_columns(pl.col("ts").alias("_ts"), pl.Series("offset", seqs))
     rules, _ = _valid_expr(spec, frame)

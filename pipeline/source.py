@@ -9,8 +9,9 @@ downstream (sink flushes, the live snapshot) run while nothing arrives, and slee
 between polls.
 
 While a batch is processed, the next one is read in a thread (SQLite releases the GIL) when the
-last read came back full. A read asks for about ``batch_rows`` rows: fewer records when they are
-columnar batch records.
+last read came back full, and its columnar batch records decoded there too
+(:func:`pipeline.parse.decode_records`; concatenating them releases the GIL as well).
+A read asks for about ``batch_rows`` rows: fewer records when they are columnar batch records.
 
 Resume state is the last consumed offset (emitted, not read ahead). The same offset is mirrored
 into the log's
@@ -37,9 +38,10 @@ from chargegrid.clock import Clock, SystemClock
 from chargegrid.eventbatch import MAGIC, row_count
 from chargegrid.eventlog import EventLog, Payloads
 from chargegrid.events import Topic
+from pipeline.parse import METER_SPEC, Decoded, decode_records
 
 GROUP_ID = "pipeline"
-Read = tuple[npt.NDArray[np.int64], Payloads]
+Read = tuple[npt.NDArray[np.int64], Payloads, Decoded | None]
 FIRST_READ = 64  # records; enough to learn how many rows a record holds
 TOPICS = (Topic.meter_readings, Topic.connector_status, Topic.order_events, Topic.dead_letter)
 
@@ -52,6 +54,7 @@ class LogBatch:
     partition: int
     offsets: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     payloads: Payloads = field(default_factory=lambda: Payloads.of([]))
+    decoded: Decoded | None = None  # its batch records, decoded while the last batch was processed
 
     def __len__(self) -> int:
         return len(self.offsets)
@@ -92,14 +95,18 @@ class LogPartition(StatefulSourcePartition[LogBatch, int]):
         self._ahead: Future[Read] | None = None
 
     def _read(self, after: int, limit: int) -> Read:
-        return self._log.read_batch(self._topic, self._partition, after, limit)
+        offsets, payloads = self._log.read_batch(self._topic, self._partition, after, limit)
+        decoded = None
+        if self._topic is Topic.meter_readings and MAGIC in payloads.data:
+            decoded = decode_records(offsets, payloads, METER_SPEC)
+        return offsets, payloads, decoded
 
     def next_batch(self) -> list[LogBatch]:
         if self._ahead is not None:
-            offsets, payloads = self._ahead.result()
+            offsets, payloads, decoded = self._ahead.result()
             self._ahead = None
         else:
-            offsets, payloads = self._read(self._offset, self._limit)
+            offsets, payloads, decoded = self._read(self._offset, self._limit)
         now = time.monotonic()
         if len(offsets):
             full = len(offsets) >= self._limit
@@ -109,7 +116,7 @@ class LogPartition(StatefulSourcePartition[LogBatch, int]):
             self._limit = _next_limit(payloads, self._config.batch_rows, self._limit)
             if full:  # more is likely waiting: read it while this batch is processed
                 self._ahead = self._reader.submit(self._read, self._offset, self._limit)
-            return [LogBatch(self._topic.value, self._partition, offsets, payloads)]
+            return [LogBatch(self._topic.value, self._partition, offsets, payloads, decoded)]
         if self._offset >= self._log.end_offset(self._topic, self._partition) and (
             self._config.until_drained()
         ):

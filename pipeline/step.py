@@ -157,7 +157,7 @@ def _screened(
 
 
 def _meter(state: PartitionState, batch: LogBatch, out: StepOut, checks: Checks) -> list[Rejection]:
-    parsed, raw = parse_log_batch(batch.offsets, batch.payloads, METER_SPEC)
+    parsed, raw = parse_log_batch(batch.offsets, batch.payloads, METER_SPEC, batch.decoded)
     good, screened = _screened(parsed.good, raw, checks)
     result = process_meter(state.book, good, raw, checks.rules)
     if result.readings.height:
