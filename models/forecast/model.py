@@ -16,10 +16,12 @@ sooner. Trees cannot extrapolate, so on absolute values a growing network
 also let small and large sites share what they learn. Scaling by a positive number known at the
 origin maps quantiles to quantiles, so the pinball loss stays the right one.
 
-**Loss on kWh, not on ratios.** Each row is weighted by its level in the fit: the pinball loss
+**Loss on kWh, not on ratios.** Each row is weighted by its level in the P50 fits: the pinball loss
 of a relative forecast times the level is the pinball loss in kWh, so the fit minimises the error
 the backtest measures instead of the relative error (where a quiet night at a small site counts
-as much as a busy evening at a hub). The P50 is the mean of ``members`` models with different
+as much as a busy evening at a hub). The P10 and P90 stay unweighted: scikit-learn's weighted
+quantile leaf update made each weighted fit ~3.4x slower (Perth sites: 27.8 s vs 8.1 s CPU for
+three models). The P50 is the mean of ``members`` models with different
 seeds, each split choosing among a random 80 % of the features; leaves hold at least 100 rows,
 with L2 regularisation 1. With the features ``mean_72h``, ``ewm_day`` and ``ewm_week`` these were
 chosen on the 84 days *before* the test window (never on the test folds); validation MASE
@@ -103,7 +105,8 @@ class QuantileModel:
         self._members = []
         with threadpool_limits(limits=1, user_api="openmp"):
             for q in self.config.quantiles:
-                self._models.append(self._booster(q, 0).fit(x, y, sample_weight=weight))
+                w = weight if q == 0.5 else None  # intervals: unweighted (3x cheaper to fit)
+                self._models.append(self._booster(q, 0).fit(x, y, sample_weight=w))
             for m in range(1, self.config.members):
                 self._members.append(self._booster(0.5, m).fit(x, y, sample_weight=weight))
         return self
