@@ -12,7 +12,8 @@ The scheme (one partition ``<table>/date=D``):
    holds anything else (a newer pipeline file, a temporary: the pipeline is writing there) or
    when ``D`` is not yet closed (younger than ``min_age_days`` by the injected clock).
 2. Write the merged rows into a sibling staging folder ``<table>/.compact-date=D`` (not matched
-   by the readers' glob, nor by the sink's clean-up glob) as ``pipeline-<highest seq>.parquet``.
+   by the readers' glob, nor by the sink's clean-up glob) as ``pipeline-<highest seq>.c<n>.parquet``
+   (``n`` above any merged file's: a name none of the old files has).
 3. Swap the two folders in one ``renameat2(RENAME_EXCHANGE)`` call: a reader listing
    ``date=D`` sees either the old file set or the merged file, never both, never neither.
 4. If anything appeared in the old folder since step 1 (the pipeline wrote late rows into a
@@ -22,8 +23,8 @@ The scheme (one partition ``<table>/date=D``):
 A reader that listed the old files and opens one after the swap gets DuckDB's "No files found" /
 IO error for that query (retrying answers correctly); it never gets a wrong count.
 
-Exactly-once resume. The merged file keeps the pipeline's name pattern with the highest merged
-sequence number ``h < committed``. The sink deletes files numbered ``>= resume seq`` on restart,
+Exactly-once resume. The merged file keeps the pipeline's sequence number, the highest merged
+one ``h < committed``. The sink deletes files numbered ``>= resume seq`` on restart,
 and a resume never goes back before the committed state, so the merged file is never deleted by
 a resume (its rows are never replayed); a rebuild without recovery state (resume seq 0) deletes
 it with every other pipeline file, as it must.
@@ -37,7 +38,6 @@ from __future__ import annotations
 import ctypes
 import os
 import pickle
-import re
 import shutil
 import sqlite3
 from dataclasses import dataclass, field
@@ -55,7 +55,6 @@ from warehouse.schema import TABLES
 AT_FDCWD = -100
 RENAME_EXCHANGE = 2
 STAGING_PREFIX = ".compact-"
-_PIPELINE_FILE = re.compile(r"pipeline-(\d+)\.parquet")  # warehouse.lake.pipeline_file_name
 LAKE_STEP = "chargegrid.lake"  # the Bytewax step id of the lake sink (pipeline.runner)
 
 
@@ -114,27 +113,32 @@ def committed_seqs(recovery_dir: Path) -> dict[str, int]:
     return found
 
 
-def _mergeable(directory: Path, committed: int) -> list[tuple[int, Path]] | str:
-    """The partition's pipeline files to merge, or why it is skipped."""
-    files: list[tuple[int, Path]] = []
+def _mergeable(directory: Path, committed: int) -> list[tuple[int, int, Path]] | str:
+    """The partition's pipeline files to merge (``(seq, merge, path)``), or why it is
+    skipped."""
+    files: list[tuple[int, int, Path]] = []
     for path in sorted(directory.iterdir()):
-        match = _PIPELINE_FILE.fullmatch(path.name)
-        if match is None:
+        parsed = lake.parse_pipeline_file_name(path.name)
+        if parsed is None:
             return f"holds {path.name}"
-        seq = int(match.group(1))
+        seq, merge = parsed
         if seq >= committed:
             return f"{path.name} is not committed yet"
-        files.append((seq, path))
+        files.append((seq, merge, path))
     if len(files) < 2:
         return "already one file"
     return sorted(files)
 
 
-def _write_merged(staging: Path, files: list[tuple[int, Path]], schema: pa.Schema) -> int:
-    tables = [pq.read_table(path, schema=schema) for _, path in files]
+def _write_merged(staging: Path, files: list[tuple[int, int, Path]], schema: pa.Schema) -> int:
+    """The merged file keeps the highest sequence number and takes a merge number above every
+    merged file's: a name none of them has, so a reader that opens, after the swap, a file it
+    listed before it gets "not found", never the merged rows on top of the old ones."""
+    tables = [pq.read_table(path, schema=schema) for _, _, path in files]
     merged = pa.concat_tables(tables)
     staging.mkdir()
-    lake.write_atomic(merged, staging / lake.pipeline_file_name(files[-1][0]))
+    name = lake.pipeline_file_name(files[-1][0], max(m for _, m, _ in files) + 1)
+    lake.write_atomic(merged, staging / name)
     return merged.num_rows
 
 
@@ -148,7 +152,7 @@ def compact_partition(table: str, directory: Path, committed: int) -> tuple[int,
         shutil.rmtree(staging)  # left by a crash between steps 2 and 4: never visible to readers
     rows = _write_merged(staging, picked, TABLES[table])
     exchange(directory, staging)
-    expected = {path.name for _, path in picked}
+    expected = {path.name for _, _, path in picked}
     if {p.name for p in staging.iterdir()} != expected:
         exchange(directory, staging)  # the pipeline wrote here meanwhile: keep the old set
         shutil.rmtree(staging)

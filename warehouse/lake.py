@@ -29,7 +29,9 @@ EPOCH = date(1970, 1, 1)
 US_PER_DAY = 86_400_000_000
 SCHEMA_FILE = "_schema.parquet"
 PIPELINE_PREFIX = "pipeline-"
-_PIPELINE_FILE = re.compile(r"^pipeline-(\d+)\.parquet$")
+# pipeline-<seq>.parquet as the sink writes it; pipeline-<seq>.c<n>.parquet as compaction's n-th
+# merge names it (a name no file it replaces had: see warehouse.compact)
+_PIPELINE_FILE = re.compile(r"^pipeline-(\d+)(?:\.c(\d+))?\.parquet$")
 
 
 def table_dir(lake_dir: Path, table: str) -> Path:
@@ -76,8 +78,18 @@ def write_atomic(table: pa.Table, target: Path) -> None:
     os.replace(tmp, target)
 
 
-def pipeline_file_name(seq: int) -> str:
-    return f"{PIPELINE_PREFIX}{seq:012d}.parquet"
+def pipeline_file_name(seq: int, merge: int = 0) -> str:
+    """``pipeline-<seq>.parquet``; with ``merge`` > 0, the name compaction gives a merged file."""
+    suffix = f".c{merge}" if merge else ""
+    return f"{PIPELINE_PREFIX}{seq:012d}{suffix}.parquet"
+
+
+def parse_pipeline_file_name(name: str) -> tuple[int, int] | None:
+    """``(seq, merge)`` of a pipeline file's name (merge 0: written by the sink), else None."""
+    match = _PIPELINE_FILE.match(name)
+    if match is None:
+        return None
+    return int(match.group(1)), int(match.group(2) or 0)
 
 
 def split_by_date(table_name: str, rows: pa.Table) -> Iterator[tuple[str, pa.Table]]:

@@ -143,3 +143,25 @@ def test_young_partitions_are_not_compacted(settings: Settings) -> None:
     report = compact_lake(settings.lake_dir, settings.recovery_dir, FrozenClock(T0))
     assert report.merged_partitions["readings"] == 0
     assert any("not closed" in why for why in report.skipped["readings"])
+
+
+def test_merged_file_takes_a_name_no_merged_file_had(tmp_path: Path) -> None:
+    """A reader that listed the old files and opens one after the swap must get "not found"
+    (and retry), never the merged rows on top of the old files it already read; so the merged
+    file's name is none of the old names, also when a partition is compacted a second time."""
+    lake_dir = tmp_path / "lake"
+    for seq in range(3):
+        lake.write_pipeline_files(lake_dir, "connector_status", _status_rows(5, 3, seq * 3), seq)
+    directory = next(lake.table_dir(lake_dir, "connector_status").glob("date=2025*"))
+    before = {p.name for p in directory.iterdir()}
+    assert compact_partition("connector_status", directory, committed=10) == (3, 9)
+    (merged,) = [p.name for p in directory.iterdir()]
+    assert merged not in before
+    assert lake.parse_pipeline_file_name(merged) == (2, 1)
+    lake.write_pipeline_files(lake_dir, "connector_status", _status_rows(5, 3, 9), 3)  # late rows
+    assert compact_partition("connector_status", directory, committed=10) == (2, 12)
+    (again,) = [p.name for p in directory.iterdir()]
+    assert again not in {merged, lake.pipeline_file_name(3)}
+    assert lake.parse_pipeline_file_name(again) == (3, 2)
+    assert lake.discard_from(lake_dir, "connector_status", 4) == 0  # committed: kept on resume
+    assert lake.discard_from(lake_dir, "connector_status", 0) == 1  # a rebuild drops it
