@@ -312,3 +312,11 @@ def frozen(at: datetime = T_EXAMPLE) -> FrozenClock:
 
 def later(clock: FrozenClock, seconds: float) -> datetime:
     return clock.at + timedelta(seconds=seconds)
+
+
+def set_at(doc: Any, path: tuple[Any, ...], value: Any) -> None:
+    """Replace the value at ``path`` (keys and list indexes) inside a request document."""
+    parent = doc
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = value

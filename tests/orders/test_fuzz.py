@@ -32,7 +32,15 @@ from hypothesis import strategies as st
 
 from orders.api import create_app
 from orders.protocol import Action
-from tests.orders.support import BAP, T_EXAMPLE, RecordingBap, frozen, make_bpp, search_body
+from tests.orders.support import (
+    BAP,
+    T_EXAMPLE,
+    RecordingBap,
+    frozen,
+    make_bpp,
+    search_body,
+    set_at,
+)
 
 JSON = st.recursive(
     st.none()
@@ -147,10 +155,7 @@ BASES = {"search": search_body(T_EXAMPLE, "http://bap.test"), "select": select_d
 def changed(action: str, path: tuple[Any, ...], value: Any) -> tuple[str, Any]:
     """``BASES[action]`` with the value at ``path`` replaced."""
     doc = copy.deepcopy(BASES[action])
-    parent = doc
-    for key in path[:-1]:
-        parent = parent[key]
-    parent[path[-1]] = value
+    set_at(doc, path, value)
     return action, doc
 
 

@@ -28,6 +28,7 @@ from tests.orders.support import (
     catalog,
     frozen,
     make_bpp,
+    set_at,
     sign,
 )
 from tests.orders.test_fuzz import (
@@ -89,10 +90,7 @@ def changed(action: str, *edits: tuple[tuple[Any, ...], Any]) -> tuple[str, Any]
     """The ``action`` request with each ``(path, value)`` of ``edits`` replaced."""
     doc = doc_for(action)
     for path, value in edits:
-        parent = doc
-        for key in path[:-1]:
-            parent = parent[key]
-        parent[path[-1]] = value
+        set_at(doc, path, value)
     return action, doc
 
 
