@@ -206,27 +206,19 @@ class PendingReadings:
         ``_closed`` (index in ``sessions``), ``session_id``, ``ts``, ``energy_register_wh``,
         ``power_w``."""
         index = {self.keys.pop(sid): i for i, sid in enumerate(sessions) if sid in self.keys}
-        if not index:
-            return _taken(self.frame.clear(), sessions)
         mine = pl.col("_key").is_in(list(index))
         taken = self.frame.filter(mine)
-        self.frame = self.frame.filter(~mine)
-        if self.frame.n_chunks() > 64:
-            self.frame = self.frame.rechunk()
-        keys = np.array(sorted(index), np.int64)
-        at = np.array([index[k] for k in keys.tolist()], np.int64)
-        closed_at = at[np.searchsorted(keys, taken.get_column("_key").to_numpy())]
-        return _taken(taken.with_columns(pl.Series("_closed", closed_at, pl.Int64)), sessions)
-
-
-def _taken(frame: pl.DataFrame, sessions: list[str]) -> pl.DataFrame:
-    if "_closed" not in frame.columns:
-        frame = frame.with_columns(pl.lit(None, pl.Int64).alias("_closed"))
-    names = pl.Series("session_id", sessions, pl.String)
-    return frame.select(
-        "_closed",
-        names.gather(frame.get_column("_closed")).alias("session_id"),
-        "ts",
-        "energy_register_wh",
-        "power_w",
-    )
+        if index:
+            self.frame = self.frame.filter(~mine)
+            if self.frame.n_chunks() > 64:
+                self.frame = self.frame.rechunk()
+        key = pl.col("_key")
+        return taken.select(
+            key.replace_strict(index).cast(pl.Int64).alias("_closed"),
+            key.replace_strict({k: sessions[i] for k, i in index.items()})
+            .cast(pl.String)
+            .alias("session_id"),
+            "ts",
+            "energy_register_wh",
+            "power_w",
+        )
