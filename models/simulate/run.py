@@ -9,10 +9,18 @@ from pathlib import Path
 import numpy as np
 
 from chargegrid.errors import ChargegridError
-from models.forecast.sessions import SourceName, load
+from models.forecast.sessions import Loaded, SourceName, load
 from models.simulate import erlang
 from models.simulate.engine import Arrivals, Choice, Site, simulate
-from models.simulate.scenario import compare, estate, fitted, metrics_table
+from models.simulate.metrics import SiteMetrics
+from models.simulate.scenario import (
+    DEMAND_SPREAD_KM,
+    Estate,
+    city_demand,
+    compare,
+    demand_text,
+    metrics_table,
+)
 
 
 def mmc_arrivals(lam: float, mu: float, customers: int, seed: int) -> Arrivals:
@@ -60,7 +68,7 @@ class CityOptions:
     scale: float = 1.0
     patience_min: float = 30.0
     detour_km: float = 2.0
-    jitter_km: float = 0.5
+    spread_km: float = DEMAND_SPREAD_KM  # drivers' origins around the site used (scenario doc)
     seed: int = 0
     new_sites: tuple[Site, ...] = ()
 
@@ -84,27 +92,46 @@ def parse_site(text: str) -> Site:
     return Site(name, lat, lon, (kw * 1000.0,) * count)
 
 
-def city_report(source: SourceName, paths: Iterable[Path], options: CityOptions) -> str:
-    """Per-site metrics of ``days`` of fitted arrivals on the real estate (and with new sites)."""
-    loaded = load(source, paths)
-    real = estate(loaded)
-    arrivals = fitted(
-        loaded, real.sites, options.days, scale=options.scale,
-        patience_s=options.patience_min * 60.0, jitter_km=options.jitter_km, seed=options.seed,
+@dataclass(frozen=True, slots=True)
+class CityRun:
+    """One ``simulate city`` run: the estate, the drivers and per-site metrics before/after."""
+
+    source: str
+    options: CityOptions
+    estate: Estate
+    arrivals: Arrivals
+    before: list[SiteMetrics]
+    after: list[SiteMetrics]
+
+    def text(self) -> str:
+        o = self.options
+        head = (
+            f"{self.source}: {len(self.arrivals)} {demand_text(o.scale, o.spread_km, o.days)}; "
+            f"patience {o.patience_min:g} min, detour <= {o.detour_km:g} km"
+        )
+        if self.estate.unlocated:
+            head += f"\n(left out, no coordinates: {'; '.join(self.estate.unlocated)})"
+        parts = [head, metrics_table(self.before, "before")]
+        if o.new_sites:
+            added = ", ".join(s.site_id for s in o.new_sites)
+            parts.append(metrics_table(self.after, f"after adding {added}"))
+        return "\n\n".join(parts)
+
+
+def simulate_city(loaded: Loaded, options: CityOptions) -> CityRun:
+    """Fitted arrivals on the real estate, before and after ``options.new_sites``: the scenario
+    of the siting check (:func:`~models.simulate.scenario.city_demand`), drivers starting from
+    the observed demand spread around the site they used."""
+    real, arrivals = city_demand(
+        loaded, options.days, scale=options.scale, patience_s=options.patience_min * 60.0,
+        spread_km=options.spread_km, seed=options.seed,
     )  # fmt: skip
     choice = Choice(max_detour_km=options.detour_km)
     after_sites = real.sites + options.new_sites
     before, after = compare(real.sites, after_sites, arrivals, choice, options.days * 86_400.0)
-    head = (
-        f"{source}: {len(arrivals)} fitted arrivals over {options.days} days at {options.scale:g}x "
-        f"observed demand, patience {options.patience_min:g} min, "
-        f"detour <= {options.detour_km:g} km"
-    )
-    if real.unlocated:
-        head += f"\n(left out, no coordinates: {'; '.join(real.unlocated)})"
-    parts = [head, metrics_table(before, "before")]
-    if options.new_sites:
-        parts.append(
-            metrics_table(after, "after adding " + ", ".join(s.site_id for s in options.new_sites))
-        )
-    return "\n\n".join(parts)
+    return CityRun(loaded.source, options, real, arrivals, before, after)
+
+
+def city_report(source: SourceName, paths: Iterable[Path], options: CityOptions) -> str:
+    """Per-site metrics of ``days`` of fitted arrivals on the real estate (and with new sites)."""
+    return simulate_city(load(source, paths), options).text()

@@ -37,6 +37,7 @@ import numpy as np
 
 from models.simulate import engine
 from models.simulate.metrics import SiteMetrics, site_metrics
+from models.simulate.scenario import DEMAND_SPREAD_KM, city_demand, demand_text, scatter
 from models.siting.demand import KERNEL_CUTOFF_SIGMAS, DemandGrid, Site, _grid, spread
 from models.siting.distances import DEFAULT_DETOUR, haversine_km
 from models.siting.errors import SitingError
@@ -55,7 +56,7 @@ class EvaluateOptions:
     k: int
     days: int = 7
     cell_km: float = 0.5
-    spread_km: float = 1.5
+    spread_km: float = DEMAND_SPREAD_KM
     detour: float = DEFAULT_DETOUR
     connectors: int = 4  # of each new site
     kw: float = 22.0  # per connector of a new site
@@ -307,9 +308,7 @@ def assumed_arrivals(sites: tuple[engine.Site, ...], options: EvaluateOptions) -
     lat0 = np.array([s.lat for s in sites])[which]
     lon0 = np.array([s.lon for s in sites])[which]
     power = np.array([max(s.connector_power_w) for s in sites])[which]
-    dlat, dlon = rng.normal(0.0, options.origin_km, (2, n))
-    lat = lat0 + dlat / 110.574
-    lon = lon0 + dlon / (111.320 * np.cos(np.radians(lat0)))
+    lat, lon = scatter(lat0, lon0, options.origin_km, rng)
     order = np.argsort(t := rng.uniform(0.0, options.days * DAY_S, n), kind="stable")
     energy = np.full(n, AFDC_SESSION_WH)
     dwell = energy / power * 3600.0 + 1800.0
@@ -337,16 +336,10 @@ def evaluated_proposal(source: str, paths: Sequence[Path], options: EvaluateOpti
         )
         return evaluate(source, sites, arrivals, options, assumption)
     from models.forecast.sessions import load
-    from models.simulate.scenario import estate, fitted
 
-    loaded = load(source, paths)  # type: ignore[arg-type]
-    real = estate(loaded)
-    arrivals = fitted(
-        loaded, real.sites, options.days, scale=options.scale,
-        patience_s=options.patience_min * 60.0, jitter_km=options.origin_km, seed=options.seed,
+    real, arrivals = city_demand(
+        load(source, paths), options.days, scale=options.scale,  # type: ignore[arg-type]
+        patience_s=options.patience_min * 60.0, spread_km=options.origin_km, seed=options.seed,
     )  # fmt: skip
-    assumption = (
-        f"arrivals fitted per site and weekday x hour at {options.scale:g}x observed, "
-        f"origins {options.origin_km:g} km around the site used, {options.days} days simulated"
-    )
+    assumption = demand_text(options.scale, options.origin_km, options.days)
     return evaluate(source, real.sites, arrivals, options, assumption)

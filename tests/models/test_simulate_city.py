@@ -12,9 +12,19 @@ import pytest
 from chargegrid.errors import ChargegridError
 from models.forecast.sessions import Loaded, Session
 from models.simulate.engine import Choice, Site
-from models.simulate.run import parse_site
-from models.simulate.scenario import ScenarioInputError, compare, estate, fitted, replayed
+from models.simulate.run import CityOptions, CityRun, parse_site, simulate_city
+from models.simulate.scenario import (
+    DEMAND_SPREAD_KM,
+    KM_PER_DEG_LAT,
+    ScenarioInputError,
+    compare,
+    estate,
+    fitted,
+    replayed,
+)
+from models.siting.evaluate import EvaluateOptions
 from tests.e2e.conftest import chargegrid
+from tests.models.test_siting_geo import write_export
 
 T0 = datetime(2018, 1, 1, tzinfo=UTC)  # a Monday
 
@@ -69,12 +79,37 @@ def test_replayed_sessions_keep_their_energy_and_plug_in_time() -> None:
 def test_a_new_site_beside_an_overloaded_one_cuts_abandonment() -> None:
     loaded = _loaded()
     sites = estate(loaded).sites
-    arrivals = fitted(loaded, sites, 7, patience_s=600.0, jitter_km=0.3, seed=1)
+    arrivals = fitted(loaded, sites, 7, patience_s=600.0, spread_km=0.3, seed=1)
     relief = parse_site("relief:56.461:-2.97:6:22")
     before, after = compare(sites, (*sites, relief), arrivals, Choice(max_detour_km=2.0))
     assert before[-1].site_id == after[-1].site_id == "all"
     assert after[-1].abandonment < 0.5 * before[-1].abandonment
     assert after[-2].site_id == "relief" and after[-2].served > 0
+
+
+def test_simulate_city_starts_drivers_from_the_demand_spread_of_the_siting_check() -> None:
+    loaded = _loaded()  # A and B share a longitude, 1 km apart
+    assert CityOptions().spread_km == EvaluateOptions(k=1).spread_km == DEMAND_SPREAD_KM
+    east = parse_site("east:56.46:-2.92:4:22")  # 3.1 km east of A
+    spread = simulate_city(loaded, CityOptions(days=28, new_sites=(east,)))
+    narrow = simulate_city(loaded, CityOptions(days=28, spread_km=0.3, new_sites=(east,)))
+    km_east = (spread.arrivals.lon + 2.97) * KM_PER_DEG_LAT * np.cos(np.radians(56.46))
+    assert np.std(km_east) == pytest.approx(DEMAND_SPREAD_KM, rel=0.1)
+
+    def served_east(run: CityRun) -> int:
+        return next(m.served for m in run.after if m.site_id == "east")
+
+    # drivers from east of halfway (1.55 km, about one spread) now charge at the new site; with
+    # a 0.3 km scatter nobody lives that far out and the site would look useless
+    assert served_east(spread) > 0.08 * len(spread.arrivals)
+    assert served_east(narrow) < 0.01 * len(narrow.arrivals)
+    assert "origins 1.5 km around the site used" in spread.text()
+
+
+def test_a_negative_spread_is_a_clear_error() -> None:
+    loaded = _loaded()
+    with pytest.raises(ScenarioInputError, match="spread"):
+        fitted(loaded, estate(loaded).sites, 1, spread_km=-1.0)
 
 
 def test_estate_without_any_coordinates_is_a_clear_error() -> None:
@@ -106,3 +141,13 @@ def test_cli_mmc_refuses_an_unstable_queue_in_one_line(tmp_path: Path) -> None:
     out = chargegrid(["simulate", "mmc", "--lam", "3", "--mu", "1", "--c", "2"], tmp_path / "var")
     assert out.returncode == 2
     assert "no steady state" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_cli_simulate_city_names_where_drivers_start(tmp_path: Path) -> None:
+    export = write_export(tmp_path)
+    out = chargegrid(
+        ["simulate", "city", "--source", "dundee", str(export), "--days", "7"], tmp_path / "var"
+    )
+    assert out.returncode == 0, out.stderr
+    assert f"origins {DEMAND_SPREAD_KM:g} km around the site used" in out.stdout
+    assert "Town Hall" in out.stdout and "all" in out.stdout
