@@ -19,7 +19,7 @@ from models.forecast.backtest import (
 )
 from models.forecast.baselines import baseline
 from models.forecast.features import COLUMNS, MIN_HISTORY_H, Calendar, LeakageError, design
-from models.forecast.model import ModelConfig
+from models.forecast.model import MAX_BINS, Bins, ModelConfig
 from models.forecast.series import Panel, build, charging_s
 from models.forecast.sessions import Session
 
@@ -192,6 +192,31 @@ def test_baselines_read_the_lags_they_are_named_after() -> None:
     assert day[0] == y[0, origin - 24] and day[30] == y[0, origin + 30 - 48]
     slot = baseline("weekday_hour_mean", rows.x)[0, 0, 0]
     assert slot == pytest.approx(y[0, origin - 168 :: -168].mean())
+
+
+# -- model ---------------------------------------------------------------------------------------
+
+
+def test_bins_keep_order_and_missing_values_and_follow_the_weights() -> None:
+    rng = np.random.default_rng(2)
+    x = np.zeros((4000, len(COLUMNS)))
+    x[:, COLUMNS.index("lag_1")] = rng.uniform(0, 1, 4000)  # continuous: 4000 distinct values
+    x[:, COLUMNS.index("series")] = rng.integers(0, 3, 4000)
+    x[::7, COLUMNS.index("lag_1")] = np.nan
+    weight = np.where(x[:, COLUMNS.index("lag_1")] > 0.5, 9.0, 1.0)  # 90 % of weight above 0.5
+    bins = Bins.of(x, weight)
+    codes = bins.codes(x)
+    lag, code = x[:, COLUMNS.index("lag_1")], codes[:, COLUMNS.index("lag_1")]
+    known = ~np.isnan(lag)
+    assert np.isnan(code[~known]).all()
+    order = np.argsort(lag[known])
+    assert np.all(np.diff(code[known][order]) >= 0)  # monotone: the same splits are possible
+    assert len(np.unique(code[known])) <= MAX_BINS
+    edges = bins.edges[COLUMNS.index("lag_1")]
+    assert edges is not None and np.mean(edges > 0.5) == pytest.approx(0.9, abs=0.02)
+    np.testing.assert_array_equal(codes[:, COLUMNS.index("series")], x[:, COLUMNS.index("series")])
+    few = bins.edges[COLUMNS.index("lag_2")]  # one distinct value: no threshold
+    assert few is not None and len(few) == 0
 
 
 # -- metrics -------------------------------------------------------------------------------------
