@@ -7,7 +7,10 @@ Input shapes (polars frames, warehouse column names):
 
 * readings: ``ts`` (tz-aware), ``energy_register_wh`` and/or ``power_w`` (nullable floats), and
   ``session_id`` — or ``charger_id`` + ``transaction_id``, joined as ``charger_id/transaction_id``.
-  Readings without a session are not part of any bill and are ignored.
+  Readings without a session are not part of any bill and are ignored. With ``sessions``
+  given, a reading may name its session by position instead: :data:`SESSION_INDEX`, the row of
+  its session in ``sessions`` (what the stream hands over: integer keys, no id spelled out per
+  reading; same bills).
 * sessions (optional): ``session_id``, ``started_at``, ``ended_at``, ``meter_start_wh``,
   ``meter_stop_wh``. Meter start/stop become readings at plug-in/plug-out, and plug-in/plug-out
   bound the connected and idle time. A session without readings is still billed (fees, time).
@@ -60,6 +63,7 @@ from pipeline.kernels.billing import (
     T_CONNECTED,
     T_IDLE,
     UNKNOWN_US,
+    BillArrays,
     bill_sessions_kernel,
 )
 from pipeline.kernels.groups import group_time_order
@@ -97,6 +101,9 @@ SESSION_SCHEMA = pl.Schema(
 )
 MULTI_LINE_SCHEMA = {"tariff_id": pl.String, **LINE_SCHEMA}
 UNBILLED_SCHEMA = {"session_id": pl.String, "charger_id": pl.String, "reason": pl.String}
+
+
+SESSION_INDEX = "session_index"  # readings: row of the reading's session in ``sessions``
 
 
 class BillingInputError(ChargegridError):
@@ -162,7 +169,38 @@ def bill_sessions(
     options = options or BillingOptions()
     data = kernel_input(readings, sessions)
     compiled = _compile_for(tariff, data, prices)
-    out = bill_sessions_kernel(
+    out = _kernel(data, compiled, options)
+    energy_mwh, energy_minor, time_ms, amount_minor, tax_minor, total, total_mwh, quality = out
+    if np.any(quality & Q_OUTSIDE_TARIFF):  # compile covers the data: a bug, not bad input
+        msg = "internal: a session fell outside the compiled tariff range"
+        raise AssertionError(msg)
+    arrays = _Arrays(energy_mwh, energy_minor, time_ms, amount_minor, tax_minor)
+    lines = _lines(compiled, data.session_ids, arrays)
+    summary = _summary(compiled, data, total_mwh, quality, tax_minor, total)
+    return Bills(compiled, lines, summary)
+
+
+def warm(tariff: Tariff, at: datetime) -> None:
+    """Load the billing kernel from Numba's cache, its one-thread and its parallel path (each
+    ~0.05-0.3 s on first call; a stream's first big batch of closing sessions takes the
+    parallel one), on a one-hour session at ``at`` under ``tariff``."""
+    readings = pl.DataFrame(
+        {"session_id": ["warm"] * 2, "ts": [at, at + timedelta(hours=1)], "power_w": [7e3, 7e3]}
+    )
+    data = kernel_input(readings)
+    compiled = _compile_for(tariff, data, None)
+    for parallel in (False, True):
+        _kernel(data, compiled, BillingOptions(), parallel=parallel)
+
+
+def _kernel(
+    data: KernelInput,
+    compiled: CompiledTariff,
+    options: BillingOptions,
+    *,
+    parallel: bool | None = None,
+) -> BillArrays:
+    return bill_sessions_kernel(
         data.starts,
         data.ts_us,
         data.register_wh,
@@ -178,15 +216,8 @@ def bill_sessions(
         options.reset_fraction,
         options.rollover_modulus_wh,
         options.gap_s,
+        parallel=parallel,
     )
-    energy_mwh, energy_minor, time_ms, amount_minor, tax_minor, total, total_mwh, quality = out
-    if np.any(quality & Q_OUTSIDE_TARIFF):  # compile covers the data: a bug, not bad input
-        msg = "internal: a session fell outside the compiled tariff range"
-        raise AssertionError(msg)
-    arrays = _Arrays(energy_mwh, energy_minor, time_ms, amount_minor, tax_minor)
-    lines = _lines(compiled, data.session_ids, arrays)
-    summary = _summary(compiled, data, total_mwh, quality, tax_minor, total)
-    return Bills(compiled, lines, summary)
 
 
 def quote_session(
@@ -285,12 +316,21 @@ def bill_sessions_multi(
         raise BillingInputError(msg)
     listed = sessions.with_columns(pl.col("session_id", "charger_id").cast(pl.String))
     _refuse_nulls(listed, "charger_id", "sessions", "charger_id")
-    readings = _with_session_id(readings)
+    indexed = SESSION_INDEX in readings.columns and plugged
+    if indexed:
+        readings = _checked_index(readings, listed.height)
+    elif SESSION_INDEX in readings.columns:
+        readings = _index_to_id(readings, listed)
+    else:
+        readings = _with_session_id(readings)
     tariff_ids, unbilled = _resolve(listed, tariff_for)
     by_tariff: dict[str, Bills] = {}
     for tariff_id, (tariff, ids) in tariff_ids.items():
-        group = listed.filter(pl.col("session_id").is_in(ids))
-        group_readings = readings.filter(pl.col("session_id").is_in(ids))
+        if indexed:
+            group, group_readings = _indexed_group(listed, readings, ids)
+        else:
+            group = listed.filter(pl.col("session_id").is_in(ids))
+            group_readings = readings.filter(pl.col("session_id").is_in(ids))
         try:
             bills = bill_sessions(
                 group_readings,
@@ -313,6 +353,51 @@ def _not_in(bills: Bills, group: pl.DataFrame, reason: str) -> list[pl.DataFrame
     if lacking.height == 0:
         return []
     return [lacking.select("session_id", "charger_id", reason=pl.lit(reason))]
+
+
+def _checked_index(readings: pl.DataFrame, sessions: int) -> pl.DataFrame:
+    """``readings`` with :data:`SESSION_INDEX` as Int64, rows without one left out; an index
+    that is not a row of the ``sessions`` frame is refused."""
+    dtype = readings.schema[SESSION_INDEX]
+    if not dtype.is_integer():
+        msg = f"readings: {SESSION_INDEX!r} must be an integer column, not {dtype}"
+        raise BillingInputError(msg)
+    index = pl.col(SESSION_INDEX)
+    rows = readings.filter(index.is_not_null()).with_columns(index.cast(pl.Int64))
+    bad = rows.filter((index < 0) | (index >= sessions))
+    if bad.height:
+        msg = (
+            f"readings: {SESSION_INDEX} {bad[SESSION_INDEX][0]} is not a row of the "
+            f"{sessions} sessions"
+        )
+        raise BillingInputError(msg)
+    return rows
+
+
+def _index_to_id(readings: pl.DataFrame, sessions: pl.DataFrame) -> pl.DataFrame:
+    """Readings that name their session by row, given the ids (sessions without plug times)."""
+    rows = _checked_index(readings, sessions.height)
+    ids = sessions.get_column("session_id").gather(rows.get_column(SESSION_INDEX))
+    return rows.drop(SESSION_INDEX).with_columns(ids.alias("session_id"))
+
+
+def _indexed_group(
+    listed: pl.DataFrame, readings: pl.DataFrame, ids: list[str]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The sessions ``ids`` and their readings, :data:`SESSION_INDEX` renumbered to rows of the
+    group (all the sessions: as given)."""
+    if len(ids) == listed.height:
+        return listed, readings
+    member = listed.get_column("session_id").is_in(ids).to_numpy()
+    rows = np.flatnonzero(member)
+    renumber = np.full(listed.height, -1, np.int64)
+    renumber[rows] = np.arange(len(rows))
+    index = readings.get_column(SESSION_INDEX).to_numpy()
+    keep = member[index]
+    group_readings = readings.filter(pl.Series(keep)).with_columns(
+        pl.Series(SESSION_INDEX, renumber[index[keep]], pl.Int64)
+    )
+    return listed.filter(pl.Series(member)), group_readings
 
 
 def _with_session_id(readings: pl.DataFrame) -> pl.DataFrame:
@@ -374,6 +459,11 @@ def _multi(by_tariff: dict[str, Bills], unbilled: list[pl.DataFrame]) -> MultiBi
 
 def kernel_input(readings: pl.DataFrame, sessions: pl.DataFrame | None = None) -> KernelInput:
     """Readings (+ sessions) → offset arrays sorted by session, then time (stable)."""
+    if sessions is not None and SESSION_INDEX in readings.columns:
+        return _indexed_input(readings, sessions)
+    if SESSION_INDEX in readings.columns:
+        msg = f"readings with {SESSION_INDEX!r} need the sessions they index"
+        raise BillingInputError(msg)
     rows = _reading_rows(readings)
     plugs = None
     if sessions is not None:
@@ -409,6 +499,58 @@ def kernel_input(readings: pl.DataFrame, sessions: pl.DataFrame | None = None) -
     )
 
 
+def _indexed_input(readings: pl.DataFrame, sessions: pl.DataFrame) -> KernelInput:
+    """:func:`kernel_input` for readings keyed by :data:`SESSION_INDEX`: the same arrays, built
+    from integer keys (sessions in id order, rows by (session, time), ties in row order: the
+    readings, then each session's meter start and stop rows, as the general path has them)."""
+    plugs = _session_rows(sessions)
+    rows = _checked_index(readings, plugs.height)
+    _require_columns(rows)
+    values = rows.select(
+        _epoch_us("ts"),
+        _float_or_nan(rows, "energy_register_wh").alias("register_wh"),
+        _float_or_nan(rows, "power_w").alias("power_w"),
+    )
+    if values["ts_us"].null_count():
+        row = int(values["ts_us"].is_null().arg_max() or 0)
+        session = sessions["session_id"][int(rows[SESSION_INDEX][row])]
+        msg = f"readings: row {row} (session {session!r}) has no 'ts'"
+        raise BillingInputError(msg)
+    by_id = plugs.get_column("session_id").arg_sort().to_numpy()  # sessions in id order
+    rank = np.empty(plugs.height, np.int64)
+    rank[by_id] = np.arange(plugs.height)
+    meter = _meter_rows(plugs.with_row_index("_row"))
+    keys = np.concatenate(
+        [rank[rows.get_column(SESSION_INDEX).to_numpy()], rank[meter["_row"].to_numpy()]]
+    )
+    ts_us = np.concatenate([values["ts_us"].to_numpy(), meter["ts_us"].to_numpy()])
+    register = np.concatenate([values["register_wh"].to_numpy(), meter["register_wh"].to_numpy()])
+    power = np.concatenate([values["power_w"].to_numpy(), meter["power_w"].to_numpy()])
+    order = group_time_order(keys, plugs.height, ts_us)
+    counts = np.bincount(keys, minlength=plugs.height)
+    ordered = plugs[by_id]
+    return KernelInput(
+        session_ids=ordered["session_id"].to_list(),
+        starts=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        ts_us=ts_us[order],
+        register_wh=register[order].astype(np.float64),
+        power_w=power[order].astype(np.float64),
+        plug_in_us=ordered["plug_in_us"].fill_null(UNKNOWN_US).to_numpy().astype(np.int64),
+        plug_out_us=ordered["plug_out_us"].fill_null(UNKNOWN_US).to_numpy().astype(np.int64),
+    )
+
+
+def _require_columns(readings: pl.DataFrame) -> None:
+    cols = set(readings.columns)
+    if "ts" not in cols:
+        msg = "readings need a 'ts' column (tz-aware timestamps)"
+        raise BillingInputError(msg)
+    if not cols & {"energy_register_wh", "power_w"}:
+        msg = "readings need 'energy_register_wh' and/or 'power_w'"
+        raise BillingInputError(msg)
+    _require_aware(readings, "ts", "readings")
+
+
 def _reading_rows(readings: pl.DataFrame) -> pl.DataFrame:
     cols = set(readings.columns)
     if "session_id" not in cols:
@@ -418,13 +560,7 @@ def _reading_rows(readings: pl.DataFrame) -> pl.DataFrame:
         readings = readings.with_columns(
             session_id=pl.concat_str("charger_id", pl.lit("/"), "transaction_id")
         )
-    if "ts" not in cols:
-        msg = "readings need a 'ts' column (tz-aware timestamps)"
-        raise BillingInputError(msg)
-    if not cols & {"energy_register_wh", "power_w"}:
-        msg = "readings need 'energy_register_wh' and/or 'power_w'"
-        raise BillingInputError(msg)
-    _require_aware(readings, "ts", "readings")
+    _require_columns(readings)
     rows = readings.filter(pl.col("session_id").is_not_null()).select(
         pl.col("session_id").cast(pl.String),
         _epoch_us("ts"),
@@ -459,14 +595,15 @@ def _session_rows(sessions: pl.DataFrame) -> pl.DataFrame:
 
 def _meter_rows(plugs: pl.DataFrame) -> pl.DataFrame:
     """Meter start/stop as readings at plug-in/plug-out (open sessions: start only)."""
+    ids = [c for c in ("session_id", "_row") if c in plugs.columns]
     start = plugs.select(
-        "session_id",
+        *ids,
         pl.col("plug_in_us").alias("ts_us"),
         pl.col("meter_start_wh").alias("register_wh"),
         pl.lit(float("nan")).alias("power_w"),
     )
     stop = plugs.filter(pl.col("plug_out_us").is_not_null()).select(
-        "session_id",
+        *ids,
         pl.col("plug_out_us").alias("ts_us"),
         pl.col("meter_stop_wh").alias("register_wh"),
         pl.lit(float("nan")).alias("power_w"),

@@ -18,7 +18,7 @@ can bill (a dangling reference, a dynamic tariff without prices) is written to `
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,8 @@ import pyarrow as pa
 
 from chargegrid.errors import ChargegridError
 from chargegrid.tariffs import Tariff, TariffResolver, load_tariff, load_tariff_dir
-from pipeline.billing import bill_sessions_multi, quote_session
+from pipeline.billing import SESSION_INDEX, bill_sessions_multi
+from pipeline.billing import warm as warm_billing
 from pipeline.checks import InventoryWatch
 from warehouse.schema import BILL_LINES, BILLS
 
@@ -89,12 +90,12 @@ class StreamBilling:
         return self._resolver if self._resolver is not None else str(self._problem)
 
     def warm(self) -> None:
-        """Load the billing kernels (a tiny quote under a tariff that needs no prices)."""
+        """Load the billing kernels (a tiny bill under a tariff that needs no prices)."""
         for tariff in [self._default, *self._tariffs.values()]:
             if tariff is None:
                 continue
             try:
-                quote_session(tariff, _WARM_AT, _WARM_AT + timedelta(hours=1), 1000.0)
+                warm_billing(tariff, _WARM_AT)
             except ChargegridError:
                 continue  # e.g. a dynamic tariff without prices
             return
@@ -122,7 +123,7 @@ class StreamBilling:
         if isinstance(resolver, str):
             unbilled = frame.select("session_id", pl.lit(resolver).alias("reason"))
             return _tables(frame, None, None, unbilled)
-        bills = bill_sessions_multi(readings, frame, resolver)
+        bills = bill_sessions_multi(readings.rename({"_closed": SESSION_INDEX}), frame, resolver)
         billed = bills.sessions.join(frame.select("session_id", "charger_id"), on="session_id")
         lines = bills.lines.join(frame.select("session_id", "started_at"), on="session_id")
         return _tables(frame, billed, lines, bills.unbilled.select("session_id", "reason"))
@@ -203,8 +204,9 @@ class PendingReadings:
 
     def take(self, sessions: list[str]) -> pl.DataFrame:
         """Remove and return the readings of the closed ``sessions`` (session ids), in log order:
-        ``_closed`` (index in ``sessions``), ``session_id``, ``ts``, ``energy_register_wh``,
-        ``power_w``."""
+        ``_closed`` (the index of the reading's session in ``sessions``), ``ts``,
+        ``energy_register_wh``, ``power_w``. Integer keys only: billing and the windows take the
+        index as it is (:data:`pipeline.billing.SESSION_INDEX`), no id is spelled out per row."""
         index = {self.keys.pop(sid): i for i, sid in enumerate(sessions) if sid in self.keys}
         mine = pl.col("_key").is_in(list(index))
         taken = self.frame.filter(mine)
@@ -212,12 +214,8 @@ class PendingReadings:
             self.frame = self.frame.filter(~mine)
             if self.frame.n_chunks() > 64:
                 self.frame = self.frame.rechunk()
-        key = pl.col("_key")
         return taken.select(
-            key.replace_strict(index).cast(pl.Int64).alias("_closed"),
-            key.replace_strict({k: sessions[i] for k, i in index.items()})
-            .cast(pl.String)
-            .alias("session_id"),
+            pl.col("_key").replace_strict(index, return_dtype=pl.Int64).alias("_closed"),
             "ts",
             "energy_register_wh",
             "power_w",

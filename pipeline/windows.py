@@ -31,6 +31,7 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 import pyarrow as pa
 
@@ -127,42 +128,12 @@ def session_windows(
         *ids, s="charging_ended_at", e="ended_at", metric=pl.lit("idle_after_full_s")
     )
     points = _session_points(frame, readings)
-    first = pl.col("_sid") != pl.col("_sid").shift(1)
-    points = points.with_columns(
-        pl.when(first).then(None).otherwise(pl.col("ts").shift(1)).alias("prev_ts"),
-        pl.when(first).then(None).otherwise(pl.col("wh") - pl.col("wh").shift(1)).alias("delta"),
-    )
-    delivered = (
-        pl.when(pl.col("power_w").is_null())
-        .then(pl.col("delta") > 0)
-        .otherwise(pl.col("power_w") > rules.charging_power_w)
-        .fill_null(False)
-        & pl.col("prev_ts").is_not_null()
-    )
-    # runs of consecutive charging intervals merge into one span before splitting by window
-    points = points.with_columns(delivered.alias("_on"))
-    runs = points.with_columns(
-        (pl.col("_on") != pl.col("_on").shift(1)).fill_null(True).cum_sum().alias("_run")
-    ).filter(pl.col("_on"))
     session_ids = frame.select("_sid", *ids)
-    charging = (
-        runs.group_by("_run")
-        .agg(
-            pl.col("_sid").first(),
-            pl.col("prev_ts").min().alias("s"),
-            pl.col("ts").max().alias("e"),
-        )
-        .join(session_ids, on="_sid")
-        .select(*ids, "s", "e", metric=pl.lit("charging_s"))
-    )
+    charging = _charging_runs(points, rules).join(session_ids, on="_sid")
+    charging = charging.select(*ids, "s", "e", metric=pl.lit("charging_s"))
     parts = [split_intervals(pl.concat([occupied, idle, charging]).cast(pl.Schema(_INTERVALS)))]
-    # summed per session (integer keys) first, then per connector (a few rows per session)
-    energy = (
-        points.filter(pl.col("delta") > 0)
-        .group_by("_sid", pl.col("ts").dt.truncate(WINDOW).alias("window_start"))
-        .agg(pl.col("delta").sum().alias("energy_wh"))
-        .join(session_ids, on="_sid")
-    )
+    # summed per session first (in NumPy), then per connector (a few rows per session)
+    energy = _energy_by_window(points).join(session_ids, on="_sid")
     parts.append(energy.group_by(*ids, "window_start").agg(pl.col("energy_wh").sum()))
     started = frame.select(
         *ids, pl.col("started_at").dt.truncate(WINDOW).alias("window_start"),
@@ -185,35 +156,120 @@ def session_windows(
     return _combine(parts)
 
 
-def _session_points(frame: pl.DataFrame, readings: pl.DataFrame) -> pl.DataFrame:
-    """Consecutive points of each session (``_sid``, ``ts``, ``wh``, ``power_w``): its start, its
-    readings, its stop, in (session, time, that order) order.
+@dataclass(frozen=True, slots=True)
+class Points:
+    """Consecutive points of closed sessions, in (session, time) order: session (``_sid``),
+    time (µs), register (Wh, NaN: none) and power (W, NaN: none; starts and stops have none)."""
+
+    sid: npt.NDArray[np.int64]
+    ts_us: npt.NDArray[np.int64]
+    wh: npt.NDArray[np.float64]
+    power_w: npt.NDArray[np.float64]
+
+    def first(self) -> npt.NDArray[np.bool_]:
+        """True at each session's first point (it has no previous point)."""
+        first = np.ones(len(self.sid), bool)
+        first[1:] = self.sid[1:] != self.sid[:-1]
+        return first
+
+
+def _session_points(frame: pl.DataFrame, readings: pl.DataFrame) -> Points:
+    """Each session's start, readings and stop (``frame``: ``_sid`` = row, ``started_at``,
+    ``ended_at``, meter start/stop; ``readings``: ``_closed`` = its session's row, ``ts``,
+    ``energy_register_wh``, ``power_w``), ordered by (session, time, that order).
 
     Kept readings of a transaction are in time order in the log (the step screens out duplicates
     and readings out of order), so a linear stable grouping by session gives that order; only when
     a session's points still step back in time (a reading stamped before its start, or after its
     stop) do they take the full sort."""
-    ends = {"power_w": pl.lit(None, pl.Float64)}
-    parts = [
-        frame.select("_sid", ts="started_at", wh="meter_start_wh", **ends),
-        readings.select(
-            pl.col("_closed").cast(pl.UInt32).alias("_sid"),
-            "ts",
-            wh="energy_register_wh",
-            power_w="power_w",
-        ),
-        frame.select("_sid", ts="ended_at", wh="meter_stop_wh", **ends),
-    ]
-    points = pl.concat(parts)
-    sids = points.get_column("_sid").cast(pl.Int64).to_numpy()
-    order = group_order(sids, frame.height)
-    points = points[order]
-    sids = sids[order]
-    ts = points.get_column("ts").dt.epoch("us").to_numpy()
-    if np.all((ts[1:] >= ts[:-1]) | (sids[1:] != sids[:-1])):
-        return points
-    ranked = [p.with_columns(pl.lit(i, pl.Int8).alias("_order")) for i, p in enumerate(parts)]
-    return pl.concat(ranked).sort("_sid", "ts", "_order").drop("_order")
+    n = frame.height
+    sessions = np.arange(n, dtype=np.int64)
+    nothing = np.full(n, np.nan)
+    sid = np.concatenate([sessions, _ints(readings, "_closed"), sessions])
+    ts_us = np.concatenate(
+        [_epoch(frame, "started_at"), _epoch(readings, "ts"), _epoch(frame, "ended_at")]
+    )
+    wh = np.concatenate(
+        [
+            _floats(frame, "meter_start_wh"),
+            _floats(readings, "energy_register_wh"),
+            _floats(frame, "meter_stop_wh"),
+        ]
+    )
+    power = np.concatenate([nothing, _floats(readings, "power_w"), nothing])
+    order = group_order(sid, n)
+    grouped_sid, grouped_ts = sid[order], ts_us[order]
+    if not np.all((grouped_ts[1:] >= grouped_ts[:-1]) | (grouped_sid[1:] != grouped_sid[:-1])):
+        order = np.lexsort((ts_us, sid))  # stable: ties keep (start, readings, stop) order
+    return Points(sid[order], ts_us[order], wh[order], power[order])
+
+
+def _ints(frame: pl.DataFrame, col: str) -> npt.NDArray[np.int64]:
+    return frame.get_column(col).cast(pl.Int64).to_numpy()
+
+
+def _epoch(frame: pl.DataFrame, col: str) -> npt.NDArray[np.int64]:
+    return frame.get_column(col).dt.epoch("us").to_numpy()
+
+
+def _floats(frame: pl.DataFrame, col: str) -> npt.NDArray[np.float64]:
+    return frame.get_column(col).cast(pl.Float64).fill_null(np.nan).to_numpy()
+
+
+def _delivered(points: Points, rules: Rules) -> npt.NDArray[np.bool_]:
+    """Per point: did the interval since the session's previous point deliver energy? Power above
+    ``rules.charging_power_w``, or without a power sample a register above the previous one."""
+    delta = _delta(points)
+    with np.errstate(invalid="ignore"):
+        on = np.where(np.isnan(points.power_w), delta > 0, points.power_w > rules.charging_power_w)
+    return on & ~points.first()
+
+
+def _delta(points: Points) -> npt.NDArray[np.float64]:
+    """Register increase since the session's previous point (NaN at a session's first point or
+    where either register is missing)."""
+    delta = np.empty(len(points.wh))
+    delta[1:] = points.wh[1:] - points.wh[:-1]
+    delta[points.first()] = np.nan
+    return delta
+
+
+def _charging_runs(points: Points, rules: Rules) -> pl.DataFrame:
+    """Runs of consecutive delivering intervals, one span each (``_sid``, ``s``, ``e``): from the
+    point before the run's first to its last. A session's first point never delivers, so no run
+    crosses sessions."""
+    on = _delivered(points, rules)
+    edges = np.diff(on.astype(np.int8), prepend=np.int8(0), append=np.int8(0))
+    first, stop = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return pl.DataFrame(
+        {
+            "_sid": points.sid[first],
+            "s": points.ts_us[first - 1],
+            "e": points.ts_us[stop - 1],
+        },
+        schema={"_sid": pl.UInt32, "s": pl.Int64, "e": pl.Int64},
+    ).with_columns(pl.col("s", "e").cast(TS))
+
+
+def _energy_by_window(points: Points) -> pl.DataFrame:
+    """Register increases summed per session and 15-minute window of the point that shows them
+    (``_sid``, ``window_start``, ``energy_wh``); windows without an increase have no row."""
+    delta = _delta(points)
+    with np.errstate(invalid="ignore"):
+        rising = delta > 0
+    sid, ts_us, delta = points.sid[rising], points.ts_us[rising], delta[rising]
+    window = ts_us - ts_us % WINDOW_US  # points of a session are in time order: runs of windows
+    change = np.ones(len(sid), bool)
+    change[1:] = (sid[1:] != sid[:-1]) | (window[1:] != window[:-1])
+    at = np.flatnonzero(change)
+    return pl.DataFrame(
+        {
+            "_sid": sid[at],
+            "window_start": window[at],
+            "energy_wh": np.add.reduceat(delta, at) if len(at) else np.empty(0),
+        },
+        schema={"_sid": pl.UInt32, "window_start": pl.Int64, "energy_wh": pl.Float64},
+    ).with_columns(pl.col("window_start").cast(TS))
 
 
 def presence_windows(presence: Presence, messages: pl.DataFrame, rules: Rules) -> pl.DataFrame:

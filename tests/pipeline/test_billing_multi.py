@@ -255,3 +255,69 @@ def test_cli_bill_with_inventory_picks_tariffs_per_charger(tmp_path: Path) -> No
     done = _cli(*common, "--sessions", files["sessions"], "--tariff-dir", tmp_path / "none")
     assert done.returncode == 2
     assert "station S1 names tariff 'uk-tou-ac-2024'; known tariffs: none" in done.stderr
+
+
+def _indexed(all_readings: pl.DataFrame, all_sessions: pl.DataFrame) -> pl.DataFrame:
+    """The same readings naming their session by row of ``all_sessions`` (as the stream does)."""
+    row = {sid: i for i, sid in enumerate(all_sessions["session_id"])}
+    return all_readings.select(
+        pl.col("session_id").replace_strict(row, return_dtype=pl.Int64).alias("session_index"),
+        "ts",
+        "energy_register_wh",
+        "power_w",
+    )
+
+
+def test_readings_keyed_by_session_row_bill_exactly_as_keyed_by_id() -> None:
+    all_readings, all_sessions = batch()
+    # shuffled rows and ids out of order: the index path must sort as the id path does
+    all_readings = all_readings.sample(fraction=1.0, shuffle=True, seed=7)
+    all_sessions = all_sessions.reverse()
+    by_id = bill_sessions_multi(all_readings, all_sessions, resolver())
+    by_row = bill_sessions_multi(_indexed(all_readings, all_sessions), all_sessions, resolver())
+    assert by_row.lines.equals(by_id.lines)
+    assert by_row.sessions.equals(by_id.sessions)
+    assert by_row.unbilled.equals(by_id.unbilled)
+    # one tariff: the single-tariff path takes the index as it is
+    cp1 = all_sessions.filter(pl.col("charger_id") == "CP1")
+    cp1_readings = all_readings.filter(pl.col("charger_id") == "CP1")
+    tou = BOOK["uk-tou-ac-2024"]
+    alone = bill_sessions(_indexed(cp1_readings, cp1), tou, sessions=cp1)
+    assert alone.lines.equals(bill_sessions(cp1_readings, tou, sessions=cp1).lines)
+
+
+def test_session_rows_without_readings_or_plug_times_still_bill_by_row() -> None:
+    all_readings, all_sessions = batch()
+    quiet = all_sessions.filter(pl.col("session_id") != "CP1/2")
+    listed = pl.concat([all_sessions.filter(pl.col("session_id") == "CP1/2"), quiet])
+    mine = all_readings.filter(pl.col("session_id") != "CP1/2")
+    by_row = bill_sessions_multi(_indexed(mine, listed), listed, resolver())
+    by_id = bill_sessions_multi(mine, listed, resolver())
+    assert by_row.sessions.equals(by_id.sessions)  # CP1/2 billed from its meter values alone
+    assert "CP1/2" in by_row.sessions["session_id"].to_list()
+    # sessions without plug times: the index is turned into ids
+    unplugged = listed.drop("started_at", "ended_at")
+    assert bill_sessions_multi(_indexed(mine, listed), unplugged, resolver()).lines.equals(
+        bill_sessions_multi(mine, unplugged, resolver()).lines
+    )
+
+
+def test_a_session_row_index_that_is_not_a_row_is_a_typed_error() -> None:
+    all_readings, all_sessions = batch()
+    indexed = _indexed(all_readings, all_sessions)
+    with pytest.raises(BillingInputError, match="session_index 5 is not a row of the 5"):
+        bill_sessions_multi(
+            indexed.with_columns(pl.col("session_index") + 1), all_sessions, resolver()
+        )
+    with pytest.raises(BillingInputError, match="must be an integer column"):
+        bill_sessions_multi(
+            indexed.with_columns(pl.col("session_index").cast(pl.String)), all_sessions, resolver()
+        )
+    with pytest.raises(BillingInputError, match="need the sessions they index"):
+        bill_sessions(indexed, BOOK["uk-tou-ac-2024"])
+    with pytest.raises(BillingInputError, match=r"row 0 \(session 'CP1/1'\) has no 'ts'"):
+        bill_sessions(
+            indexed.with_columns(pl.lit(None, pl.Datetime("us", "UTC")).alias("ts")),
+            BOOK["uk-tou-ac-2024"],
+            sessions=all_sessions,
+        )

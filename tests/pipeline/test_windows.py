@@ -11,7 +11,8 @@ from chargegrid.clock import FrozenClock
 from chargegrid.events import ConnectorStatus, Heartbeat, Topic
 from chargegrid.inventory import Charger, Connector, Inventory, save_inventory
 from chargegrid.settings import Settings
-from pipeline.windows import TS, _session_points
+from pipeline.checks import Rules
+from pipeline.windows import TS, _charging_runs, _energy_by_window, _session_points
 from tests.pipeline.conftest import T0, drain, publish, session_events, sql
 
 NOW = T0 + timedelta(days=1)
@@ -159,5 +160,32 @@ def test_session_points_in_session_then_time_order(
     readings: list[tuple[int, int, float]], expected: list[tuple[int, int, float]]
 ) -> None:
     points = _session_points(_points_frame([10, 15], [50, 60]), _readings(readings))
-    got = points.select("_sid", pl.col("ts").dt.epoch("us"), "wh").rows()
+    got = list(zip(points.sid.tolist(), points.ts_us.tolist(), points.wh.tolist(), strict=True))
     assert got == expected
+
+
+def test_charging_runs_and_energy_per_window_stay_within_their_session() -> None:
+    minute = 60_000_000
+    frame = _points_frame([0, 0], [40 * minute, 40 * minute])
+    # session 0: rises, a flat interval, rises again past 15:00; session 1: a missing register,
+    # then a rise (no power samples: a rising register is what delivered energy)
+    readings = _readings(
+        [(0, 5 * minute, 2.0), (0, 10 * minute, 2.0), (0, 20 * minute, 5.0),
+         (1, 5 * minute, None), (1, 10 * minute, 4.0)]  # type: ignore[list-item]
+    )  # fmt: skip
+    points = _session_points(frame, readings)
+    runs = _charging_runs(points, Rules()).select("_sid", pl.col("s", "e").dt.epoch("us"))
+    assert runs.rows() == [
+        (0, 0, 5 * minute),  # start (0 Wh) -> 2 Wh; 5 -> 10 min flat
+        (0, 10 * minute, 40 * minute),  # 2 -> 5 Wh, then the stop's 9 Wh
+        (1, 10 * minute, 40 * minute),  # around the missing register nothing shows a rise
+    ]
+    energy = _energy_by_window(points).select(
+        "_sid", pl.col("window_start").dt.epoch("us"), "energy_wh"
+    )
+    assert energy.rows() == [
+        (0, 0, 2.0),
+        (0, 15 * minute, 3.0),
+        (0, 30 * minute, 4.0),  # the stop, in its own window
+        (1, 30 * minute, 5.0),  # 4 -> 9 Wh at the stop; 0 -> NaN -> 4 Wh shows no increase
+    ]
