@@ -494,14 +494,23 @@ class Decoded:
 
     json_at: list[int]  # positions (in the log batch) of single JSON records
     tables: dict[int, pa.RecordBatch]  # decoded batch records, by log offset (ascending)
-    rows: pa.RecordBatch | None  # every decoded row, in log order (None: no batch record)
+    rows: _Checked | None  # every decoded row, in log order, checked (None: no batch record)
     rejected: list[Rejection]
 
 
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """Decoded rows of batch records as a frame (``offset`` = sequence numbers, ``_ts`` = the
+    decoded time) and, per row, whether it passes every rule of :func:`_valid_expr`."""
+
+    frame: pl.DataFrame
+    ok: pl.Series
+
+
 def decode_records(offsets: Offsets, payloads: Payloads, spec: TopicSpec) -> Decoded:
-    """Decode the batch records of a log batch. Pure, and mostly outside the interpreter lock
-    (the concatenation is): the source calls it in its read-ahead thread for the next batch
-    while the step works on the current one."""
+    """Decode the batch records of a log batch and check their rows (:func:`_checked`). Pure,
+    and mostly outside the interpreter lock: the source calls it in its read-ahead thread for
+    the next batch while the step works on the current one."""
     offsets = np.asarray(offsets, np.int64)
     json_at: list[int] = []
     rejected: list[Rejection] = []
@@ -522,7 +531,7 @@ def decode_records(offsets: Offsets, payloads: Payloads, spec: TopicSpec) -> Dec
             tables[offset] = decode_batch(payload)
         except BatchRecordError as exc:
             rejected.append(Rejection(seq_of(offset), Reason.undecodable, str(exc), bytes(payload)))
-    rows = pa.concat_batches(list(tables.values())) if tables else None
+    rows = _checked(tables, spec) if tables else None
     return Decoded(json_at, tables, rows, rejected)
 
 
@@ -554,27 +563,32 @@ def parse_log_batch(
         parts.append(parsed.good)
         rejected += parsed.rejected
     if decoded.rows is not None:
-        good, bad = _batch_rows(decoded.tables, decoded.rows, spec)
+        good, bad = _batch_rows(decoded.rows, spec)
         parts.append(good)
         rejected += bad
     good = _merged(parts) if parts else empty_frame(spec)
     return Parsed(good, sorted(rejected, key=lambda r: r.offset)), raw
 
 
-def _batch_rows(
-    tables: dict[int, pa.RecordBatch], rows: pa.RecordBatch, spec: TopicSpec
-) -> tuple[pl.DataFrame, list[Rejection]]:
-    """Good rows of decoded batch records (good-records layout) and rejected suspects."""
+def _checked(tables: dict[int, pa.RecordBatch], spec: TopicSpec) -> _Checked:
+    """Rows of decoded batch records as one frame with sequence numbers, and the verdict of the
+    vectorised rules per row (polars works outside the interpreter lock: the read-ahead thread
+    does this for the next batch)."""
     counts = np.fromiter((t.num_rows for t in tables.values()), np.int64, len(tables))
     firsts = np.cumsum(counts) - counts  # row of each record's first row in the batch
     index = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(firsts, counts)
     seqs = seqs_of(np.repeat(np.fromiter(tables, np.int64, len(tables)), counts), index)
-    frame = pl.from_arrow(rows)
+    frame = pl.from_arrow(pa.concat_batches(list(tables.values())))
     assert isinstance(frame, pl.DataFrame)
     frame = frame.with_columns(pl.col("ts").alias("_ts"), pl.Series("offset", seqs))
     rules, _ = _valid_expr(spec, frame)
+    return _Checked(frame, frame.select(rules).to_series())
+
+
+def _batch_rows(rows: _Checked, spec: TopicSpec) -> tuple[pl.DataFrame, list[Rejection]]:
+    """Good rows of decoded batch records (good-records layout) and rejected suspects."""
+    frame, ok = rows.frame, rows.ok
     columns = [c for c in spec.schema if c != "ts"]
-    ok = frame.select(rules).to_series()
     if ok.all():
         return frame.select("offset", "ts", *columns), []
     frame = frame.with_columns(ok.alias("_ok"))
