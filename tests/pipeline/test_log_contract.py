@@ -1,17 +1,18 @@
-"""One contract for every event-log adapter: SQLite always, Kafka when a broker is named.
+"""One contract for every event-log adapter: SQLite and Kafka, the same cases.
 
-Kafka cases need ``CHARGEGRID_KAFKA_BOOTSTRAP=host:port`` (each test uses fresh topics under a
-random prefix). The pipeline-source cases also run against a broker-free stand-in for bytewax's
-Kafka partition, so the Kafka source's batching, ticks and drain logic are always exercised.
+Kafka cases run against the broker ``CHARGEGRID_KAFKA_BOOTSTRAP=host:port`` names, else against
+librdkafka's mock cluster on loopback (``tests/pipeline/kafka_mock.py``); each test uses fresh
+topics under a random prefix. The pipeline-source cases also run against a broker-free stand-in
+for bytewax's Kafka partition, so the Kafka source's batching, ticks and drain logic are
+exercised without any broker too.
 """
 
 from __future__ import annotations
 
 import itertools
-import os
+import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,38 +23,50 @@ from bytewax.connectors.kafka import KafkaSourceMessage
 from chargegrid.clock import SystemClock
 from chargegrid.eventlog import EventLog, EventLogError, partition_for
 from chargegrid.events import Topic, encode
-from chargegrid.settings import load_settings
+from chargegrid.settings import Settings, load_settings
+from pipeline.kafka import KafkaConfig, KafkaLogPartition, KafkaLogSource
 from pipeline.logs import PartitionedLog, open_log
-from pipeline.source import LogBatch, LogPartition, SourceConfig
+from pipeline.source import LogBatch, LogPartition, SourceConfig, part_name
+from tests.pipeline.kafka_mock import KafkaBroker, kafka_broker  # noqa: F401 (the fixture)
 
-BOOTSTRAP = os.environ.get("CHARGEGRID_KAFKA_BOOTSTRAP", "")
-needs_kafka = pytest.mark.skipif(
-    not BOOTSTRAP, reason="Kafka contract cases need CHARGEGRID_KAFKA_BOOTSTRAP=host:port"
-)
 PARTITIONS = 3
 KEYS = [f"CH{i:03d}" for i in range(12)]
 
 
-def _settings(tmp_path: Path, adapter: str) -> Any:
+def _settings(tmp_path: Path, adapter: str, broker: KafkaBroker | None = None) -> Settings:
     if adapter == "kafka":
+        assert broker is not None
+        prefix = f"cgtest.{uuid.uuid4().hex[:10]}."
+        broker.create_topics(prefix, PARTITIONS)
         return load_settings(
             data_dir=tmp_path / "var",
             log_partitions=PARTITIONS,
             event_log="kafka",
-            kafka_bootstrap=BOOTSTRAP,
-            kafka_topic_prefix=f"cgtest.{uuid.uuid4().hex[:10]}.",
+            kafka_bootstrap=broker.bootstrap,
+            kafka_topic_prefix=prefix,
         )
     return load_settings(data_dir=tmp_path / "var", log_partitions=PARTITIONS)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("kafka", marks=needs_kafka)])
+@pytest.fixture(params=["sqlite", "kafka"])
 def adapter(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
 @pytest.fixture
-def log(tmp_path: Path, adapter: str) -> Iterator[PartitionedLog]:
-    opened = open_log(_settings(tmp_path, adapter))
+def broker(request: pytest.FixtureRequest, adapter: str) -> KafkaBroker | None:
+    """The session's Kafka broker for Kafka cases (started on first use), None for SQLite."""
+    return request.getfixturevalue("kafka_broker") if adapter == "kafka" else None
+
+
+@pytest.fixture
+def log_settings(tmp_path: Path, adapter: str, broker: KafkaBroker | None) -> Settings:
+    return _settings(tmp_path, adapter, broker)
+
+
+@pytest.fixture
+def log(log_settings: Settings) -> Iterator[PartitionedLog]:
+    opened = open_log(log_settings)
     try:
         yield opened
     finally:
@@ -132,6 +145,25 @@ def test_resume_from_committed_offset_reads_each_record_once(
     assert log.committed("other-group", topic, p) == 0
 
 
+def test_committed_offset_survives_reopening_the_log(
+    log: PartitionedLog, log_settings: Settings
+) -> None:
+    topic, key = Topic.order_events, "CH003"
+    p = partition_for(key, PARTITIONS)
+    log.append(topic, [(key, b"o%d" % i) for i in range(6)], now_ms=1)
+    offsets, _ = log.read_batch(topic, p, 0, 4)
+    log.commit("contract", topic, p, int(offsets[-1]))
+    log.close()
+    reopened = open_log(log_settings)
+    try:
+        position = reopened.committed("contract", topic, p)
+        assert position == int(offsets[-1])
+        _, payloads = reopened.read_batch(topic, p, position, 100)
+        assert list(payloads) == [b"o4", b"o5"]
+    finally:
+        reopened.close()
+
+
 def test_payload_bytes_round_trip_exactly(log: PartitionedLog) -> None:
     odd = [b"", b"line\nbreak", b"\n", b"\x00\xff\xfe", b"{}", "é€".encode()]
     log.append(Topic.dead_letter, [("CH001", payload) for payload in odd], now_ms=1)
@@ -185,42 +217,79 @@ def _source_config(log_path: Path, drained: bool = True) -> SourceConfig:
     )
 
 
-def _partition(kind: str, config: SourceConfig, topic: Topic, p: int, after: int) -> Any:
+# "kafka-source": KafkaLogPartition over the stand-in; "kafka": KafkaLogSource over a broker
+SOURCE_KINDS = ["sqlite", "kafka-source", "kafka"]
+
+
+def _source_log(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> tuple[PartitionedLog, KafkaConfig | None]:
+    """The log a source of ``kind`` reads, and the Kafka settings when it is a broker's."""
+    if kind == "kafka":
+        settings = _settings(tmp_path, "kafka", request.getfixturevalue("kafka_broker"))
+        return open_log(settings), KafkaConfig.from_settings(settings)
+    return EventLog(tmp_path / "log.sqlite", PARTITIONS), None
+
+
+def _partition(
+    kind: str,
+    config: SourceConfig,
+    topic: Topic,
+    p: int,
+    after: int,
+    kafka: KafkaConfig | None = None,
+) -> Any:
     if kind == "sqlite":
         return LogPartition(config, topic, p, after)
-    from pipeline.kafka import KafkaLogPartition
-
+    if kind == "kafka":
+        assert kafka is not None
+        # bytewax hands a fresh part no state (None), a resumed one its snapshot
+        return KafkaLogSource(config, kafka).build_part("in", part_name(topic, p), after or None)
     log = EventLog(config.log_path, PARTITIONS)
     inner = _BrokerFreeKafkaPartition(log, topic, p, after)
     return KafkaLogPartition(config, topic, p, after, inner, log)
 
 
+def _take(part: Any, count: int) -> list[LogBatch]:
+    """The next ``count`` non-empty batches (a broker's consumer may answer empty at first)."""
+    batches: list[LogBatch] = []
+    deadline = time.monotonic() + 30.0  # a hang guard, not a speed check
+    while len(batches) < count and time.monotonic() < deadline:
+        batches += [b for b in part.next_batch() if len(b)]
+    assert len(batches) >= count, f"only {len(batches)} batches within 30 s"
+    return batches[:count]
+
+
 def _drain(part: Any) -> list[LogBatch]:
     batches = []
-    while True:
-        try:
-            batches += [b for b in part.next_batch() if len(b)]
-        except StopIteration:
-            return batches
+    try:
+        while True:
+            try:
+                batches += [b for b in part.next_batch() if len(b)]
+            except StopIteration:
+                return batches
+    finally:
+        part.close()
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "kafka-source"])
+@pytest.mark.parametrize("kind", SOURCE_KINDS)
 def test_source_emits_the_same_batches_and_resumes_from_its_snapshot(
-    tmp_path: Path, kind: str
+    tmp_path: Path, kind: str, request: pytest.FixtureRequest
 ) -> None:
-    path = tmp_path / "log.sqlite"
-    with EventLog(path, PARTITIONS) as log:
-        log.append(Topic.meter_readings, _records(), now_ms=1)
-    config = _source_config(path)
     topic, p = Topic.meter_readings, 1
-    with EventLog(path, PARTITIONS) as log:
+    log, kafka = _source_log(kind, tmp_path, request)
+    try:
+        log.append(topic, _records(), now_ms=1)
         expected = _read_all(log, topic, p)
+    finally:
+        log.close()
+    config = _source_config(tmp_path / "log.sqlite")
 
-    first = _partition(kind, config, topic, p, 0)
-    head = first.next_batch() + first.next_batch()
+    first = _partition(kind, config, topic, p, 0, kafka)
+    head = _take(first, 2)
     state = first.snapshot()
     first.close()
-    rest = _drain(_partition(kind, config, topic, p, state))
+    rest = _drain(_partition(kind, config, topic, p, state, kafka))
 
     got = [
         (int(o), payload)
@@ -232,16 +301,18 @@ def test_source_emits_the_same_batches_and_resumes_from_its_snapshot(
     assert state == head[-1].offsets[-1]
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "kafka-source"])
-def test_source_ticks_while_idle_and_waits_until_drained(tmp_path: Path, kind: str) -> None:
-    path = tmp_path / "log.sqlite"
-    EventLog(path, PARTITIONS).close()
-    config = replace(_source_config(path, drained=False))
-    part = _partition(kind, config, Topic.connector_status, 0, 0)
+@pytest.mark.parametrize("kind", SOURCE_KINDS)
+def test_source_ticks_while_idle_and_waits_until_drained(
+    tmp_path: Path, kind: str, request: pytest.FixtureRequest
+) -> None:
+    log, kafka = _source_log(kind, tmp_path, request)
+    log.close()  # empty
+    path, topic = tmp_path / "log.sqlite", Topic.connector_status
+    part = _partition(kind, _source_config(path, drained=False), topic, 0, 0, kafka)
     ticks = part.next_batch()
     assert len(ticks) == 1 and len(ticks[0]) == 0  # an empty batch: a tick
     assert part.next_awake() is not None
-    done = _partition(kind, _source_config(path, drained=True), Topic.connector_status, 0, 0)
+    done = _partition(kind, _source_config(path, drained=True), topic, 0, 0, kafka)
     with pytest.raises(StopIteration):
         done.next_batch()
     part.close()
@@ -267,11 +338,12 @@ def test_kafka_needs_a_bootstrap_address(tmp_path: Path) -> None:
         open_log(settings)
 
 
-@needs_kafka
-def test_pipeline_over_kafka_equals_pipeline_over_sqlite(tmp_path: Path) -> None:
+def test_pipeline_over_kafka_equals_pipeline_over_sqlite(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     from tests.pipeline.conftest import drain, session_events, sql
 
-    kafka = _settings(tmp_path / "k", "kafka")
+    kafka = _settings(tmp_path / "k", "kafka", request.getfixturevalue("kafka_broker"))
     sqlite = _settings(tmp_path / "s", "sqlite")
     events = []
     for c in range(6):
@@ -290,12 +362,12 @@ def test_pipeline_over_kafka_equals_pipeline_over_sqlite(tmp_path: Path) -> None
 
 
 def test_mirror_copies_each_record_once_in_key_order_and_resumes(
-    tmp_path: Path, adapter: str
+    tmp_path: Path, adapter: str, broker: KafkaBroker | None
 ) -> None:
     from pipeline.kafka import mirror
 
     source = EventLog(tmp_path / "embedded.sqlite", PARTITIONS)
-    target = open_log(_settings(tmp_path / "target", adapter))
+    target = open_log(_settings(tmp_path / "target", adapter, broker))
     try:
         records = _records()
         source.append(Topic.meter_readings, records[:20], now_ms=1)
