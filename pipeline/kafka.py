@@ -127,18 +127,27 @@ class KafkaLog:
                 )
                 for n in missing
             ]
-            for name, future in admin.create_topics(new).items():
-                try:
-                    future.result(self.config.timeout_s)
-                except KafkaException as exc:  # a concurrent creator is fine
-                    if _code(exc) != KafkaError.TOPIC_ALREADY_EXISTS:
-                        msg = f"cannot create Kafka topic {name}: {exc}"
-                        raise EventLogError(msg) from exc
+            created = admin.create_topics(new, request_timeout=self.config.timeout_s)
+            for name, future in created.items():
+                self._await_creation(name, future)
         counts = self._partition_counts(admin, names)
         if len(set(counts.values())) != 1:
             msg = f"Kafka topics must all have the same partition count, found {counts}"
             raise EventLogError(msg)
         return next(iter(counts.values()))
+
+    def _await_creation(self, name: str, future: Any) -> None:
+        """Wait for one CreateTopics result; a concurrent creator is fine. A broker without
+        the admin API (or without a reachable controller) fails here, within the timeout."""
+        try:
+            future.result(self.config.timeout_s + 1.0)  # the request itself ends first
+        except (KafkaException, TimeoutError) as exc:
+            if _code(exc) != KafkaError.TOPIC_ALREADY_EXISTS:
+                msg = (
+                    f"cannot create Kafka topic {name} ({str(exc) or 'timed out'}); create the "
+                    f"topics yourself with {self.config.partitions} partitions each"
+                )
+                raise EventLogError(msg) from exc
 
     def _metadata(self, admin: AdminClient) -> dict[str, Any]:
         try:
@@ -225,6 +234,11 @@ class KafkaLog:
                         "enable.auto.commit": False,
                         "auto.offset.reset": "earliest",
                         "enable.partition.eof": True,
+                        # reads stop at the high watermark, so a fetch never needs to wait
+                        # for new records; and a broker answers a connection's requests in
+                        # order, so a long-polling fetch (500 ms by default) would hold up
+                        # the next end_offset's ListOffsets behind it
+                        "fetch.wait.max.ms": 10,
                     }
                 )
             )
@@ -258,7 +272,10 @@ class KafkaLog:
                 if time.monotonic() > deadline:
                     msg = f"Kafka read of {self.config.topic_name(topic)}[{partition}] timed out"
                     raise EventLogError(msg)
-                want = min(_READ_CHUNK, limit - len(offsets))
+                # no more than the high watermark leaves, so consume() need not wait out
+                # its timeout for records that do not exist (fewer with gaps: then EOF ends it)
+                position = offsets[-1] if offsets else after_offset
+                want = min(_READ_CHUNK, limit - len(offsets), end - position)
                 if self._consume_into(want, offsets, payloads):
                     break
         finally:

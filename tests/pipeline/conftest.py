@@ -20,6 +20,7 @@ from chargegrid.events import (
 )
 from chargegrid.settings import Settings, load_settings
 from pipeline.runner import build_flow, execute
+from tests.pipeline.kafka_mock import kafka_bootstrap, kafka_broker  # noqa: F401 (fixtures)
 from warehouse.catalog import ensure_catalog
 
 T0 = datetime(2025, 3, 1, 10, 0, tzinfo=UTC)

@@ -27,7 +27,7 @@ from chargegrid.settings import Settings, load_settings
 from pipeline.kafka import KafkaConfig, KafkaLogPartition, KafkaLogSource
 from pipeline.logs import PartitionedLog, open_log
 from pipeline.source import LogBatch, LogPartition, SourceConfig, part_name
-from tests.pipeline.kafka_mock import KafkaBroker, kafka_broker  # noqa: F401 (the fixture)
+from tests.pipeline.kafka_mock import KafkaBroker
 
 PARTITIONS = 3
 KEYS = [f"CH{i:03d}" for i in range(12)]
@@ -339,11 +339,11 @@ def test_kafka_needs_a_bootstrap_address(tmp_path: Path) -> None:
 
 
 def test_pipeline_over_kafka_equals_pipeline_over_sqlite(
-    tmp_path: Path, request: pytest.FixtureRequest
+    tmp_path: Path, kafka_broker: KafkaBroker
 ) -> None:
     from tests.pipeline.conftest import drain, session_events, sql
 
-    kafka = _settings(tmp_path / "k", "kafka", request.getfixturevalue("kafka_broker"))
+    kafka = _settings(tmp_path / "k", "kafka", kafka_broker)
     sqlite = _settings(tmp_path / "s", "sqlite")
     events = []
     for c in range(6):
@@ -393,3 +393,27 @@ def test_unreachable_kafka_is_a_typed_error() -> None:
     (port,) = free_ports(1)  # nothing listens there
     with pytest.raises(EventLogError, match="cannot reach Kafka"):
         KafkaLog(KafkaConfig(f"127.0.0.1:{port}", timeout_s=0.5))
+
+
+def test_missing_topics_are_created_with_the_configured_partitions(
+    kafka_broker: KafkaBroker,
+) -> None:
+    from pipeline.kafka import KafkaLog
+
+    if kafka_broker.mock is not None:
+        pytest.skip("librdkafka's mock cluster has no CreateTopics; needs a real broker")
+    config = KafkaConfig(kafka_broker.bootstrap, f"cgtest.{uuid.uuid4().hex[:10]}.", 2)
+    with KafkaLog(config) as log:
+        assert log.partitions == 2
+        log.append(Topic.order_events, [("O1", b"x")], now_ms=1)
+        assert log.end_offset(Topic.order_events, partition_for("O1", 2)) == 1
+
+
+def test_a_broker_that_cannot_create_topics_is_a_typed_error(kafka_broker: KafkaBroker) -> None:
+    from pipeline.kafka import KafkaLog
+
+    if kafka_broker.mock is None:
+        pytest.skip("needs a broker without CreateTopics: librdkafka's mock cluster")
+    config = KafkaConfig(kafka_broker.bootstrap, f"cgtest.{uuid.uuid4().hex[:10]}.", 2, timeout_s=1)
+    with pytest.raises(EventLogError, match="cannot create Kafka topic"):
+        KafkaLog(config)
