@@ -17,6 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 import pyarrow as pa
 from pydantic import ValidationError
@@ -27,13 +29,20 @@ from chargegrid.events import DeadLetter, Reason, Topic
 from pipeline.bills import PendingReadings, StreamBilling, TariffBook
 from pipeline.checks import InventoryWatch, Rules, screen
 from pipeline.kernels.energy import warm as warm_kernels
+from pipeline.kernels.groups import group_bounds
 from pipeline.kernels.groups import warm as warm_group_kernels
 from pipeline.live import LiveDelta
 from pipeline.orders import OrderBook, order_events
 from pipeline.parse import METER_SPEC, STATUS_SPEC, RawIndex, Rejection, parse_log_batch
 from pipeline.sessions import MeterResult, TxnBook, process_meter
 from pipeline.source import LogBatch
-from pipeline.windows import Presence, presence_windows, session_windows, windows_table
+from pipeline.windows import (
+    Presence,
+    presence_windows,
+    reading_presence,
+    session_windows,
+    windows_table,
+)
 from warehouse.schema import CONNECTOR_STATUS, DEAD_LETTER, READINGS, SESSIONS
 
 
@@ -101,13 +110,43 @@ def _history_points(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _meter_live(result: MeterResult, live: LiveDelta) -> None:
+@dataclass(frozen=True, slots=True)
+class _Groups:
+    """Accepted readings by transaction: ``_g`` per row (-1: in none), and each transaction's
+    first and last row (its kept readings are in time order, so its earliest and latest)."""
+
+    of_row: npt.NDArray[np.int64]
+    first: npt.NDArray[np.int64]
+    last: npt.NDArray[np.int64]
+
+    @classmethod
+    def of(cls, result: MeterResult) -> _Groups:
+        of_row = result.readings.get_column("_g").fill_null(-1).cast(pl.Int64).to_numpy()
+        first, last = group_bounds(of_row, len(result.groups))
+        return cls(of_row, first, last)
+
+
+def _last_rows(frame: pl.DataFrame, groups: _Groups) -> list[int] | None:
+    """Rows holding each connector's latest reading of the batch, in log order, taken from each
+    transaction's last row; None when that does not hold (a reading outside any transaction,
+    or a transaction whose readings name more than one connector)."""
+    if np.any(groups.of_row < 0):
+        return None
+    connector = frame.get_column("connector_id").fill_null(-1).to_numpy()
+    if np.any(connector[groups.first[groups.of_row]] != connector):
+        return None
+    return np.sort(groups.last[groups.last >= 0]).tolist()
+
+
+def _meter_live(result: MeterResult, live: LiveDelta, groups: _Groups) -> None:
     frame = result.readings
     if frame.height:
+        latest = frame.select("charger_id", "connector_id", "ts", "power_w", "soc_pct")
+        rows = _last_rows(frame, groups)
         last = (
-            frame.select("charger_id", "connector_id", "ts", "power_w", "soc_pct")
-            .group_by("charger_id", "connector_id", maintain_order=True)
-            .last()
+            latest.group_by("charger_id", "connector_id", maintain_order=True).last()
+            if rows is None
+            else latest[rows]
         )
         for row in last.iter_rows(named=True):
             fields: dict[str, Any] = {
@@ -165,7 +204,8 @@ def _meter(state: PartitionState, batch: LogBatch, out: StepOut, checks: Checks)
     if result.sessions:
         out.tables["sessions"] = pa.Table.from_pylist(result.sessions, schema=SESSIONS)
     state.pending.add(result.readings, result.groups)
-    windows = [_reading_presence(state, result.readings, checks)]
+    groups = _Groups.of(result)
+    windows = [_reading_presence(state, result.readings, groups, checks)]
     if result.sessions:
         taken = state.pending.take([s["session_id"] for s in result.sessions])
         if checks.billing is not None:
@@ -173,36 +213,40 @@ def _meter(state: PartitionState, batch: LogBatch, out: StepOut, checks: Checks)
         bills = out.tables.get("bills")
         windows.append(session_windows(result.sessions, taken, bills, checks.rules))
     _add_windows(out, windows)
-    _meter_live(result, out.live)
+    _meter_live(result, out.live, groups)
     return sorted(parsed.rejected + screened + result.rejected, key=lambda r: r.offset)
 
 
 def _reading_presence(
-    state: PartitionState, readings: pl.DataFrame, checks: Checks
+    state: PartitionState, readings: pl.DataFrame, groups: _Groups, checks: Checks
 ) -> pl.DataFrame:
-    """Readings show a charger is there: its first and last reading time of the batch."""
-    if not readings.height:
-        return presence_windows(state.presence, _NO_MESSAGES, checks.rules)
-    times = readings.group_by("charger_id").agg(pl.col("ts").min().alias("a"), pl.col("ts").max())
-    messages = pl.concat(
-        [times.select("charger_id", pl.col("a").alias("ts")), times.select("charger_id", "ts")]
-    ).select(
-        "charger_id",
-        pl.lit(0, pl.Int64).alias("connector_id"),
-        "ts",
-        pl.lit(None, pl.String).alias("status"),
-    )
-    return presence_windows(state.presence, messages, checks.rules)
+    """Readings show a charger is there: each one is a sign of life (offline partials)."""
+    chargers, codes = _charger_codes(readings, groups)
+    ts_us = readings.get_column("ts").dt.epoch("us").to_numpy()
+    return reading_presence(state.presence, chargers, codes, ts_us, checks.rules)
 
 
-_NO_MESSAGES = pl.DataFrame(
-    schema={
-        "charger_id": pl.String,
-        "connector_id": pl.Int64,
-        "ts": pl.Datetime("us", "UTC"),
-        "status": pl.String,
-    }
-)
+def _charger_codes(
+    readings: pl.DataFrame, groups: _Groups
+) -> tuple[list[str], npt.NDArray[np.int64]]:
+    """The batch's chargers, and per reading the index of its charger: from each transaction's
+    first row (one lookup per transaction), by name only for readings outside a transaction."""
+    code_of: dict[str, int] = {}
+    present = np.flatnonzero(groups.first >= 0)
+    names = readings.get_column("charger_id").gather(groups.first[present]).to_list()
+    group_code = np.full(len(groups.first), -1, np.int64)
+    for group, name in zip(present.tolist(), names, strict=True):
+        group_code[group] = code_of.setdefault(name, len(code_of))
+    codes = np.full(readings.height, -1, np.int64)
+    inside = groups.of_row >= 0
+    codes[inside] = group_code[groups.of_row[inside]]
+    outside = np.flatnonzero(~inside)
+    if len(outside):
+        idle = readings.get_column("charger_id").gather(outside)
+        for name in idle.unique(maintain_order=True).to_list():
+            code_of.setdefault(name, len(code_of))
+        codes[outside] = idle.replace_strict(code_of, return_dtype=pl.Int64).to_numpy()
+    return list(code_of), codes
 
 
 def _add_windows(out: StepOut, parts: list[pl.DataFrame]) -> None:

@@ -36,7 +36,7 @@ import polars as pl
 import pyarrow as pa
 
 from pipeline.checks import Rules
-from pipeline.kernels.groups import group_order
+from pipeline.kernels.groups import NO_TIME, group_order, group_time_order, silent_gaps
 from warehouse.schema import UTILISATION_WINDOWS
 
 WINDOW = "15m"
@@ -296,12 +296,43 @@ def presence_windows(presence: Presence, messages: pl.DataFrame, rules: Rules) -
         elif since is not None:
             del presence.outage_since_us[key]
             rows.append((key[0], key[1], since, ts_us, "faulted_s"))
+    return _interval_windows(rows)
+
+
+def _interval_windows(rows: list[tuple[str, int, int, int, str]]) -> pl.DataFrame:
+    """Partials of ``(charger_id, connector_id, s, e, metric)`` intervals (times in µs)."""
     if not rows:
         return _combine([])
     intervals = pl.DataFrame(
         rows, schema={**_INTERVALS, "s": pl.Int64(), "e": pl.Int64()}, orient="row"
     ).with_columns(pl.col("s", "e").cast(TS))
     return _combine([split_intervals(intervals)])
+
+
+def reading_presence(
+    presence: Presence,
+    chargers: list[str],
+    codes: npt.NDArray[np.int64],
+    ts_us: npt.NDArray[np.int64],
+    rules: Rules,
+) -> pl.DataFrame:
+    """Offline partials from a batch of readings: what :func:`presence_windows` makes of every
+    reading as a message, without a Python step per reading. ``codes[i]`` is the index in
+    ``chargers`` of reading ``i``'s charger, ``ts_us[i]`` its time. Every reading counts, not only
+    each charger's first and last of the batch: a batch can span hours of a charger's readings,
+    and only a silence longer than ``rules.offline_after_s`` between two of them is offline."""
+    if not len(codes):
+        return _combine([])
+    last_seen = np.array([presence.last_seen_us.get(c, NO_TIME) for c in chargers], np.int64)
+    before = last_seen.copy()
+    order = group_time_order(codes, len(chargers), ts_us)
+    allowance_us = int(rules.offline_after_s * 1_000_000)
+    gaps = silent_gaps(codes, ts_us, order, last_seen, allowance_us)
+    for c in np.flatnonzero(last_seen != before).tolist():
+        presence.last_seen_us[chargers[c]] = int(last_seen[c])
+    return _interval_windows(
+        [(chargers[c], 0, latest + allowance_us, t, "offline_s") for c, latest, t in gaps.tolist()]
+    )
 
 
 _EMPTY = pl.from_arrow(UTILISATION_WINDOWS.empty_table())

@@ -10,6 +10,9 @@ the pipeline numbers each row's transaction ``0..groups-1``. Two questions per b
 * :func:`group_time_order`: the row order by (group, time), ties in row order (what a stable
   sort on both gives): the counting sort, then a stable sort of only the groups whose times are
   not already in order (in a stream, a group's rows arrive in time order but for a few).
+* :func:`group_bounds`: each group's first and last row.
+* :func:`silent_gaps`: where a charger's times in a batch leave a silence longer than the
+  offline allowance (presence windows).
 """
 
 from __future__ import annotations
@@ -108,3 +111,48 @@ def warm() -> None:
         group_order(groups, 1)
         increasing_by_group(groups, groups, np.full(1, -1, np.int64))
         group_time_order(groups, 1, groups)
+        group_bounds(groups, 1)
+        silent_gaps(groups, groups, groups, np.full(1, NO_TIME, np.int64), 1)
+
+
+@njit(cache=True)
+def group_bounds(groups: I64, n_groups: int) -> tuple[I64, I64]:
+    """Row of the first and of the last row of each group (-1: none); negative groups (rows in
+    no group) are skipped."""
+    first = np.full(n_groups, -1, np.int64)
+    last = np.full(n_groups, -1, np.int64)
+    for i in range(len(groups)):
+        g = groups[i]
+        if g < 0:
+            continue
+        if first[g] < 0:
+            first[g] = i
+        last[g] = i
+    return first, last
+
+
+NO_TIME = np.iinfo(np.int64).min  # "never seen" in :func:`silent_gaps`
+
+
+@njit(cache=True)
+def silent_gaps(codes: I64, ts: I64, order: I64, last_seen: I64, allowance: int) -> I64:
+    """Silences longer than ``allowance`` in each code's times: rows taken in ``order`` (by code,
+    then time), each compared with the code's latest time so far (``last_seen``, updated in
+    place; :data:`NO_TIME` = none yet): a time more than ``allowance`` after it is the end of a
+    silence. Returns ``(code, latest, time)`` rows (an ``(n, 3)`` array), one per silence."""
+    count = 0
+    for k in range(2):  # count, then fill
+        out = np.empty((count, 3), np.int64)
+        count = 0
+        seen = last_seen.copy() if k == 0 else last_seen
+        for i in order:
+            c = codes[i]
+            t = ts[i]
+            latest = seen[c]
+            if latest != NO_TIME and t - latest > allowance:
+                if k == 1:
+                    out[count, 0], out[count, 1], out[count, 2] = c, latest, t
+                count += 1
+            if latest == NO_TIME or t > latest:
+                seen[c] = t
+    return out

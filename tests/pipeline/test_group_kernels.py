@@ -12,7 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.bills import PendingReadings
-from pipeline.kernels.groups import group_order, group_time_order, increasing_by_group
+from pipeline.kernels.groups import (
+    NO_TIME,
+    group_bounds,
+    group_order,
+    group_time_order,
+    increasing_by_group,
+    silent_gaps,
+)
 from pipeline.parse import _merged
 
 GROUPS = st.integers(1, 12).flatmap(
@@ -136,3 +143,22 @@ def test_pending_readings_snapshot_copy_is_independent() -> None:
         (0, 2.0),
         (1, 3.0),
     ]
+
+
+def test_group_bounds_skip_rows_in_no_group() -> None:
+    first, last = group_bounds(np.array([1, -1, 0, 1, -1, 1], np.int64), 3)
+    assert first.tolist() == [2, 0, -1]
+    assert last.tolist() == [2, 5, -1]
+
+
+def test_silent_gaps_compare_each_time_with_the_latest_before_it() -> None:
+    # code 0, last seen at 0: -3 (older: no gap, no update), then in time order 5, 20 (silent
+    # since 5), 30 (exactly the allowance: not silent), 31; code 1, never seen: 100, 200;
+    # code 2 is not in the batch
+    codes = np.array([0, 1, 0, 0, 1, 0, 0], np.int64)
+    ts = np.array([5, 100, 30, 20, 200, 31, -3], np.int64)
+    last_seen = np.array([0, NO_TIME, 7], np.int64)
+    order = group_time_order(codes, 3, ts)
+    gaps = silent_gaps(codes, ts, order, last_seen, 10)
+    assert gaps.tolist() == [[0, 5, 20], [1, 100, 200]]
+    assert last_seen.tolist() == [31, 200, 7]

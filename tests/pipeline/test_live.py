@@ -129,3 +129,33 @@ def test_history_keeps_the_newest_point_per_bucket_and_drops_old_ones() -> None:
     view.apply(_delta(609, 7.0), history_s=600)
     view.compact(history_s=600)
     assert view.points("CH1/1") == [(t0 + 12 * US, 4.0), (t0 + 590 * US, 5.0), (t0 + 609 * US, 7.0)]
+
+
+def test_latest_reading_per_connector_from_transactions_equals_grouping_every_row() -> None:
+    from pipeline.sessions import MeterResult
+    from pipeline.step import _Groups, _meter_live
+
+    at = datetime(2025, 3, 1, tzinfo=UTC)
+    # CH1/1 had transaction 0 then 2 in the batch; CH2/1 transaction 1; log order interleaved
+    rows = [("CH1", 1, 0, 10.0), ("CH2", 1, 1, 20.0), ("CH1", 1, 0, 11.0), ("CH1", 1, 2, 12.0),
+            ("CH2", 1, 1, 21.0)]  # fmt: skip
+    frame = pl.DataFrame(
+        {
+            "charger_id": [r[0] for r in rows],
+            "connector_id": [r[1] for r in rows],
+            "_g": [r[2] for r in rows],
+            "ts": [at.replace(second=k) for k in range(len(rows))],
+            "power_w": [r[3] for r in rows],
+            "soc_pct": [None, 50.0, None, 60.0, None],
+        }
+    )
+    result = MeterResult(frame, [], [], {}, [], ["CH1/T1", "CH2/T1", "CH1/T2"])
+    fast, grouped = LiveDelta(), LiveDelta()
+    groups = _Groups.of(result)
+    _meter_live(result, fast, groups)
+    everything = _Groups(groups.of_row * 0 - 1, groups.first, groups.last)  # no transactions
+    _meter_live(result, grouped, everything)
+    assert fast.connectors == grouped.connectors
+    assert fast.connectors["CH1/1"]["power_w"] == 12.0
+    assert fast.connectors["CH1/1"]["soc_pct"] == 60.0
+    assert fast.connectors["CH2/1"]["power_w"] == 21.0

@@ -189,3 +189,37 @@ def test_charging_runs_and_energy_per_window_stay_within_their_session() -> None
         (0, 30 * minute, 4.0),  # the stop, in its own window
         (1, 30 * minute, 5.0),  # 4 -> 9 Wh at the stop; 0 -> NaN -> 4 Wh shows no increase
     ]
+
+
+OFFLINE = (
+    "SELECT strftime(window_start, '%H:%M'), round(offline_min, 6) FROM windows_15m "
+    "WHERE connector_id = 0 AND offline_min > 0 ORDER BY 1"
+)
+
+
+def test_a_batch_spanning_hours_of_readings_is_not_offline(settings: Settings) -> None:
+    # 3 h of readings a minute apart from two chargers, read in one batch: every reading is a
+    # sign of life (a charger's first and last reading of the batch alone would leave 3 h silent)
+    events = [
+        *session_events("CH1", "T1", [1000.0 + k for k in range(180)]),
+        *session_events("CH2", "T1", [1000.0 + k for k in range(180)]),
+    ]
+    publish(settings, Topic.meter_readings, events)  # type: ignore[arg-type]
+    drain(settings, batch_rows=100_000, clock=FrozenClock(NOW))
+    assert sql(settings, OFFLINE) == []
+    (total,) = sql(settings, "SELECT count(*) FROM readings")[0]
+    assert total == 360
+
+
+def test_a_silence_between_readings_of_one_batch_is_offline(settings: Settings) -> None:
+    # readings 10:01-10:30, then silent until 11:31 (a reading only then), then the stop
+    registers = [1000.0 + k for k in range(30)]
+    start, *readings, stop = session_events("CH1", "T1", registers)
+    late = readings[-1].model_copy(update={"ts": T0 + timedelta(minutes=91)})  # type: ignore[attr-defined]
+    stop = stop.model_copy(update={"ts": T0 + timedelta(minutes=92)})  # type: ignore[attr-defined]
+    publish(settings, Topic.meter_readings, [start, *readings[:-1], late, stop])  # type: ignore[list-item]
+    drain(settings, batch_rows=100_000, clock=FrozenClock(NOW))
+    # last sign of life 10:29, offline from 10:40 (660 s allowance) to the reading at 11:31
+    offline = sql(settings, OFFLINE)
+    assert offline == [("10:30", 5.0), ("10:45", 15.0), ("11:00", 15.0), ("11:15", 15.0),
+                       ("11:30", 1.0)]  # fmt: skip
