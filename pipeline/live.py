@@ -39,6 +39,11 @@ POINTS_SCHEMA: dict[str, pl.DataType] = {
 _CONNECTOR = ["charger_id", "connector_id"]
 
 
+def bucket_us(history_s: float) -> int:
+    """Spacing of the power history's points (µs of event time): one per connector per bucket."""
+    return max(1, int(history_s * 1e6 / HISTORY_POINTS))
+
+
 def empty_points() -> pl.DataFrame:
     return pl.DataFrame(schema=POINTS_SCHEMA)
 
@@ -87,7 +92,7 @@ class LiveView:
         """Fold pending points in: the newest point per connector per bucket, within the window."""
         if not self.pending:
             return
-        step_us = max(1, int(history_s * 1e6 / HISTORY_POINTS))
+        step_us = bucket_us(history_s)
         merged = pl.concat([self.history, *self.pending], rechunk=False)
         self.pending = []
         if self.event_time_us is not None:

@@ -27,7 +27,7 @@ from chargegrid.settings import Settings
 from pipeline.bills import TariffBook
 from pipeline.checks import Rules
 from pipeline.cluster import ClusterSpec
-from pipeline.live import LiveSink
+from pipeline.live import LiveSink, bucket_us
 from pipeline.logs import log_source
 from pipeline.sinks import LakeSink, SinkConfig
 from pipeline.source import SourceConfig
@@ -83,7 +83,11 @@ def build_flow(
         else None
     )
     step = make_step(
-        clock, inventory_path=settings.inventory_path, rules=Rules.of(settings), tariffs=tariffs
+        clock,
+        inventory_path=settings.inventory_path,
+        rules=Rules.of(settings),
+        tariffs=tariffs,
+        live_bucket_us=bucket_us(settings.live_history_s),
     )
     outs = op.stateful_map("transactions", keyed, step)
     op.output(

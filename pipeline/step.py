@@ -29,7 +29,7 @@ from chargegrid.events import DeadLetter, Reason, Topic
 from pipeline.bills import PendingReadings, StreamBilling, TariffBook
 from pipeline.checks import InventoryWatch, Rules, screen
 from pipeline.kernels.energy import warm as warm_kernels
-from pipeline.kernels.groups import group_bounds
+from pipeline.kernels.groups import group_bounds, newest_per_bucket
 from pipeline.kernels.groups import warm as warm_group_kernels
 from pipeline.live import LiveDelta
 from pipeline.orders import OrderBook, order_events
@@ -102,10 +102,17 @@ def dead_letter_table(
     return pa.Table.from_pylist(rows, schema=DEAD_LETTER)
 
 
-def _history_points(frame: pl.DataFrame) -> pl.DataFrame:
-    """Power samples for the live history (:data:`~pipeline.live.POINTS_SCHEMA`); the live view
-    thins them to one per connector per bucket when it folds them in."""
-    return frame.filter(pl.col("power_w").is_not_null()).select(
+def _history_points(frame: pl.DataFrame, groups: _Groups, bucket_us: int | None) -> pl.DataFrame:
+    """Power samples for the live history (:data:`~pipeline.live.POINTS_SCHEMA`). The live view
+    keeps the newest point per connector per ``bucket_us`` of event time; with a bucket, only a
+    transaction's newest sample per bucket leaves the step (a reading outside any transaction
+    always does), so the view folds in a few points per connector, not every reading."""
+    power = frame.get_column("power_w")
+    keep = power.is_not_null().to_numpy()
+    if bucket_us is not None:
+        ts_us = frame.get_column("ts").dt.epoch("us").to_numpy()
+        keep = newest_per_bucket(groups.of_row, ts_us, keep, bucket_us, len(groups.first))
+    return frame.filter(pl.Series(keep)).select(
         "charger_id", "connector_id", pl.col("ts").dt.epoch("us").alias("ts_us"), "power_w"
     )
 
@@ -138,7 +145,9 @@ def _last_rows(frame: pl.DataFrame, groups: _Groups) -> list[int] | None:
     return np.sort(groups.last[groups.last >= 0]).tolist()
 
 
-def _meter_live(result: MeterResult, live: LiveDelta, groups: _Groups) -> None:
+def _meter_live(
+    result: MeterResult, live: LiveDelta, groups: _Groups, bucket_us: int | None = None
+) -> None:
     frame = result.readings
     if frame.height:
         latest = frame.select("charger_id", "connector_id", "ts", "power_w", "soc_pct")
@@ -156,7 +165,7 @@ def _meter_live(result: MeterResult, live: LiveDelta, groups: _Groups) -> None:
             if row["soc_pct"] is not None:
                 fields["soc_pct"] = row["soc_pct"]
             live.connectors[f"{row['charger_id']}/{row['connector_id']}"] = fields
-        live.points = _history_points(frame)
+        live.points = _history_points(frame, groups, bucket_us)
         live.event_time_us = _us(frame.get_column("ts").max())  # type: ignore[arg-type]
     for txn in result.touched.values():
         live.connectors.setdefault(f"{txn.charger_id}/{txn.connector_id}", {}).update(
@@ -179,6 +188,7 @@ class Checks:
     inventory: InventoryWatch
     rules: Rules = field(default_factory=Rules)
     billing: StreamBilling | None = None  # bill sessions as they close (None: no bills)
+    live_bucket_us: int | None = None  # live history: newest power sample per bucket (None: all)
 
 
 def _screened(
@@ -213,7 +223,7 @@ def _meter(state: PartitionState, batch: LogBatch, out: StepOut, checks: Checks)
         bills = out.tables.get("bills")
         windows.append(session_windows(result.sessions, taken, bills, checks.rules))
     _add_windows(out, windows)
-    _meter_live(result, out.live, groups)
+    _meter_live(result, out.live, groups, checks.live_bucket_us)
     return sorted(parsed.rejected + screened + result.rejected, key=lambda r: r.offset)
 
 
@@ -324,14 +334,17 @@ def make_step(
     inventory_path: Path | None = None,
     rules: Rules | None = None,
     tariffs: TariffBook | None = None,
+    live_bucket_us: int | None = None,
 ) -> Step:
     """The ``stateful_map`` mapper; ``clock`` stamps when the pipeline judged a record and is
     what readings from the future are judged against; ``inventory_path`` (re-read on change)
     lists the known chargers and connectors (``None``: every charger is known); ``tariffs``
-    (see :mod:`pipeline.bills`) bill sessions as they close (``None``: no bills)."""
+    (see :mod:`pipeline.bills`) bill sessions as they close (``None``: no bills);
+    ``live_bucket_us``: the live history's point spacing (:func:`pipeline.live.bucket_us`),
+    finer samples are thinned in the step (``None``: every sample goes to the live view)."""
     watch = InventoryWatch(inventory_path)
     billing = StreamBilling(tariffs, watch) if tariffs is not None else None
-    checks = Checks(clock, watch, rules or Rules(), billing)
+    checks = Checks(clock, watch, rules or Rules(), billing, live_bucket_us)
     # Numba loads compiled kernels on first call (~0.3 s each): do it while the flow starts up.
     threading.Thread(target=_warm, args=(billing,), name="warm-kernels", daemon=True).start()
 

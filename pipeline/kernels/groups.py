@@ -11,6 +11,7 @@ the pipeline numbers each row's transaction ``0..groups-1``. Two questions per b
   sort on both gives): the counting sort, then a stable sort of only the groups whose times are
   not already in order (in a stream, a group's rows arrive in time order but for a few).
 * :func:`group_bounds`: each group's first and last row.
+* :func:`newest_per_bucket`: each group's newest row per slice of time (live power history).
 * :func:`silent_gaps`: where a charger's times in a batch leave a silence longer than the
   offline allowance (presence windows).
 """
@@ -112,6 +113,7 @@ def warm() -> None:
         increasing_by_group(groups, groups, np.full(1, -1, np.int64))
         group_time_order(groups, 1, groups)
         group_bounds(groups, 1)
+        newest_per_bucket(groups, groups, np.ones(1, np.bool_), 1, 1)
         silent_gaps(groups, groups, groups, np.full(1, NO_TIME, np.int64), 1)
 
 
@@ -155,4 +157,27 @@ def silent_gaps(codes: I64, ts: I64, order: I64, last_seen: I64, allowance: int)
                 count += 1
             if latest == NO_TIME or t > latest:
                 seen[c] = t
+    return out
+
+
+@njit(cache=True)
+def newest_per_bucket(
+    groups: I64, ts: I64, keep: npt.NDArray[np.bool_], bucket: int, n_groups: int
+) -> npt.NDArray[np.bool_]:
+    """Of the rows where ``keep`` holds, the newest row of each group in each ``bucket``-wide
+    slice of time (``ts // bucket``), for groups whose rows are in time order; rows in no
+    group (negative) are all kept. One pass from the end, no sort."""
+    out = np.zeros(len(groups), np.bool_)
+    seen = np.full(n_groups, np.iinfo(np.int64).min, np.int64)  # newest bucket kept so far
+    for i in range(len(groups) - 1, -1, -1):
+        if not keep[i]:
+            continue
+        g = groups[i]
+        if g < 0:
+            out[i] = True
+            continue
+        b = ts[i] // bucket
+        if b != seen[g]:
+            out[i] = True
+            seen[g] = b
     return out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -159,3 +159,40 @@ def test_latest_reading_per_connector_from_transactions_equals_grouping_every_ro
     assert fast.connectors["CH1/1"]["power_w"] == 12.0
     assert fast.connectors["CH1/1"]["soc_pct"] == 60.0
     assert fast.connectors["CH2/1"]["power_w"] == 21.0
+
+
+def test_power_history_thinned_in_the_step_folds_into_the_same_view() -> None:
+    from pipeline.live import bucket_us
+    from pipeline.sessions import MeterResult
+    from pipeline.step import _Groups, _history_points
+
+    history_s = 600.0
+    t0 = datetime(2025, 3, 1, tzinfo=UTC)
+    # two transactions on CH1/1 and CH2/1 reading every 3 s, one power-less reading, and a
+    # reading outside any transaction (CH3/1), interleaved as a log batch holds them
+    rows = []
+    for k in range(400):
+        rows.append(("CH1", 1, 0, k * 3, 7000.0 + k))
+        rows.append(("CH2", 1, 1, k * 3 + 1, None if k == 399 else 11000.0 + k))
+    rows.append(("CH3", 1, None, 5, 500.0))
+    frame = pl.DataFrame(
+        {
+            "charger_id": [r[0] for r in rows],
+            "connector_id": [r[1] for r in rows],
+            "_g": pl.Series([r[2] for r in rows], dtype=pl.Int64),
+            "ts": [t0 + timedelta(seconds=r[3]) for r in rows],
+            "power_w": [r[4] for r in rows],
+        }
+    )
+    groups = _Groups.of(MeterResult(frame, [], [], {}, [], ["CH1/T1", "CH2/T1"]))
+    thinned = _history_points(frame, groups, bucket_us(history_s))
+    every = _history_points(frame, groups, None)
+    assert 0 < thinned.height < every.height / 3  # 10 s buckets, a sample every 3 s
+    views = []
+    for points in (thinned, every):
+        view = LiveView(event_time_us=int((t0 + timedelta(seconds=1200)).timestamp() * 1e6))
+        view.apply(LiveDelta(points=points), history_s)
+        view.compact(history_s)
+        views.append(view.history)
+    assert views[0].equals(views[1])
+    assert views[0].filter(pl.col("charger_id") == "CH2")["power_w"][-1] == 11398.0
