@@ -49,12 +49,14 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from itertools import pairwise
+from typing import cast
 
 import numba
 import numpy as np
 import numpy.typing as npt
 from numba import njit, prange
 
+from chargegrid.errors import ChargegridError
 from chargegrid.tariffs import (
     FEE_CHARGING_MICRO_PER_MIN,
     FEE_CONNECTED_MICRO_PER_MIN,
@@ -297,7 +299,7 @@ def _regular_block(
     bounds: I64,
     piece_line: I64,
     piece_price: I64,
-    energy_mwh: I64,
+    mwh: I64,
     value: I64,
     summary: I64,
     band: int,
@@ -325,12 +327,12 @@ def _regular_block(
             k = _first_after(ts_us, k, last, b)
             e0 = _mwh(register_wh[k - 1]) - r0
             e_b = e0 + _interpolate(ts_us[k - 1], e0, ts_us[k], _mwh(register_wh[k]) - r0, b)
-            energy_mwh[s, piece_line[band]] += e_b - e_cut
+            mwh[row, piece_line[band]] += e_b - e_cut
             value[row, piece_line[band]] += (e_b - e_cut) * piece_price[band]
             e_cut = e_b
             band += 1
         energy = _mwh(register_wh[last]) - r0
-        energy_mwh[s, piece_line[band]] += energy - e_cut
+        mwh[row, piece_line[band]] += energy - e_cut
         value[row, piece_line[band]] += (energy - e_cut) * piece_price[band]
         summary[row, S_FIRST], summary[row, S_LAST] = ts_us[lo], ts_us[last]
         summary[row, S_ENERGY], summary[row, S_BAND] = energy, band
@@ -451,6 +453,57 @@ def _times(
     return summary[row, S_CHARGING] // 1000, max(end - start, 0) // 1000, idle_ms
 
 
+class BillBufferError(ChargegridError):
+    """``out`` arrays passed to :func:`bill_sessions_kernel` do not fit the call."""
+
+
+def bill_shapes(n_sessions: int, n_lines: int, n_taxes: int) -> list[tuple[tuple[int, ...], type]]:
+    """Shape and dtype of each array :func:`bill_sessions_kernel` returns, in order."""
+    i64 = np.int64
+    return [
+        ((n_sessions, n_lines), i64),
+        ((n_sessions, n_lines), i64),
+        ((n_sessions, N_TIME), i64),
+        ((n_sessions, N_AMOUNTS), i64),
+        ((n_sessions, n_taxes), i64),
+        ((n_sessions,), i64),
+        ((n_sessions,), i64),
+        ((n_sessions,), np.int32),
+    ]
+
+
+def bill_buffers(n_sessions: int, n_lines: int, n_taxes: int) -> BillArrays:
+    """Uninitialised output arrays for :func:`bill_sessions_kernel` (``out=``), carved from
+    one allocation: one large block is mapped fresh and advised for huge pages, where eight
+    arrays of a few MB come from the heap in 4 KiB pages, each faulted in at ~1 µs."""
+    shapes = bill_shapes(n_sessions, n_lines, n_taxes)
+    sizes = [int(np.prod(shape)) * np.dtype(dtype).itemsize for shape, dtype in shapes]
+    block = np.empty(sum(-(-size // 8) * 8 for size in sizes), np.uint8)
+    arrays: list[npt.NDArray[np.generic]] = []
+    at = 0
+    for (shape, dtype), size in zip(shapes, sizes, strict=True):
+        arrays.append(block[at : at + size].view(dtype).reshape(shape))
+        at += -(-size // 8) * 8
+    return cast("BillArrays", tuple(arrays))
+
+
+def check_bill_buffers(out: BillArrays, n_sessions: int, n_lines: int, n_taxes: int) -> None:
+    """Raise :class:`BillBufferError` unless ``out`` is the arrays the call returns, in order:
+    shapes, dtypes, C order, writeable."""
+    shapes = bill_shapes(n_sessions, n_lines, n_taxes)
+    if not isinstance(out, tuple) or len(out) != len(shapes):
+        msg = f"out must be a tuple of {len(shapes)} arrays (see bill_buffers)"
+        raise BillBufferError(msg)
+    for k, (array, (shape, dtype)) in enumerate(zip(out, shapes, strict=True)):
+        if not isinstance(array, np.ndarray) or array.shape != shape or array.dtype != dtype:
+            got = f"{array.shape} {array.dtype}" if isinstance(array, np.ndarray) else type(array)
+            msg = f"out[{k}] must be a {shape} {np.dtype(dtype)} array, got {got}"
+            raise BillBufferError(msg)
+        if not (array.flags.c_contiguous and array.flags.writeable):
+            msg = f"out[{k}] must be C-contiguous and writeable"
+            raise BillBufferError(msg)
+
+
 SERIAL_BELOW_READINGS = 200_000  # smaller batches run on one thread (no thread wake-up cost)
 # prange work items per thread: at ~1 ms a chunk on 20 M readings, the thread that finishes
 # first waits at most about one chunk, and a preempted thread holds back little work.
@@ -475,6 +528,7 @@ def bill_sessions_kernel(
     gap_s: float,
     *,
     parallel: bool | None = None,
+    out: BillArrays | None = None,
 ) -> BillArrays:
     """Bill every session. Returns, per session ``s``:
 
@@ -484,18 +538,17 @@ def bill_sessions_kernel(
     ``quality[s]`` (``Q_*`` bits). Sessions are billed in parallel (``prange`` over chunks of
     sessions holding about the same number of readings, Numba's thread count) unless
     ``parallel`` is False, or None and the batch is small.
+
+    ``out``: arrays to write into and return (see :func:`bill_buffers`), every element
+    overwritten whatever it held; a caller billing batch after batch keeps them to skip
+    allocating and page-faulting fresh memory on each call. :class:`BillBufferError` if their
+    shapes or dtypes do not fit this call.
     """
     n = starts.shape[0] - 1
-    out = (
-        np.zeros((n, n_lines), np.int64),
-        np.zeros((n, n_lines), np.int64),
-        np.zeros((n, N_TIME), np.int64),
-        np.zeros((n, N_AMOUNTS), np.int64),
-        np.zeros((n, tax_ppm.shape[0]), np.int64),
-        np.zeros(n, np.int64),
-        np.zeros(n, np.int64),
-        np.zeros(n, np.int32),
-    )
+    if out is None:
+        out = bill_buffers(n, n_lines, tax_ppm.shape[0])
+    else:
+        check_bill_buffers(out, n, n_lines, tax_ppm.shape[0])
     readings = (starts, ts_us, register_wh, power_w, plug_in_us, plug_out_us)
     tariff = (bounds, piece_line, piece_price, fees, tax_ppm)
     rules = (float(reset_fraction), float(rollover_modulus_wh), float(gap_s))
@@ -534,12 +587,14 @@ def _bill_chunk(
     the block (:func:`_regular_block`), the others one by one (:func:`_other_session`), then
     the block is settled (:func:`_settle`). Scratch is allocated once per chunk (the profile
     arrays only if a session needs the general path); argument tuples are unpacked here and
-    arrays are passed per block, not per session (see :func:`_scan_block`). Energy lines are
-    added into ``out``, which the caller allocates zeroed."""
+    arrays are passed per block, not per session (see :func:`_scan_block`). Lines accumulate
+    in block scratch and every output row is written once, by :func:`_settle`: ``out`` may
+    hold anything on entry, and its pages are first touched by the thread billing them."""
     starts, ts_us, register_wh, _, plug_in_us, plug_out_us = readings
     bounds, piece_line, piece_price, fees, tax_ppm = tariff
-    energy_mwh = out[0]
-    value = np.empty((BLOCK, energy_mwh.shape[1]), np.int64)
+    n_lines = out[0].shape[1]
+    mwh = np.empty((BLOCK, n_lines), np.int64)
+    value = np.empty((BLOCK, n_lines), np.int64)
     summary = np.empty((BLOCK, N_SUMMARY), np.int64)
     out_t = np.empty(0, np.int64)
     out_e = np.empty(0, np.int64)
@@ -547,11 +602,12 @@ def _bill_chunk(
     band = -1
     for b0 in range(first, stop, BLOCK):
         b1 = min(b0 + BLOCK, stop)
+        mwh[:] = 0
         value[:] = 0
         _scan_block(b0, b1, starts, ts_us, register_wh, gap_us, summary)
         band = _regular_block(
-            b0, b1, starts, ts_us, register_wh, bounds, piece_line, piece_price, energy_mwh,
-            value, summary, band,
+            b0, b1, starts, ts_us, register_wh, bounds, piece_line, piece_price, mwh, value,
+            summary, band,
         )  # fmt: skip
         for s in range(b0, b1):
             if summary[s - b0, S_POINTS] >= 0:
@@ -561,10 +617,10 @@ def _bill_chunk(
                 out_t = np.empty(hi - lo, np.int64)
                 out_e = np.empty(hi - lo, np.int64)
             _other_session(
-                lo, hi, readings, tariff, rules, out_t, out_e, energy_mwh[s], value[s - b0],
+                lo, hi, readings, tariff, rules, out_t, out_e, mwh[s - b0], value[s - b0],
                 summary[s - b0],
             )  # fmt: skip
-        _settle(b0, b1, value, summary, plug_in_us, plug_out_us, fees, tax_ppm, out)
+        _settle(b0, b1, mwh, value, summary, plug_in_us, plug_out_us, fees, tax_ppm, out)
 
 
 @njit(cache=True)
@@ -598,6 +654,7 @@ def _other_session(
 def _settle(
     b0: int,
     b1: int,
+    mwh: I64,
     value: I64,
     summary: I64,
     plug_in_us: I64,
@@ -606,11 +663,14 @@ def _settle(
     tax_ppm: I64,
     out: BillArrays,
 ) -> None:  # pragma: no cover - compiled
-    """Rows ``b0:b1`` of the outputs from the block's line sums and summaries."""
-    _, energy_minor, time_ms, amount_minor, tax_minor, total_minor, total_mwh, quality = out
+    """Rows ``b0:b1`` of the outputs (every field) from the block's line sums and summaries."""
+    energy_mwh, energy_minor, time_ms, amount_minor, tax_minor, total_minor, total_mwh, quality = (
+        out
+    )
     for s in range(b0, b1):
         row = s - b0
         for line in range(value.shape[1]):
+            energy_mwh[s, line] = mwh[row, line]
             energy_minor[s, line] = _round_or_zero(value[row, line], ENERGY_DIVISOR)
         quality[s] = summary[row, S_FLAGS]
         total_mwh[s] = summary[row, S_ENERGY]
@@ -657,6 +717,8 @@ def _amounts(
         amount_minor[s, A_IDLE] = idle
         amount_minor[s, A_SESSION_FEE] = fees[FEE_SESSION_MINOR]
         net += charging + connected + idle + fees[FEE_SESSION_MINOR]
+        amount_minor[s, A_MINIMUM] = 0
+        amount_minor[s, A_CAP] = 0
         if net < fees[FEE_MINIMUM_MINOR]:
             amount_minor[s, A_MINIMUM] = fees[FEE_MINIMUM_MINOR] - net
             net = fees[FEE_MINIMUM_MINOR]

@@ -64,9 +64,11 @@ def run(
     rollover_modulus_wh: float = 0.0,
     gap_s: float = 900.0,
     parallel: bool | None = None,
+    out: BillArrays | None = None,
 ) -> BillArrays:
     """Bill ``sessions`` (readings in the given order) with the kernel or the reference
-    (``parallel``: the kernel's threading choice, None = by batch size)."""
+    (``parallel``: the kernel's threading choice, None = by batch size; ``out``: the kernel's
+    output arrays to write into)."""
     sizes = [len(s) for s in sessions]
     starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     flat = [r for s in sessions for r in s]
@@ -76,7 +78,7 @@ def run(
     plugs = plugs or [(None, None)] * len(sessions)
     plug_in = np.array([to_us(a) if a else UNKNOWN_US for a, _ in plugs], np.int64)
     plug_out = np.array([to_us(b) if b else UNKNOWN_US for _, b in plugs], np.int64)
-    kernel = partial(bill_sessions_kernel, parallel=parallel)
+    kernel = partial(bill_sessions_kernel, parallel=parallel, out=out)
     fn = bill_sessions_reference if reference else kernel
     return fn(
         starts,

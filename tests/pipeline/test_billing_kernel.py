@@ -7,10 +7,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chargegrid.tariffs import Tariff
+from chargegrid.tariffs import CompiledTariff, Tariff
 from pipeline.kernels.billing import (
     A_CAP,
     A_CHARGING,
@@ -21,9 +22,12 @@ from pipeline.kernels.billing import (
     T_CHARGING,
     T_CONNECTED,
     T_IDLE,
+    BillArrays,
+    BillBufferError,
     _gap_limit_us,
     _piece_of,
     balanced_chunks,
+    bill_buffers,
     round_div,
     round_div_reference,
 )
@@ -521,6 +525,98 @@ def test_blocks_of_mixed_sessions_equal_reference() -> None:
         for parallel in (False, True):
             for a, b in zip(run(compiled, order, parallel=parallel), want, strict=True):
                 np.testing.assert_array_equal(a, b)
+
+
+# -- output arrays the caller keeps and passes back (out=) --
+
+
+def _buffers(compiled: CompiledTariff, n: int) -> BillArrays:
+    return bill_buffers(n, len(compiled.line_names), compiled.tax_ppm.shape[0])
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    t=tariffs(),
+    batch=st.lists(st.one_of(sessions(), ordered_sessions(), regular_sessions()), max_size=8),
+    parallel=st.booleans(),
+    stale=st.integers(-(2**31), 2**31 - 1),
+)
+def test_stale_out_arrays_are_overwritten_with_the_reference_bill(
+    t: Tariff, batch: list[list[Reading]], parallel: bool, stale: int
+) -> None:
+    compiled = compiled_for(t, T0, T0 + timedelta(seconds=SPAN_S))
+    out = _buffers(compiled, len(batch))
+    for array in out:
+        array.fill(stale)
+    got = run(compiled, batch, parallel=parallel, out=out)
+    want = run(compiled, batch, reference=True)
+    assert all(a is b for a, b in zip(got, out, strict=True))
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_out_arrays_reused_for_another_batch_bill_like_fresh_ones() -> None:
+    """Rows that were capped become topped up and the other way round, billed rows become
+    empty sessions: nothing of the first batch survives in the second's bills."""
+    t = make_tariff(
+        energy=TWO_BANDS,
+        minimum_charge="1.00",
+        maximum_charge="4.00",
+        taxes=[{"name": "VAT", "rate_percent": "20"}],
+    )
+    start = datetime(2024, 1, 10, 5, tzinfo=UTC)
+    compiled = compiled_for(t, start, start + timedelta(days=3))
+    big = [steady(start + timedelta(minutes=9 * k), 180, 22_000.0) for k in range(600)]
+    small = [steady(start + timedelta(minutes=9 * k), 3, 3_000.0) for k in range(600)]
+    first = [big[k] if k % 2 else small[k] for k in range(600)]
+    second = [
+        [] if k % 5 == 0 else (small[k] if k % 2 else list(reversed(big[k]))) for k in range(600)
+    ]
+    for parallel in (False, True):
+        out = _buffers(compiled, 600)
+        before = run(compiled, first, parallel=parallel, out=out)
+        assert (before[3][:, A_CAP] < 0).any() and (before[3][:, A_MINIMUM] > 0).any()
+        got = run(compiled, second, parallel=parallel, out=out)
+        want = run(compiled, second, parallel=parallel)
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def _spoil(kind: str, good: BillArrays, n: int, n_lines: int, n_taxes: int) -> Any:
+    if kind == "sessions":
+        return bill_buffers(n + 1, n_lines, n_taxes)
+    if kind == "lines":
+        return bill_buffers(n, n_lines + 1, n_taxes)
+    if kind == "taxes":
+        return bill_buffers(n, n_lines, n_taxes + 1)
+    if kind == "too_few":
+        return good[:-1]
+    if kind == "list":
+        return list(good)
+    arrays: list[Any] = list(good)
+    if kind == "dtype":
+        arrays[5] = np.empty(n, np.int32)
+    elif kind == "not_an_array":
+        arrays[7] = [0] * n
+    elif kind == "strided":
+        arrays[0] = np.empty((n, 2 * n_lines), np.int64)[:, ::2]
+    elif kind == "read_only":
+        arrays[2].flags.writeable = False
+    return tuple(arrays)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["sessions", "lines", "taxes", "too_few", "list", "dtype", "not_an_array", "strided",
+     "read_only"],
+)  # fmt: skip
+def test_out_arrays_that_do_not_fit_the_call_are_refused(kind: str) -> None:
+    compiled = compiled_for(make_tariff(energy=TWO_BANDS), T0, T0 + timedelta(days=1))
+    batch = [steady(T0 + timedelta(hours=k), 30, 7_000.0) for k in range(3)]
+    n_lines, n_taxes = len(compiled.line_names), compiled.tax_ppm.shape[0]
+    out = _spoil(kind, _buffers(compiled, 3), 3, n_lines, n_taxes)
+    with pytest.raises(BillBufferError, match="out"):
+        run(compiled, batch, parallel=False, out=out)
 
 
 @given(sizes=st.lists(st.integers(0, 50), max_size=60), chunks=st.integers(1, 40))
