@@ -106,7 +106,11 @@ def run_demo(settings: Settings, options: DemoOptions, clock: Clock | None = Non
         f"synthetic city: {len(inventory.stations)} stations, {len(inventory.chargers)} chargers, "
         f"{connectors} connectors, {len(plans)} sessions planned from {origin:%Y-%m-%d %H:%M} UTC"
     )
-    pipeline = start_pipeline(settings)
+    # The chargers run on simulated time, from today's busiest hour (possibly still ahead of the
+    # wall clock) at ``speed`` x: the pipeline must not judge their readings as from the future.
+    ahead_s = (origin + timedelta(hours=options.simulated_hours) - clock.now()).total_seconds()
+    skew_s = max(settings.max_clock_skew_s, ahead_s + settings.max_clock_skew_s)
+    pipeline = start_pipeline(settings, {"CHARGEGRID_MAX_CLOCK_SKEW_S": f"{skew_s:.0f}"})
     dashboard = Child(
         "dashboard", ["serve", "dashboard", "--port", str(settings.dashboard_port)], settings
     ).start()

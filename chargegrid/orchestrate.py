@@ -112,10 +112,10 @@ def wait_for_port(host: str, port: int, timeout_s: float, child: Child | None = 
     raise ChildFailed(msg)
 
 
-def start_pipeline(settings: Settings) -> Child:
+def start_pipeline(settings: Settings, extra_env: dict[str, str] | None = None) -> Child:
     """The stream as a child, running until told to drain."""
     settings.drain_flag.unlink(missing_ok=True)
-    return Child("pipeline", ["pipeline", "run"], settings).start()
+    return Child("pipeline", ["pipeline", "run"], settings, extra_env or {}).start()
 
 
 def drain_pipeline(settings: Settings, pipeline: Child, timeout_s: float = 600.0) -> None:
