@@ -39,10 +39,12 @@ charging time and gap flag, and only the readings around band boundaries are rea
 takes the **one-pass** loop (:func:`_stream_session`: register rules, band cursor and
 charging time together, nothing written per reading); the rest take the **general path**
 (the profile of :mod:`pipeline.kernels.session_energy` in scratch, then the same accounting).
-Sessions are cut into chunks of about equal reading counts; ``prange`` hands chunks to free
-threads, and scratch is allocated once per chunk. Regular sessions see arrays passed per block,
-never per session: each call or slice costs an atomic reference-count update on arrays both
-threads share.
+Sessions are cut into chunks of about equal reading counts, each claimed by whichever thread
+is free (:func:`~pipeline.kernels.session_energy.claim_chunk`), and scratch is allocated once
+per chunk. Regular sessions see arrays passed per block, never per session: each call or slice
+costs an atomic reference-count update on arrays both threads share. Every output row is
+written once, when its block is settled, so outputs are allocated uninitialised (or passed in
+with ``out=``) and their pages are first touched by the thread that bills them.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ from chargegrid.tariffs import (
     NO_MAXIMUM,
 )
 from pipeline.kernels.session_energy import (
+    CHUNKS_PER_THREAD,
     MWH_PER_WH,
     Q_DUPLICATE,
     Q_GAP,
@@ -76,6 +79,7 @@ from pipeline.kernels.session_energy import (
     Q_OUTSIDE_TARIFF,
     _fold,
     balanced_chunks,
+    claim_chunk,
     profile,
     profile_reference,
 )
@@ -505,9 +509,6 @@ def check_bill_buffers(out: BillArrays, n_sessions: int, n_lines: int, n_taxes: 
 
 
 SERIAL_BELOW_READINGS = 200_000  # smaller batches run on one thread (no thread wake-up cost)
-# prange work items per thread: at ~1 ms a chunk on 20 M readings, the thread that finishes
-# first waits at most about one chunk, and a preempted thread holds back little work.
-CHUNKS_PER_THREAD = 32
 
 
 def bill_sessions_kernel(
@@ -557,18 +558,29 @@ def bill_sessions_kernel(
     if not parallel or n == 0:
         _bill_chunk(0, n, readings, tariff, rules, out)
         return out
-    cuts = balanced_chunks(starts, numba.get_num_threads() * CHUNKS_PER_THREAD)
-    with numba.parallel_chunksize(1):  # chunks go to whichever thread is free (shared cores)
-        _bill_parallel(cuts, readings, tariff, rules, out)
+    threads = numba.get_num_threads()
+    cuts = balanced_chunks(starts, threads * CHUNKS_PER_THREAD)
+    _bill_parallel(threads, cuts, np.zeros(1, np.int64), readings, tariff, rules, out)
     return out
 
 
 @njit(cache=True, parallel=True)
 def _bill_parallel(
-    cuts: I64, readings: ReadingArrays, tariff: TariffArrays, rules: Rules, out: BillArrays
+    threads: int,
+    cuts: I64,
+    counter: I64,
+    readings: ReadingArrays,
+    tariff: TariffArrays,
+    rules: Rules,
+    out: BillArrays,
 ) -> None:  # pragma: no cover - compiled
-    for c in prange(cuts.shape[0] - 1):
-        _bill_chunk(cuts[c], cuts[c + 1], readings, tariff, rules, out)
+    """Chunks ``cuts[c]:cuts[c + 1]`` claimed by whichever thread is free (:func:`claim_chunk`;
+    ``counter`` starts at 0)."""
+    for _ in prange(threads):
+        c = claim_chunk(counter)
+        while c < cuts.shape[0] - 1:
+            _bill_chunk(cuts[c], cuts[c + 1], readings, tariff, rules, out)
+            c = claim_chunk(counter)
 
 
 BLOCK = 256  # sessions billed together: block scratch stays in cache, calls are per block

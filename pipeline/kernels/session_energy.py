@@ -30,11 +30,13 @@ two profiles whose energies sum exactly to the whole one's.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numba
 import numpy as np
 import numpy.typing as npt
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import intrinsic
 
 Q_REORDERED = 1
 Q_DUPLICATE = 2
@@ -167,7 +169,38 @@ def profile(
 
 
 SERIAL_BELOW_READINGS = 200_000  # smaller batches run on one thread
-CHUNKS_PER_THREAD = 8  # prange work items per thread, each about the same number of readings
+# Chunks per thread, each about the same number of readings, claimed one at a time (see
+# claim_chunk): on 20 M readings a chunk is ~0.4 ms, so a thread that loses its core for a
+# scheduler slice (~4 ms) costs the batch about half that slice, not the whole of it.
+CHUNKS_PER_THREAD = 32
+
+
+@intrinsic
+def _atomic_increment(typingctx: object, counter: types.Array) -> tuple[object, object]:
+    """``counter[0] += 1`` atomically (relaxed order); returns the value before."""
+    if not (isinstance(counter, types.Array) and counter.dtype == types.int64):
+        return None  # type: ignore[return-value]
+    sig = types.int64(counter)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        array = context.make_array(signature.args[0])(context, builder, args[0])
+        one = context.get_constant(types.int64, 1)
+        return builder.atomic_rmw("add", array.data, one, "monotonic")
+
+    return sig, codegen
+
+
+@njit(cache=True, inline="always")
+def claim_chunk(counter: I64) -> int:  # pragma: no cover - compiled
+    """The next chunk for the calling thread (``counter`` starts at 0, one per region).
+
+    ``prange`` hands its items out in equal contiguous runs (the OpenMP layer's ``omp for`` is
+    statically scheduled, whatever ``numba.parallel_chunksize`` says), so a thread whose core
+    is taken by another process holds back its whole run while the other idles. A ``prange``
+    over one item per thread, each claiming chunks until none are left, gives the work to
+    whichever thread is running. Relaxed order suffices: chunks share nothing, and the end of
+    the parallel region publishes their results."""
+    return _atomic_increment(counter)  # type: ignore[call-arg]
 
 
 def balanced_chunks(starts: I64, chunks: int) -> I64:
@@ -210,15 +243,19 @@ def session_energy(
     if not parallel or n == 0:
         _energy_chunk(0, n, starts, ts_us, register_wh, power_w, rules, out)
         return out
-    cuts = balanced_chunks(starts, numba.get_num_threads() * CHUNKS_PER_THREAD)
-    with numba.parallel_chunksize(1):  # chunks go to whichever thread is free
-        _energy_parallel(cuts, starts, ts_us, register_wh, power_w, rules, out)
+    threads = numba.get_num_threads()
+    cuts = balanced_chunks(starts, threads * CHUNKS_PER_THREAD)
+    _energy_parallel(
+        threads, cuts, np.zeros(1, np.int64), starts, ts_us, register_wh, power_w, rules, out
+    )
     return out
 
 
 @njit(cache=True, parallel=True)
 def _energy_parallel(
+    threads: int,
     cuts: I64,
+    counter: I64,
     starts: I64,
     ts_us: I64,
     register_wh: F64,
@@ -226,8 +263,13 @@ def _energy_parallel(
     rules: tuple[float, float, float],
     out: tuple[I64, I32, I64, I64],
 ) -> None:  # pragma: no cover - compiled
-    for c in prange(cuts.shape[0] - 1):
-        _energy_chunk(cuts[c], cuts[c + 1], starts, ts_us, register_wh, power_w, rules, out)
+    """Chunks ``cuts[c]:cuts[c + 1]`` claimed by whichever thread is free (:func:`claim_chunk`;
+    ``counter`` starts at 0)."""
+    for _ in prange(threads):
+        c = claim_chunk(counter)
+        while c < cuts.shape[0] - 1:
+            _energy_chunk(cuts[c], cuts[c + 1], starts, ts_us, register_wh, power_w, rules, out)
+            c = claim_chunk(counter)
 
 
 @njit(cache=True)

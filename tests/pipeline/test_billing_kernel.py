@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numba import njit, prange
 
 from chargegrid.tariffs import CompiledTariff, Tariff
 from pipeline.kernels.billing import (
@@ -31,7 +32,7 @@ from pipeline.kernels.billing import (
     round_div,
     round_div_reference,
 )
-from pipeline.kernels.session_energy import Q_REORDERED
+from pipeline.kernels.session_energy import Q_REORDERED, claim_chunk
 from tests.pipeline.billing_support import (
     NAN,
     Reading,
@@ -630,6 +631,36 @@ def test_balanced_chunks_cover_every_session_once(sizes: list[int], chunks: int)
     per_chunk = starts[cuts[1:]] - starts[cuts[:-1]]
     share = starts[-1] / chunks
     assert (per_chunk <= share + max(sizes, default=0)).all()
+
+
+@njit
+def _busy(k: int) -> int:
+    """About a microsecond of work that never returns 0 (xorshift of a non-zero seed)."""
+    x = np.uint64(k + 1)
+    for _ in range(300):
+        x ^= x << np.uint64(13)
+        x ^= x >> np.uint64(7)
+        x ^= x << np.uint64(17)
+    return int(x != 0)
+
+
+@njit(parallel=True)
+def _claim_all(threads: int, counter: Any, claimed: Any) -> None:
+    for _ in prange(threads):
+        c = claim_chunk(counter)
+        while c < claimed.shape[0]:
+            claimed[c] += _busy(c)  # the work keeps both threads claiming at once
+            c = claim_chunk(counter)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 5])
+def test_chunks_claimed_by_racing_threads_are_each_taken_once(threads: int) -> None:
+    """(A plain read-then-write counter fails this: both threads take nearly every chunk.)"""
+    claimed = np.zeros(50_000, np.int64)
+    counter = np.zeros(1, np.int64)
+    _claim_all(threads, counter, claimed)
+    assert (claimed == 1).all()
+    assert counter[0] == claimed.shape[0] + threads  # each worker's last claim finds none
 
 
 @settings(deadline=None)  # the first call compiles
