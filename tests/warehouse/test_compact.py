@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,13 @@ from chargegrid.settings import Settings, load_settings
 from pipeline.sinks import SinkConfig
 from tests.pipeline.conftest import T0, drain, publish, session_events, sql
 from warehouse import lake
-from warehouse.compact import committed_seqs, compact_lake, compact_partition
+from warehouse.compact import (
+    RETIRED_PREFIX,
+    committed_seqs,
+    compact_lake,
+    compact_partition,
+    purge_retired,
+)
 from warehouse.schema import CONNECTOR_STATUS
 
 LATER = FrozenClock(T0 + timedelta(days=10))
@@ -93,6 +100,34 @@ def test_concurrent_reader_never_double_counts_or_loses_rows(tmp_path: Path) -> 
     assert n == total
 
 
+def test_a_reader_that_opened_the_folder_before_the_swap_gets_an_error_not_an_empty_day(
+    tmp_path: Path,
+) -> None:
+    """A glob opens ``date=D`` by path and reads its entries a moment later. Opened before the
+    swap and read after compaction returned, it must still list the old names (which no longer
+    resolve: the reader's query fails and is retried), never an empty folder: that would be the
+    whole day silently missing (CI once saw 4,400 of 4,800 rows)."""
+    lake_dir = tmp_path / "lake"
+    for seq in range(3):
+        lake.write_pipeline_files(lake_dir, "connector_status", _status_rows(5, 3, seq * 3), seq)
+    directory = next(lake.table_dir(lake_dir, "connector_status").glob("date=2025*"))
+    old = sorted(p.name for p in directory.iterdir())
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)  # the reader's open folder
+    try:
+        assert compact_partition("connector_status", directory, committed=10) == (3, 9)
+        listed = sorted(os.listdir(fd))
+    finally:
+        os.close(fd)
+    assert listed == old
+    assert not any((directory / name).exists() for name in listed)
+    table_dir = lake.table_dir(lake_dir, "connector_status")
+    (retired,) = table_dir.glob(RETIRED_PREFIX + "*")
+    assert sorted(p.name for p in retired.iterdir()) == old
+    assert purge_retired(table_dir, grace_s=3600) == 0  # still within its grace
+    assert purge_retired(table_dir, grace_s=0) == 1
+    assert not list(table_dir.glob(RETIRED_PREFIX + "*"))
+
+
 def test_partition_with_uncommitted_or_foreign_files_is_left_alone(tmp_path: Path) -> None:
     lake_dir = tmp_path / "lake"
     for seq in range(3):
@@ -124,9 +159,10 @@ def test_pipeline_resume_after_compaction_gives_no_duplicates(settings: Settings
     before = len(_files(settings.lake_dir, "readings"))
     assert committed_seqs(settings.recovery_dir)["readings"] >= 3
 
-    report = compact_lake(settings.lake_dir, settings.recovery_dir, LATER)
+    report = compact_lake(settings.lake_dir, settings.recovery_dir, LATER, grace_s=0.05)
     assert report.merged_partitions["readings"] >= 1
     assert len(_files(settings.lake_dir, "readings")) < before
+    assert not list(settings.lake_dir.glob(f"*/{RETIRED_PREFIX}*"))  # deleted after the grace
 
     _sessions(settings, 12, 4)  # more data, then a resume from the committed state
     _drain(settings)
