@@ -24,7 +24,7 @@ same test points. The other measures pool every (series, origin, hour).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -43,6 +43,7 @@ from models.forecast.model import QUANTILES, ModelConfig, QuantileModel
 from models.forecast.series import Level, Panel, Target
 
 MODEL = "gbm_p50"
+CITY_P50_LEAVES = (31, 15, 7)
 
 
 class BacktestError(ChargegridError):
@@ -57,6 +58,14 @@ class BacktestConfig:
     train_days: int = 364
     train_step_days: int = 1
     model: ModelConfig = field(default_factory=ModelConfig)
+    city_p50_leaves: tuple[int, ...] | None = CITY_P50_LEAVES  # None: as ``model`` at any level
+
+    def model_for(self, level: Level) -> ModelConfig:
+        """The model at ``level``: a city's P50 averages smaller trees (:mod:`models.forecast.model`
+        doc, chosen on the 84 days before the test window)."""
+        if level == "city" and self.city_p50_leaves is not None:
+            return replace(self.model, p50_leaves=self.city_p50_leaves)
+        return self.model
 
     @classmethod
     def for_horizon(cls, horizon: str, **overrides: object) -> BacktestConfig:
@@ -120,14 +129,19 @@ def _active(y: FloatArray, first: int, last: int) -> np.ndarray:
 
 
 def _fit(
-    y: FloatArray, ports: FloatArray, calendar: Calendar, refit_at: int, config: BacktestConfig
+    y: FloatArray,
+    ports: FloatArray,
+    calendar: Calendar,
+    refit_at: int,
+    config: BacktestConfig,
+    model: ModelConfig,
 ) -> QuantileModel:
     midnights = local_midnights(calendar)
     lo = max(MIN_HISTORY_H, refit_at - config.train_days * 24)
     train = midnights[(midnights >= lo) & (midnights < refit_at)][:: config.train_step_days]
     rows = design(y[:, :refit_at], ports[:, :refit_at], calendar, train, config.horizon_h)
     x, target = rows.flat()
-    return QuantileModel(config.model).fit(x, target)
+    return QuantileModel(model).fit(x, target)
 
 
 def _refit_blocks(origins: IntArray, every_h: int) -> list[IntArray]:
@@ -167,7 +181,7 @@ def walk_forward(
     rows = design(y, ports, calendar, origins, config.horizon_h)
     quantiles = np.full((len(QUANTILES), *rows.y.shape), np.nan)
     for block in _refit_blocks(origins, config.retrain_days * 24):
-        model = _fit(y, ports, calendar, int(origins[block[0]]), config)
+        model = _fit(y, ports, calendar, int(origins[block[0]]), config, config.model_for(level))
         x = rows.x[:, block].reshape(-1, rows.x.shape[-1])
         pred = model.predict(x).reshape(*rows.y[:, block].shape, len(QUANTILES))
         quantiles[:, :, block] = np.moveaxis(pred, -1, 0)

@@ -19,15 +19,30 @@ origin maps quantiles to quantiles, so the pinball loss stays the right one.
 **Loss on kWh, not on ratios.** Each row is weighted by its level in the P50 fits: the pinball loss
 of a relative forecast times the level is the pinball loss in kWh, so the fit minimises the error
 the backtest measures instead of the relative error (where a quiet night at a small site counts
-as much as a busy evening at a hub). The P10 and P90 stay unweighted: scikit-learn's weighted
-quantile leaf update made each weighted fit ~3.4x slower (Perth sites: 27.8 s vs 8.1 s CPU for
-three models). The P50 is the mean of ``members`` models with different
-seeds, each split choosing among a random 80 % of the features; leaves hold at least 100 rows,
-with L2 regularisation 1. With the features ``mean_72h``, ``ewm_day`` and ``ewm_week`` these were
-chosen on the 84 days *before* the test window (never on the test folds); validation MASE
-(day-ahead energy) Dundee city 0.698 → 0.683, Perth sites 0.872 → 0.862, Perth city 0.825 → 0.82.
-More boosting rounds (300 at rate 0.05), a longer fitting history (728 days), learning the
-deviation from a 4-week same-hour mean, or a squared-error P50 member were each no better there.
+as much as a busy evening at a hub). The P10 and P90 stay unweighted (a weighted quantile leaf
+update sorts every leaf at every iteration). Splits choose among a random 80 % of the features;
+leaves hold at least 100 rows, with L2 regularisation 1. With the features ``mean_72h``,
+``ewm_day`` and ``ewm_week`` these were chosen on the 84 days *before* the test window (never on
+the test folds); validation MASE (day-ahead energy) Dundee city 0.698 → 0.683, Perth sites
+0.872 → 0.862, Perth city 0.825 → 0.82. More boosting rounds (300 at rate 0.05), a longer
+fitting history (728 days), learning the deviation from a 4-week same-hour mean, or a
+squared-error P50 were each no better there.
+
+**The P50** is the mean of one model per entry of ``p50_leaves`` (seeds ``seed``, ``seed + 1``,
+...), each with that many leaves per tree. Sites: one model of 31 leaves. Three seeds of 31
+leaves were within 0.3 % on the validation days (Perth sites 0.862 vs 0.865, Dundee 0.724,
+Boulder 1.155) at ~1.7x the fitting time. A city is one series of ~8,700 training rows: there
+three models of 31, 15 and 7 leaves averaged were better on validation than three of 31 at all
+three cities (Perth 0.820 → 0.817, Dundee 0.683 → 0.682, Boulder 0.681 → 0.678), and smaller trees
+fit faster; at the sites they were worse (Perth 0.862 → 0.870). See
+:class:`models.forecast.backtest.BacktestConfig` for the per-level choice.
+
+**Binning.** Before fitting, each numeric column is cut at its (weighted) quantiles into at most
+255 bins, once per fit and shared by every quantile model (:class:`Bins`); the boosters then see
+bin codes. scikit-learn bins its input itself, but given sample weights it finds each column's
+254 thresholds with one weighted-percentile sort of the whole column per threshold: 66 of the 116
+CPU seconds of a Perth sites backtest, repeated for every model. Splits between codes are the
+splits between those thresholds: the six real backtests' MASE moved by at most 0.0004.
 
 Fitting runs on one OpenMP thread: scikit-learn's quantile-loss leaf update was measured ~10x
 slower with two threads than with one on this 2-core machine (36 s vs 3.2 s, 272k rows).
@@ -41,6 +56,7 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
+from chargegrid.errors import ChargegridError
 from models.forecast.features import CATEGORICAL, COLUMNS, FloatArray
 
 QUANTILES = (0.1, 0.5, 0.9)
@@ -63,17 +79,16 @@ def _raw_level(x: FloatArray) -> FloatArray:
     return np.nan_to_num(np.where(np.isnan(week), month, week), nan=0.0)
 
 
+class ModelConfigError(ChargegridError):
+    """A model configuration that cannot be fitted."""
+
+
 @dataclass(frozen=True, slots=True)
 class Bins:
     """Each numeric column cut at (weighted) quantiles into at most :data:`MAX_BINS` bins, once
-    per fit and shared by every quantile model; rows become bin codes (NaN stays NaN).
-
-    ``HistGradientBoostingRegressor`` bins its input itself, but given sample weights it finds
-    each column's 254 thresholds with one full weighted-percentile sort per threshold: on Perth's
-    sites that was 66 of a backtest's 116 CPU seconds, repeated for every model. On codes it only
-    sees at most 255 distinct values per column and keeps them as they are; splits between codes
-    are the splits between these thresholds, so the trees are those it would grow.
-    """
+    per fit and shared by every quantile model; rows become bin codes (NaN stays NaN). Given
+    codes, ``HistGradientBoostingRegressor`` sees at most 255 distinct values per column and keeps
+    them as its bins (module doc: why not let it bin)."""
 
     edges: tuple[FloatArray | None, ...]  # None: the column is used as it is (categorical)
 
@@ -115,14 +130,19 @@ class ModelConfig:
     quantiles: tuple[float, ...] = QUANTILES
     max_iter: int = 100
     learning_rate: float = 0.1
-    max_leaf_nodes: int = 31
+    max_leaf_nodes: int = 31  # P10 / P90 trees
     min_samples_leaf: int = 100
     l2: float = 1.0
     max_features: float = 0.8  # share of the features each split may choose from
-    members: int = 3  # P50 models averaged (different seeds)
+    p50_leaves: tuple[int, ...] = (31,)  # one P50 model per entry, with that many leaves, averaged
     seed: int = 0
     relative: bool = True  # learn demand relative to the series' last-week level (module doc)
     weight_by_level: bool = True  # rows weighted by their level: the loss is on kWh (module doc)
+
+    def __post_init__(self) -> None:
+        if not self.p50_leaves or min(self.p50_leaves) < 2:
+            msg = f"p50_leaves needs at least one model of >= 2 leaves, got {self.p50_leaves}"
+            raise ModelConfigError(msg)
 
 
 @dataclass
@@ -157,21 +177,25 @@ class QuantileModel:
         x = self._bins.codes(x)
         self._models = []
         self._members = []
+        first, *others = self.config.p50_leaves
         with threadpool_limits(limits=1, user_api="openmp"):
             for q in self.config.quantiles:
-                w = weight if q == 0.5 else None  # intervals: unweighted (3x cheaper to fit)
-                self._models.append(self._booster(q, 0).fit(x, y, sample_weight=w))
-            for m in range(1, self.config.members):
-                self._members.append(self._booster(0.5, m).fit(x, y, sample_weight=weight))
+                if q == 0.5:
+                    model = self._booster(q, 0, first).fit(x, y, sample_weight=weight)
+                else:  # intervals: unweighted (module doc)
+                    model = self._booster(q, 0, self.config.max_leaf_nodes).fit(x, y)
+                self._models.append(model)
+            for m, leaves in enumerate(others, start=1):
+                self._members.append(self._booster(0.5, m, leaves).fit(x, y, sample_weight=weight))
         return self
 
-    def _booster(self, q: float, member: int) -> HistGradientBoostingRegressor:
+    def _booster(self, q: float, member: int, leaves: int) -> HistGradientBoostingRegressor:
         return HistGradientBoostingRegressor(
             loss="quantile",
             quantile=q,
             max_iter=self.config.max_iter,
             learning_rate=self.config.learning_rate,
-            max_leaf_nodes=self.config.max_leaf_nodes,
+            max_leaf_nodes=leaves,
             min_samples_leaf=self.config.min_samples_leaf,
             l2_regularization=self.config.l2,
             max_features=self.config.max_features,
