@@ -3,7 +3,7 @@
 One :class:`TxnBook` per log partition (a charger's records always share a partition, so its
 transactions are all here, in order). Per batch, the rare start/stop records are walked in
 Python; the readings are matched to transactions with one join and their energy folded by the
-Numba kernel in one call (:func:`pipeline.kernels.energy.register_energy`).
+Numba kernel in one call, in log order (:func:`pipeline.kernels.energy.fold_readings`).
 
 Rules:
 * ``transaction_started`` for a transaction already open or already closed -> ``duplicate``.
@@ -32,13 +32,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import polars as pl
 
 from chargegrid.events import Reason, session_id
 from pipeline.checks import Rules
-from pipeline.kernels.energy import FLAG_GLITCH, register_energy
-from pipeline.kernels.groups import group_order, increasing_by_group
+from pipeline.kernels.energy import FLAG_GLITCH, NO_TIME, fold_readings
+from pipeline.kernels.groups import increasing_by_group
 from pipeline.parse import Rejection
 
 CLOSED_MEMORY = 200_000  # closed transaction keys remembered for duplicate detection
@@ -236,7 +235,6 @@ def process_meter(
     rejected.extend(_reject(raw, o, reason, detail, c) for o, reason, detail, c in screened)
     screened_offsets = [o for o, *_ in screened]
     glitch_offsets = _fold_energy(book, keys, matched, walk, rules)
-    _remember_last(txns, matched, glitch_offsets)
     if glitch_offsets:
         glitched = matched.filter(pl.col("offset").is_in(glitch_offsets))
         rejected.extend(
@@ -404,75 +402,38 @@ def _screen_detail(reason: Reason, what: str, key: str, register_wh: float | Non
     return f"energy register {register_wh} looks like kWh (transaction {key} is in Wh)"
 
 
-def _remember_last(txns: list[OpenTxn], matched: pl.DataFrame, glitch_offsets: list[int]) -> None:
-    """Record each transaction's latest accepted reading (time, register) for the next batch;
-    ``txns[g]`` is the transaction of rows whose ``_g`` is ``g``."""
-    kept = matched.filter(~pl.col("offset").is_in(glitch_offsets)) if glitch_offsets else matched
-    if not kept.height:
-        return
-    last = kept.group_by("_g").agg(
-        pl.col("ts").dt.epoch("us").max().alias("us"),
-        pl.col("energy_register_wh").sort_by("offset").last().alias("wh"),
-        pl.col("context").fill_null("Sample.Periodic").sort_by("offset").last().alias("ctx"),
-    )
-    for g, us, wh, ctx in last.iter_rows():
-        txn = txns[g]
-        txn.last_ts_us = max(txn.last_ts_us, us)
-        txn.last_reading_wh = math.nan if wh is None else wh
-        txn.last_context = ctx
-
-
 def _fold_energy(
     book: TxnBook, keys: list[str], matched: pl.DataFrame, walk: _Walk, rules: Rules
 ) -> list[int]:
-    """Run the energy kernel over the matched readings + stop values; returns glitch offsets."""
+    """Fold the matched readings (log order) and stop values into their transactions with the
+    Numba kernel in one call; record each one's latest accepted reading (time, register,
+    context) for the next batch. Returns the glitches' offsets."""
     if not keys:
         return []
-    end_keys = list(walk.ends)
-    key_index = {k: i for i, k in enumerate(keys)}
-    groups = np.concatenate(
-        [matched.get_column("_g").to_numpy(), np.array([key_index[k] for k in end_keys], np.int64)]
-    )
-    order_col = np.concatenate(
-        [
-            matched.get_column("offset").to_numpy(),
-            np.array([walk.hi[k] for k in end_keys], np.int64),
-        ]
-    )
-    registers = np.concatenate(
-        [
-            matched.get_column("energy_register_wh").fill_null(math.nan).to_numpy(),
-            np.array([walk.ends[k]["meter_stop_wh"] for k in end_keys], np.float64),
-        ]
-    )
-    power = np.concatenate(
-        [
-            matched.get_column("power_w").fill_null(math.nan).to_numpy(),
-            np.full(len(end_keys), math.nan),
-        ]
-    )
-    is_reading = np.concatenate([np.ones(matched.height, bool), np.zeros(len(end_keys), bool)])
-    # Readings are in log order and a stop comes after its transaction's readings (in_txn), so a
-    # stable sort by transaction alone gives (transaction, log order): a counting sort.
-    order = group_order(groups, len(keys))
-    groups, order_col, registers, power, is_reading = (
-        a[order] for a in (groups, order_col, registers, power, is_reading)
-    )
-    starts = np.searchsorted(groups, np.arange(len(keys) + 1)).astype(np.int64)
     txns = [book.open[k] for k in keys]
-    last, seg, closed, pmax, resets, glitches, flags = register_energy(
-        starts,
+    key_index = {k: i for i, k in enumerate(keys)}
+    end_keys = list(walk.ends)
+    registers = matched.get_column("energy_register_wh").fill_null(math.nan).to_numpy()
+    (
+        last, seg, closed, pmax, resets, glitches, kept, charging_us, last_row, latest_us, flags,
+    ) = fold_readings(
+        np.ascontiguousarray(matched.get_column("_g").to_numpy(), np.int64),
+        np.ascontiguousarray(matched.get_column("ts").dt.epoch("us").to_numpy(), np.int64),
         np.ascontiguousarray(registers, np.float64),
-        np.ascontiguousarray(power, np.float64),
+        np.ascontiguousarray(matched.get_column("power_w").fill_null(math.nan).to_numpy()),
+        np.array([key_index[k] for k in end_keys], np.int64),
+        np.array([walk.ends[k]["meter_stop_wh"] for k in end_keys], np.float64),
         np.array([t.last_wh for t in txns], np.float64),
         np.array([t.seg_start_wh for t in txns], np.float64),
         np.array([t.closed_wh for t in txns], np.float64),
         np.array([t.max_power_w for t in txns], np.float64),
         rules.reset_fraction,
+        rules.charging_power_w,
+    )  # fmt: skip
+    seen = last_row >= 0
+    contexts = iter(
+        matched.get_column("context").gather(last_row[seen]).fill_null("Sample.Periodic").to_list()
     )
-    kept = is_reading & (flags != FLAG_GLITCH)
-    _charging_until(txns, groups, registers, power, kept, matched, order, rules)
-    counted = np.bincount(groups[kept], minlength=len(keys))
     for g, txn in enumerate(txns):
         txn.last_wh, txn.seg_start_wh, txn.closed_wh = (
             float(last[g]),
@@ -482,45 +443,17 @@ def _fold_energy(
         txn.max_power_w = float(pmax[g])
         txn.resets += int(resets[g])
         txn.glitches += int(glitches[g])
-        txn.readings += int(counted[g])
-    return order_col[is_reading & (flags == FLAG_GLITCH)].tolist()
-
-
-def _charging_until(
-    txns: list[OpenTxn],
-    groups: npt.NDArray[np.int64],
-    registers: npt.NDArray[np.float64],
-    power: npt.NDArray[np.float64],
-    kept: npt.NDArray[np.bool_],
-    matched: pl.DataFrame,
-    order: npt.NDArray[np.int64],
-    rules: Rules,
-) -> None:
-    """Advance each transaction's ``charging_until_us`` to its latest reading that delivered
-    energy: power above ``rules.charging_power_w``, or (no power sample) a register above the
-    previous reading's. Arrays are in (transaction, log order) as the energy fold sorted them."""
-    if not matched.height:
-        return
-    ts_us = np.concatenate(
-        [matched.get_column("ts").dt.epoch("us").to_numpy(), np.zeros(len(groups) - matched.height)]
-    ).astype(np.int64)[order]
-    previous = np.empty_like(registers)
-    previous[1:] = registers[:-1]
-    first = np.ones(len(groups), bool)
-    first[1:] = groups[1:] != groups[:-1]
-    previous[first] = [txns[g].last_wh for g in groups[first]]
-    with np.errstate(invalid="ignore"):
-        charging = kept & np.where(
-            np.isnan(power), registers > previous, power > rules.charging_power_w
-        )
-    at = np.flatnonzero(charging)
-    if not len(at):
-        return
-    g = groups[at]
-    last = at[np.append(g[1:] != g[:-1], True)]  # the last charging reading of each transaction
-    for position in last:
-        txn = txns[groups[position]]
-        txn.charging_until_us = max(txn.charging_until_us, int(ts_us[position]))
+        txn.readings += int(kept[g])
+        if charging_us[g] != NO_TIME:
+            txn.charging_until_us = max(txn.charging_until_us, int(charging_us[g]))
+        if seen[g]:
+            txn.last_ts_us = max(txn.last_ts_us, int(latest_us[g]))
+            txn.last_reading_wh = float(registers[last_row[g]])
+            txn.last_context = next(contexts)
+    glitched = flags == FLAG_GLITCH
+    if not glitched.any():
+        return []
+    return matched.get_column("offset").filter(pl.Series(glitched)).to_list()
 
 
 def _session_row(txn: OpenTxn, end: dict[str, Any]) -> dict[str, Any]:

@@ -12,8 +12,8 @@ from pipeline.kernels.energy import (
     FLAG_GLITCH,
     FLAG_OK,
     FLAG_RESET,
-    register_energy,
-    register_energy_reference,
+    fold_readings,
+    fold_readings_reference,
 )
 
 RESET = 0.5
@@ -22,17 +22,22 @@ RESET = 0.5
 def _one(registers: list[float], start: float = 1000.0) -> tuple[float, list[int], int, int]:
     """Energy, flags, resets, glitches for a single group starting at ``start``."""
     nan = np.array([math.nan])
-    out = register_energy(
-        np.array([0, len(registers)], np.int64),
+    n = len(registers)
+    out = fold_readings(
+        np.zeros(n, np.int64),
+        np.arange(n, dtype=np.int64),
         np.array(registers, np.float64),
-        np.full(len(registers), math.nan),
+        np.full(n, math.nan),
+        np.zeros(0, np.int64),
+        np.zeros(0),
         np.array([start]),
         np.array([start]),
         np.array([0.0]),
         nan,
         RESET,
+        100.0,
     )
-    last, seg, closed, _pmax, resets, glitches, flags = out
+    last, seg, closed, _pmax, resets, glitches, *_, flags = out
     return float(closed[0] + last[0] - seg[0]), flags.tolist(), int(resets[0]), int(glitches[0])
 
 
@@ -76,31 +81,75 @@ values = st.one_of(
 
 @settings(max_examples=200, deadline=None)
 @given(
-    groups=st.lists(
+    rows=st.lists(st.tuples(st.integers(0, 4), st.integers(0, 10**6), values, values), max_size=60),
+    stops=st.lists(st.tuples(st.integers(0, 4), values), max_size=5, unique_by=lambda s: s[0]),
+    carried=st.lists(
         st.tuples(
-            st.lists(st.tuples(values, values), max_size=30),
             st.floats(min_value=0, max_value=1e7),
             st.floats(min_value=0, max_value=1e4),
             st.one_of(st.just(math.nan), st.floats(min_value=0, max_value=5e4)),
         ),
-        max_size=8,
+        min_size=5,
+        max_size=5,
     ),
     fraction=st.floats(min_value=0, max_value=1),
+    charging_w=st.floats(min_value=0, max_value=1e4),
 )
-def test_kernel_equals_reference(
-    groups: list[tuple[list[tuple[float, float]], float, float, float]], fraction: float
+def test_log_order_fold_equals_reference(
+    rows: list[tuple[int, int, float, float]],
+    stops: list[tuple[int, float]],
+    carried: list[tuple[float, float, float]],
+    fraction: float,
+    charging_w: float,
 ) -> None:
-    sizes = [len(g[0]) for g in groups]
-    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    registers = np.array([r for g in groups for r, _ in g[0]], np.float64)
-    power = np.array([p for g in groups for _, p in g[0]], np.float64)
-    last = np.array([g[1] for g in groups], np.float64)
-    seg = last.copy()
-    closed = np.array([g[2] for g in groups], np.float64)
-    pmax = np.array([g[3] for g in groups], np.float64)
-    args = (starts, registers, power, last, seg, closed, pmax, fraction)
-    before = [a.copy() for a in args[:-1]]
-    for got, want in zip(register_energy(*args), register_energy_reference(*args), strict=True):
-        np.testing.assert_array_equal(got, want)
-    for a, b in zip(args[:-1], before, strict=True):
+    """Interleaved transactions in log order, then their stops: the same state as folding
+    each transaction's values on their own, and the same per-transaction reading summary."""
+    last = np.array([c[0] for c in carried], np.float64)
+    args = (
+        np.array([r[0] for r in rows], np.int64),
+        np.array([r[1] for r in rows], np.int64),
+        np.array([r[2] for r in rows], np.float64),
+        np.array([r[3] for r in rows], np.float64),
+        np.array([s[0] for s in stops], np.int64),
+        np.array([s[1] for s in stops], np.float64),
+        last,
+        last.copy(),
+        np.array([c[1] for c in carried], np.float64),
+        np.array([c[2] for c in carried], np.float64),
+        fraction,
+        charging_w,
+    )
+    before = [a.copy() for a in args[:-2]]
+    got = fold_readings(*args)
+    want = fold_readings_reference(*args)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
+    for a, b in zip(args[:-2], before, strict=True):
         np.testing.assert_array_equal(a, b)  # inputs untouched
+
+
+def test_log_order_fold_summarises_each_transaction() -> None:
+    """Two interleaved transactions: a glitch is not kept, charging is the last reading that
+    delivered energy (power above the threshold, or a rising register without power)."""
+    nan = math.nan
+    out = fold_readings(
+        np.array([0, 1, 0, 1, 0, 1], np.int64),
+        np.array([10, 11, 20, 21, 30, 31], np.int64),
+        np.array([1100.0, 500.0, 1050.0, 600.0, 1200.0, 600.0]),
+        np.array([7000.0, nan, 7000.0, nan, 50.0, nan]),
+        np.array([0], np.int64),
+        np.array([1300.0]),
+        np.array([1000.0, 400.0]),
+        np.array([1000.0, 400.0]),
+        np.zeros(2),
+        np.full(2, nan),
+        RESET,
+        100.0,
+    )
+    last, _seg, _closed, pmax, _r, glitches, kept, charging_us, last_row, latest_us, flags = out
+    assert last.tolist() == [1300.0, 600.0]
+    assert flags.tolist() == [FLAG_OK, FLAG_OK, FLAG_GLITCH, FLAG_OK, FLAG_OK, FLAG_OK]
+    assert glitches.tolist() == [1, 0] and kept.tolist() == [2, 3]
+    assert charging_us.tolist() == [10, 21]  # 50 W is a trickle; 600 -> 600 delivered nothing
+    assert last_row.tolist() == [4, 5] and latest_us.tolist() == [30, 31]
+    assert pmax[0] == 7000.0 and math.isnan(pmax[1])
