@@ -533,8 +533,8 @@ def _indexed_input(readings: pl.DataFrame, sessions: pl.DataFrame) -> KernelInpu
         session_ids=ordered["session_id"].to_list(),
         starts=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
         ts_us=ts_us[order],
-        register_wh=register[order].astype(np.float64),
-        power_w=power[order].astype(np.float64),
+        register_wh=register[order].astype(np.float64, copy=False),
+        power_w=power[order].astype(np.float64, copy=False),
         plug_in_us=ordered["plug_in_us"].fill_null(UNKNOWN_US).to_numpy().astype(np.int64),
         plug_out_us=ordered["plug_out_us"].fill_null(UNKNOWN_US).to_numpy().astype(np.int64),
     )
