@@ -31,7 +31,7 @@ from pipeline.live import LiveSink, bucket_us
 from pipeline.logs import log_source
 from pipeline.sinks import LakeSink, SinkConfig
 from pipeline.source import SourceConfig
-from pipeline.step import StepOut, make_step
+from pipeline.step import StepOut, make_step, wait_for_warm_up
 from warehouse import lake
 from warehouse.catalog import refresh_catalog
 from warehouse.schema import TABLES
@@ -192,6 +192,7 @@ def execute(settings: Settings, flow: Dataflow, *, cluster: ClusterSpec | None =
     except KeyboardInterrupt:
         return
     finally:
+        wait_for_warm_up()
         if refreshing is not None:
             refreshing.join()
 

@@ -325,6 +325,17 @@ def _warm(billing: StreamBilling | None) -> None:
         billing.warm()
 
 
+_warming: list[threading.Thread] = []
+
+
+def wait_for_warm_up() -> None:
+    """Block until every kernel warm-up started by :func:`make_step` is done: the runner calls
+    it before returning, so a run's time includes its start-up (a short run would otherwise
+    return with the cache loads still going, and they would compete with whatever runs next)."""
+    while _warming:
+        _warming.pop().join()
+
+
 Step = Callable[[PartitionState | None, LogBatch], tuple[PartitionState, StepOut]]
 
 
@@ -346,7 +357,9 @@ def make_step(
     billing = StreamBilling(tariffs, watch) if tariffs is not None else None
     checks = Checks(clock, watch, rules or Rules(), billing, live_bucket_us)
     # Numba loads compiled kernels on first call (~0.3 s each): do it while the flow starts up.
-    threading.Thread(target=_warm, args=(billing,), name="warm-kernels", daemon=True).start()
+    warming = threading.Thread(target=_warm, args=(billing,), name="warm-kernels", daemon=True)
+    warming.start()
+    _warming.append(warming)
 
     def step(state: PartitionState | None, batch: LogBatch) -> tuple[PartitionState, StepOut]:
         state = state or PartitionState()

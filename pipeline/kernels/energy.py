@@ -26,10 +26,11 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from pipeline.kernels.groups import NO_TIME
+
 FLAG_OK = 0
 FLAG_GLITCH = 1
 FLAG_RESET = 2
-NO_TIME = np.iinfo(np.int64).min  # no such reading
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -228,3 +229,11 @@ def warm() -> None:
     one = np.zeros(1, np.float64)
     rows = np.zeros(2, np.int64)
     fold_readings(rows, rows, values, values, rows[:1], one, one, one, one, one, 0.5, 0.0)
+    # as the pipeline calls it: the per-reading columns are polars' read-only arrays
+    fixed_rows, fixed_values = rows.copy(), values.copy()
+    fixed_rows.setflags(write=False)
+    fixed_values.setflags(write=False)
+    fold_readings(
+        fixed_rows, fixed_rows, fixed_values, fixed_values, rows[:1], one, one, one, one, one,
+        0.5, 0.0,
+    )  # fmt: skip

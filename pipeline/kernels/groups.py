@@ -104,8 +104,13 @@ def _insertion_sort(order: I64, start: int, end: int, ts: I64) -> None:
 
 
 def warm() -> None:
-    """Load both kernels from Numba's cache (see :func:`pipeline.kernels.energy.warm`), for
-    writable arrays and for the read-only ones polars hands out without a copy."""
+    """Load the kernels from Numba's cache (see :func:`pipeline.kernels.energy.warm`), for
+    writable arrays, for the read-only ones polars hands out without a copy, and for the mixes
+    the pipeline passes (each mix is a signature of its own: loaded on first call otherwise)."""
+    mine, polars = np.zeros(1, np.int64), np.zeros(1, np.int64)
+    polars.setflags(write=False)
+    group_time_order(mine, 1, polars)
+    silent_gaps(mine, polars, mine, np.full(1, NO_TIME, np.int64), 1)
     for writable in (True, False):
         groups = np.zeros(1, np.int64)
         groups.setflags(write=writable)
