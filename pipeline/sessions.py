@@ -431,8 +431,13 @@ def _fold_energy(
         rules.charging_power_w,
     )  # fmt: skip
     seen = last_row >= 0
-    contexts = iter(
-        matched.get_column("context").gather(last_row[seen]).fill_null("Sample.Periodic").to_list()
+    contexts = (  # per transaction: its last kept reading's context (row 0 stands in for none)
+        matched.get_column("context")
+        .gather(np.where(seen, last_row, 0))
+        .fill_null("Sample.Periodic")
+        .to_list()
+        if matched.height
+        else []
     )
     for g, txn in enumerate(txns):
         txn.last_wh, txn.seg_start_wh, txn.closed_wh = (
@@ -449,7 +454,7 @@ def _fold_energy(
         if seen[g]:
             txn.last_ts_us = max(txn.last_ts_us, int(latest_us[g]))
             txn.last_reading_wh = float(registers[last_row[g]])
-            txn.last_context = next(contexts)
+            txn.last_context = contexts[g]
     glitched = flags == FLAG_GLITCH
     if not glitched.any():
         return []

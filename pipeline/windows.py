@@ -159,18 +159,31 @@ def session_windows(
 @dataclass(frozen=True, slots=True)
 class Points:
     """Consecutive points of closed sessions, in (session, time) order: session (``_sid``),
-    time (µs), register (Wh, NaN: none) and power (W, NaN: none; starts and stops have none)."""
+    time (µs), register (Wh, NaN: none) and power (W, NaN: none; starts and stops have none);
+    ``first`` marks each session's first point and ``delta`` is the register increase since the
+    session's previous point (NaN at its first point or where either register is missing)."""
 
     sid: npt.NDArray[np.int64]
     ts_us: npt.NDArray[np.int64]
     wh: npt.NDArray[np.float64]
     power_w: npt.NDArray[np.float64]
+    first: npt.NDArray[np.bool_]
+    delta: npt.NDArray[np.float64]
 
-    def first(self) -> npt.NDArray[np.bool_]:
-        """True at each session's first point (it has no previous point)."""
-        first = np.ones(len(self.sid), bool)
-        first[1:] = self.sid[1:] != self.sid[:-1]
-        return first
+    @classmethod
+    def of(
+        cls,
+        sid: npt.NDArray[np.int64],
+        ts_us: npt.NDArray[np.int64],
+        wh: npt.NDArray[np.float64],
+        power_w: npt.NDArray[np.float64],
+    ) -> Points:
+        first = np.ones(len(sid), bool)
+        first[1:] = sid[1:] != sid[:-1]
+        delta = np.empty(len(wh))
+        delta[1:] = wh[1:] - wh[:-1]
+        delta[first] = np.nan
+        return cls(sid, ts_us, wh, power_w, first, delta)
 
 
 def _session_points(frame: pl.DataFrame, readings: pl.DataFrame) -> Points:
@@ -201,7 +214,7 @@ def _session_points(frame: pl.DataFrame, readings: pl.DataFrame) -> Points:
     grouped_sid, grouped_ts = sid[order], ts_us[order]
     if not np.all((grouped_ts[1:] >= grouped_ts[:-1]) | (grouped_sid[1:] != grouped_sid[:-1])):
         order = np.lexsort((ts_us, sid))  # stable: ties keep (start, readings, stop) order
-    return Points(sid[order], ts_us[order], wh[order], power[order])
+    return Points.of(sid[order], ts_us[order], wh[order], power[order])
 
 
 def _ints(frame: pl.DataFrame, col: str) -> npt.NDArray[np.int64]:
@@ -219,19 +232,11 @@ def _floats(frame: pl.DataFrame, col: str) -> npt.NDArray[np.float64]:
 def _delivered(points: Points, rules: Rules) -> npt.NDArray[np.bool_]:
     """Per point: did the interval since the session's previous point deliver energy? Power above
     ``rules.charging_power_w``, or without a power sample a register above the previous one."""
-    delta = _delta(points)
     with np.errstate(invalid="ignore"):
-        on = np.where(np.isnan(points.power_w), delta > 0, points.power_w > rules.charging_power_w)
-    return on & ~points.first()
-
-
-def _delta(points: Points) -> npt.NDArray[np.float64]:
-    """Register increase since the session's previous point (NaN at a session's first point or
-    where either register is missing)."""
-    delta = np.empty(len(points.wh))
-    delta[1:] = points.wh[1:] - points.wh[:-1]
-    delta[points.first()] = np.nan
-    return delta
+        on = np.where(
+            np.isnan(points.power_w), points.delta > 0, points.power_w > rules.charging_power_w
+        )
+    return on & ~points.first
 
 
 def _charging_runs(points: Points, rules: Rules) -> pl.DataFrame:
@@ -254,10 +259,9 @@ def _charging_runs(points: Points, rules: Rules) -> pl.DataFrame:
 def _energy_by_window(points: Points) -> pl.DataFrame:
     """Register increases summed per session and 15-minute window of the point that shows them
     (``_sid``, ``window_start``, ``energy_wh``); windows without an increase have no row."""
-    delta = _delta(points)
     with np.errstate(invalid="ignore"):
-        rising = delta > 0
-    sid, ts_us, delta = points.sid[rising], points.ts_us[rising], delta[rising]
+        rising = points.delta > 0
+    sid, ts_us, delta = points.sid[rising], points.ts_us[rising], points.delta[rising]
     window = ts_us - ts_us % WINDOW_US  # points of a session are in time order: runs of windows
     change = np.ones(len(sid), bool)
     change[1:] = (sid[1:] != sid[:-1]) | (window[1:] != window[:-1])

@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from pipeline.kernels.groups import NO_TIME
+from pipeline.kernels.groups import NO_TIME, read_only
 
 FLAG_OK = 0
 FLAG_GLITCH = 1
@@ -230,9 +230,7 @@ def warm() -> None:
     rows = np.zeros(2, np.int64)
     fold_readings(rows, rows, values, values, rows[:1], one, one, one, one, one, 0.5, 0.0)
     # as the pipeline calls it: the per-reading columns are polars' read-only arrays
-    fixed_rows, fixed_values = rows.copy(), values.copy()
-    fixed_rows.setflags(write=False)
-    fixed_values.setflags(write=False)
+    fixed_rows, fixed_values = read_only(rows), read_only(values)
     fold_readings(
         fixed_rows, fixed_rows, fixed_values, fixed_values, rows[:1], one, one, one, one, one,
         0.5, 0.0,

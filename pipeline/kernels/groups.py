@@ -18,11 +18,14 @@ the pipeline numbers each row's transaction ``0..groups-1``. Two questions per b
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
 import numpy.typing as npt
 from numba import njit
 
 I64 = npt.NDArray[np.int64]
+_A = TypeVar("_A", bound=np.ndarray)
 
 
 @njit(cache=True)
@@ -103,17 +106,23 @@ def _insertion_sort(order: I64, start: int, end: int, ts: I64) -> None:
         order[lo] = row
 
 
+def read_only(array: _A) -> _A:
+    """A read-only copy of ``array``: what polars hands out without a copy, a Numba signature
+    of its own (warm-ups load both)."""
+    fixed = array.copy()
+    fixed.setflags(write=False)
+    return fixed
+
+
 def warm() -> None:
     """Load the kernels from Numba's cache (see :func:`pipeline.kernels.energy.warm`), for
     writable arrays, for the read-only ones polars hands out without a copy, and for the mixes
     the pipeline passes (each mix is a signature of its own: loaded on first call otherwise)."""
-    mine, polars = np.zeros(1, np.int64), np.zeros(1, np.int64)
-    polars.setflags(write=False)
+    mine = np.zeros(1, np.int64)
+    polars = read_only(mine)
     group_time_order(mine, 1, polars)
     silent_gaps(mine, polars, mine, np.full(1, NO_TIME, np.int64), 1)
-    for writable in (True, False):
-        groups = np.zeros(1, np.int64)
-        groups.setflags(write=writable)
+    for groups in (mine, polars):
         group_order(groups, 1)
         increasing_by_group(groups, groups, np.full(1, -1, np.int64))
         group_time_order(groups, 1, groups)
