@@ -25,7 +25,19 @@ Columns (:data:`COLUMNS`):
 * ``ewm_day``: exponentially weighted mean of the same hour of day over the last 14 observed
   days (weight ``0.7**d``, the most recent day first);
 * ``ewm_week``: exponentially weighted mean of the same hour of the week over the last 4 weeks
-  (weight ``0.5**w``).
+  (weight ``0.5**w``);
+* ``slot_share``: how busy the target's local weekday × hour slot is *relative to its week*: the
+  mean, over every observed hour of that slot before the origin, of the hour's demand divided by
+  the mean of the 168 hours before it (:func:`week_ratio`), each hour weighted
+  ``0.5**(age / 26 weeks)`` (:data:`SHARE_HALF_LIFE_H`). A ratio, so the model does not divide it
+  by the level. Unlike ``slot_mean`` it does not lag a growing network (a slot mean of kWh from a
+  year ago is far below today's); unlike ``week_mean_4`` it pools half a year of weeks instead of
+  4 noisy ones, and it follows the local clock across DST changes. Chosen on the 84 days before
+  the test window and the 84 before those, mean of 3 seeds (never on the test folds): city MASE
+  Dundee 0.685 → 0.655 and 0.816 → 0.810, Boulder 0.678 → 0.674 and 0.524 → 0.516, Perth
+  0.817 → 0.816 and 0.823 → 0.824; sites (one seed) Perth 0.865 → 0.860, Dundee 0.724 → 0.723,
+  Boulder 1.155 → 1.158. The undecayed all-history mean did as well at Dundee (one year of data)
+  but worse at Perth's second window (0.828): three years of a changing network.
 
 Unknown hours (NaN, a gap in the exports) stay NaN in the lags (the trees route missing values)
 and are left out of every mean; a mean over only unknown hours is NaN.
@@ -47,6 +59,7 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 DAY_H, WEEK_H = 24, 168
 MIN_HISTORY_H = 4 * WEEK_H  # an origin needs 4 weeks of history (lag 336, 4-week means)
+SHARE_HALF_LIFE_H = 26 * WEEK_H  # ``slot_share``: an hour's weight halves every 26 weeks
 
 COLUMNS = (
     "k",
@@ -72,6 +85,7 @@ COLUMNS = (
     "mean_72h",
     "ewm_day",
     "ewm_week",
+    "slot_share",
 )
 CATEGORICAL = ("series",)
 
@@ -134,9 +148,12 @@ def _nanmean(stack: list[FloatArray], decay: float = 1.0) -> FloatArray:
         return np.where(n > 0, (np.where(known, values, 0.0) * weight).sum(axis=0) / n, np.nan)
 
 
-def slot_means(y: FloatArray, slot: IntArray, origins: IntArray) -> FloatArray:
+def slot_means(
+    y: FloatArray, slot: IntArray, origins: IntArray, half_life_h: float | None = None
+) -> FloatArray:
     """Mean of each weekday×hour slot over the hours before each origin: ``(series, origins,
-    168)``, NaN where a slot has never been observed. Running sums, hours consumed in order."""
+    168)``, NaN where a slot has never been observed. With ``half_life_h`` an hour ``t`` weighs
+    ``0.5**((origin - t) / half_life_h)``. Running sums, hours consumed in order."""
     out = np.full((y.shape[0], len(origins), WEEK_H), np.nan)
     sums = np.zeros((y.shape[0], WEEK_H))
     counts = np.zeros((y.shape[0], WEEK_H))
@@ -147,12 +164,33 @@ def slot_means(y: FloatArray, slot: IntArray, origins: IntArray) -> FloatArray:
             msg = "origins must be increasing"
             raise ValueError(msg)
         part = known[:, done:origin]
-        np.add.at(sums.T, slot[done:origin], np.where(part, y[:, done:origin], 0.0).T)
-        np.add.at(counts.T, slot[done:origin], part.T.astype(float))
+        weight = np.ones(origin - done)
+        if half_life_h is not None:
+            sums *= 0.5 ** ((origin - done) / half_life_h)
+            counts *= 0.5 ** ((origin - done) / half_life_h)
+            weight = 0.5 ** ((origin - np.arange(done, origin)) / half_life_h)
+        np.add.at(sums.T, slot[done:origin], (np.where(part, y[:, done:origin], 0.0) * weight).T)
+        np.add.at(counts.T, slot[done:origin], (part * weight).T)
         done = origin
         with np.errstate(invalid="ignore", divide="ignore"):
             out[:, j] = sums / counts
     return out
+
+
+def week_ratio(y: FloatArray) -> FloatArray:
+    """Each hour's value divided by the mean of the (known) 168 hours before it; NaN in the first
+    week, for unknown hours, and where the week before had no demand."""
+    out = np.full(y.shape, np.nan)
+    week = _cummean(y, np.arange(WEEK_H, y.shape[1]), WEEK_H)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out[:, WEEK_H:] = np.where(week > 0, y[:, WEEK_H:] / week, np.nan)
+    return out
+
+
+def _at_target_slot(slots: FloatArray, slot_of_target: IntArray) -> FloatArray:
+    """``slots`` (series, origins, 168) read at each row's target slot (origins, horizon)."""
+    index = np.broadcast_to(slot_of_target, (slots.shape[0], *slot_of_target.shape))
+    return np.take_along_axis(slots, index, axis=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,11 +254,10 @@ def design(
     cols["day_mean_7"] = _nanmean([lag(target - days_back - d * DAY_H) for d in range(7)])
     cols["ewm_day"] = _nanmean([lag(target - days_back - d * DAY_H) for d in range(14)], 0.7)
     cols["ewm_week"] = _nanmean([lag(target - w * WEEK_H) for w in range(1, 5)], 0.5)
-    slots = slot_means(y, calendar.slot, origins)  # (series, origins, 168)
     slot_of_target = calendar.slot[inside]  # (origins, horizon)
-    cols["slot_mean"] = np.take_along_axis(
-        slots, np.broadcast_to(slot_of_target, (n_series, *o.shape)), axis=2
-    )
+    cols["slot_mean"] = _at_target_slot(slot_means(y, calendar.slot, origins), slot_of_target)
+    shares = slot_means(week_ratio(y), calendar.slot, origins, SHARE_HALF_LIFE_H)
+    cols["slot_share"] = _at_target_slot(shares, slot_of_target)
     x = np.stack([cols[c] for c in COLUMNS], axis=-1)
     truth = np.where(target < n_hours, y[:, inside], np.nan)
     return Design(origins, x, truth)

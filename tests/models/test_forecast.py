@@ -18,7 +18,14 @@ from models.forecast.backtest import (
     walk_forward,
 )
 from models.forecast.baselines import baseline
-from models.forecast.features import COLUMNS, MIN_HISTORY_H, Calendar, LeakageError, design
+from models.forecast.features import (
+    COLUMNS,
+    MIN_HISTORY_H,
+    Calendar,
+    LeakageError,
+    design,
+    week_ratio,
+)
 from models.forecast.model import MAX_BINS, Bins, ModelConfig
 from models.forecast.series import Panel, build, charging_s
 from models.forecast.sessions import Session
@@ -155,6 +162,49 @@ def test_recent_level_features_are_the_weighted_means_of_hours_before_the_origin
     assert col["ewm_day"][k] == pytest.approx(np.average(days, weights=0.7 ** np.arange(14)))
     weeks = y[0, origin + k - 168 * np.arange(1, 5)]
     assert col["ewm_week"][k] == pytest.approx(np.average(weeks, weights=0.5 ** np.arange(4)))
+
+
+def test_slot_share_is_the_decayed_mean_of_the_slot_s_hours_over_their_previous_week() -> None:
+    panel = _synthetic_panel()
+    y, cal = panel.energy_kwh, _calendar(panel)
+    origin = 6 * 168
+    x = design(y, panel.ports, cal, np.array([origin]), 24).x[0, 0]
+    k = 13
+    t = np.flatnonzero(cal.slot[:origin] == cal.slot[origin + k])
+    t = t[t >= 168]  # the first week has no week before it
+    previous_week = np.array([y[0, h - 168 : h].mean() for h in t])
+    expected = np.average(y[0, t] / previous_week, weights=0.5 ** ((origin - t) / (26 * 168)))
+    assert x[k, COLUMNS.index("slot_share")] == pytest.approx(expected)
+
+
+def test_slot_share_keeps_the_weekly_shape_of_a_growing_network_where_the_slot_mean_lags() -> None:
+    panel = _synthetic_panel()
+    cal = _calendar(panel)
+    flat = (1.0 + cal.slot % 24 + 5.0 * (cal.slot >= 5 * 24)).astype(float)[None, :]
+    grown = flat * 1.01 ** (np.arange(flat.shape[1]) / 24)  # +1 % a day: x1.9 in 9 weeks
+    origin = np.array([9 * 168])
+    before = design(flat, panel.ports[:1], cal, origin, 24).x[0, 0]
+    after = design(grown, panel.ports[:1], cal, origin, 24).x[0, 0]
+    share, mean = COLUMNS.index("slot_share"), COLUMNS.index("slot_mean")
+    level = COLUMNS.index("mean_168h")
+    # relative to the level the model divides by, the slot mean of the grown network sinks ...
+    sunk = (after[:, mean] / after[:, level]) / (before[:, mean] / before[:, level])
+    assert np.all(sunk < 0.8)
+    # ... while its share only carries the growth since the middle of the week before each hour
+    ratio = after[:, share] / before[:, share]
+    assert np.all((ratio > 1.0) & (ratio < 1.01**4))
+    assert np.ptp(ratio) < 0.01
+
+
+def test_week_ratio_is_unknown_without_a_week_before_or_demand_in_it() -> None:
+    y = np.ones((1, 400))
+    y[0, 200:368] = 0.0  # a silent week: the hour after it has no week to be a share of
+    y[0, 380] = np.nan
+    ratio = week_ratio(y)
+    assert np.isnan(ratio[0, :168]).all()
+    assert ratio[0, 168] == 1.0
+    assert np.isnan(ratio[0, 368]) and ratio[0, 369] == pytest.approx(168.0)
+    assert np.isnan(ratio[0, 380])
 
 
 def test_the_last_hour_before_the_origin_moves_the_recency_features() -> None:
