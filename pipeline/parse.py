@@ -515,14 +515,11 @@ def decode_records(offsets: Offsets, payloads: Payloads, spec: TopicSpec) -> Dec
     json_at: list[int] = []
     rejected: list[Rejection] = []
     tables: dict[int, pa.RecordBatch] = {}
-    data, starts = payloads.data, payloads.starts.tolist()
-    view = memoryview(data)
-    for i in range(len(payloads)):
-        if not data.startswith(MAGIC, starts[i]):
+    for i, payload in enumerate(payloads.views()):
+        if payload[:4] != MAGIC:
             json_at.append(i)
             continue
         offset = int(offsets[i])
-        payload = view[starts[i] : starts[i + 1] - 1]
         if spec is not METER_SPEC:
             detail = "a columnar batch record on a topic that takes single JSON records only"
             rejected.append(Rejection(seq_of(offset), Reason.undecodable, detail, bytes(payload)))
@@ -549,7 +546,7 @@ def parse_log_batch(
     """
     offsets = np.asarray(offsets, np.int64)
     raw = RawIndex(offsets, payloads)
-    if MAGIC not in payloads.data:
+    if not payloads.contains(MAGIC):
         return parse_batch(seqs_of(offsets), payloads, spec), raw
     if decoded is None:
         decoded = decode_records(offsets, payloads, spec)

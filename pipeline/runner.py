@@ -29,6 +29,7 @@ from pipeline.checks import Rules
 from pipeline.cluster import ClusterSpec
 from pipeline.live import LiveSink, bucket_us
 from pipeline.logs import log_source
+from pipeline.memory import keep_freed_memory
 from pipeline.sinks import LakeSink, SinkConfig
 from pipeline.source import SourceConfig
 from pipeline.step import StepOut, make_step, wait_for_warm_up
@@ -173,6 +174,7 @@ def execute(settings: Settings, flow: Dataflow, *, cluster: ClusterSpec | None =
 
     In a cluster (:mod:`pipeline.cluster`) only process 0 prepares the lake, catalog and
     recovery partitions; every process runs one worker."""
+    keep_freed_memory()  # batches reuse freed memory instead of faulting it in again
     cluster = cluster or ClusterSpec()
     recovery = cluster.recovery_dir(settings.recovery_dir)
     refreshing = None

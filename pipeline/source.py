@@ -97,7 +97,7 @@ class LogPartition(StatefulSourcePartition[LogBatch, int]):
     def _read(self, after: int, limit: int) -> Read:
         offsets, payloads = self._log.read_batch(self._topic, self._partition, after, limit)
         decoded = None
-        if self._topic is Topic.meter_readings and MAGIC in payloads.data:
+        if self._topic is Topic.meter_readings and payloads.contains(MAGIC):
             decoded = decode_records(offsets, payloads, METER_SPEC)
         return offsets, payloads, decoded
 
@@ -151,10 +151,9 @@ def _next_limit(payloads: Payloads, batch_rows: int, previous: int | None = None
     times the ``previous`` limit: a read of single records (say, the starts before a flood of
     batch records) says nothing of what follows, so the limit grows step by step."""
     grow = batch_rows if previous is None else 4 * previous
-    if MAGIC not in payloads.data:
+    if not payloads.contains(MAGIC):
         return min(batch_rows, grow)
-    data, starts = payloads.data, payloads.starts.tolist()
-    rows = sum(row_count(data[a : a + 8]) for a in starts[:-1])
+    rows = sum(row_count(bytes(p[:8])) for p in payloads.views())
     return max(1, min(batch_rows, grow, batch_rows * len(payloads) // max(rows, 1)))
 
 

@@ -131,3 +131,35 @@ def test_payloads_index_slice_and_pack() -> None:
     assert packed[1:4] == ODD_PAYLOADS[1:4]
     with pytest.raises(IndexError):
         packed[len(ODD_PAYLOADS)]
+
+
+BIG = [bytes([i]) * 2000 + b"\n" + b"x" * i for i in range(1, 8)]  # binary-sized, newlines inside
+
+
+def test_read_batch_of_large_records_keeps_them_as_parts(tmp_path: Path) -> None:
+    log = EventLog(tmp_path / "log.sqlite")
+    log.append(Topic.meter_readings, [("k", p) for p in BIG], now_ms=1)
+    log._db.execute(f"DELETE FROM {table_name(Topic.meter_readings, 0)} WHERE offset = 3")
+    offsets, payloads = log.read_batch(Topic.meter_readings, 0, 1, 4)
+    expected = ([2, 4, 5], [BIG[1], BIG[3], BIG[4]])  # offsets 2..5, the hole at 3 skipped
+    assert (offsets.tolist(), list(payloads)) == expected
+    assert payloads._data is None  # not joined by the read
+    assert [bytes(v) for v in payloads.views()] == expected[1]
+    assert payloads.contains(bytes([4]) * 10) and not payloads.contains(bytes([1]) * 10)
+    assert payloads._data is None  # nor by looking inside
+    assert payloads.joined == b"\n".join(expected[1])
+
+
+def test_payloads_as_parts_behave_as_one_buffer() -> None:
+    parts, packed = Payloads.of_parts(list(ODD_PAYLOADS)), Payloads.of(ODD_PAYLOADS)
+    assert parts == packed and list(parts) == ODD_PAYLOADS
+    assert parts.starts.tolist() == packed.starts.tolist()
+    assert parts[2] == b"two\nlines" and parts[-1] == b"last"
+    assert list(parts[1:4]) == ODD_PAYLOADS[1:4] and parts[1:4] == packed[1:4]
+    assert list(parts[::2]) == ODD_PAYLOADS[::2]
+    assert [bytes(v) for v in packed.views()] == [bytes(v) for v in parts.views()] == ODD_PAYLOADS
+    assert parts.contains(b"binary") and packed.contains(b"binary")
+    assert not parts.contains(b"absent") and not packed.contains(b"absent")
+    assert repr(parts) == repr(packed)
+    with pytest.raises(IndexError):
+        parts[len(ODD_PAYLOADS)]
