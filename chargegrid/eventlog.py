@@ -64,9 +64,9 @@ class Payloads(Sequence[bytes]):
     Parts (:meth:`of_parts`): a read of columnar batch records (tens of kB each) keeps the records
     as they came from SQLite, and ``data`` joins them only if someone asks (the JSON path does;
     decoding batch records does not). Joining a read of 1,000 such records meant a fresh ~30 MB
-    buffer per read, each page of it faulted in and zeroed by the kernel: on the pipeline bench
-    the read took 0.16-0.28 s CPU per 1.2M readings with 35-60k page faults, row by row 0.09 s
-    with none.
+    buffer per read (grown by SQLite's ``group_concat``, then copied), each page of it faulted in
+    and zeroed by the kernel: ``bench_pipeline``'s ``log_read_readings_per_s`` (1.2M readings in
+    6,000 records, 1,000 a read) was 6.2M/s joined and is 15.0M/s as parts.
     """
 
     __slots__ = ("_count", "_data", "_parts", "_single", "_starts")
@@ -339,15 +339,16 @@ class EventLog:
     ) -> tuple[npt.NDArray[np.int64], Payloads]:
         """Like :meth:`read_columns`, in bulk: ``(offsets, payloads)``, no Python object per record.
 
-        One SQLite aggregate over a rowid range sizes the batch (in rowid order: the table has no
-        other index, so a rowid-range scan is the only plan). Small records (JSON) are then
-        concatenated by a second aggregate; offsets come from ``min``/``max``/``count`` when
+        The first record's size decides how. Small records (JSON) are concatenated by one SQLite
+        aggregate over a rowid range (in rowid order: the table has no other index, so a
+        rowid-range scan is the only plan); offsets come from ``min``/``max``/``count`` when
         contiguous, and record boundaries are the newlines when no payload contains one (counted
         here, located only if needed). Gaps (retention) or payloads with newlines take an exact
         query in the same read transaction. A batch larger than SQLite's string limit is halved.
-        Large records (columnar batch records: over ``_BINARY_AVERAGE`` bytes on average) are read
-        row by row and kept as parts (:meth:`Payloads.of_parts`): a few thousand Python objects
-        per million readings, and no fresh buffer the size of the batch.
+        A large first record (a columnar batch record: over ``_BINARY_AVERAGE`` bytes) means the
+        range is read row by row and kept as parts (:meth:`Payloads.of_parts`): a few thousand
+        Python objects per million readings, and no fresh buffer the size of the batch. (Sizing
+        the whole range first cost JSON reads a second scan: +30 % per 200k records.)
         """
         self._check_partition(partition)
         table = table_name(topic, partition)
@@ -366,34 +367,33 @@ class EventLog:
     def _read_batch(
         self, table: str, after_offset: int, limit: int
     ) -> tuple[npt.NDArray[np.int64], Payloads]:
-        (first,) = self._db.execute(
-            f"SELECT min(offset) FROM {table} WHERE offset > ?", (after_offset,)
+        head = self._db.execute(  # length() of a blob reads no overflow page
+            f"SELECT offset, length(payload) FROM {table} WHERE offset > ? ORDER BY offset LIMIT 1",
+            (after_offset,),
         ).fetchone()
-        if first is None:
+        if head is None:
             return _NO_OFFSETS, Payloads(b"", np.zeros(1, np.int64))
+        first, first_size = head
         span = (first, first + limit - 1)
-        count, last, size = self._db.execute(  # length() of a blob reads no overflow page
-            f"SELECT count(*), max(offset), sum(length(payload)) FROM {table} "
-            f"WHERE offset BETWEEN ? AND ?",
-            span,
-        ).fetchone()
-        if size > _BINARY_AVERAGE * count:
+        if first_size > _BINARY_AVERAGE:
             rows = self._db.execute(
                 f"SELECT offset, payload FROM {table} WHERE offset BETWEEN ? AND ? ORDER BY offset",
                 span,
             ).fetchall()
             offsets = np.fromiter((r[0] for r in rows), np.int64, len(rows))
             return offsets, Payloads.of_parts([_as_bytes(r[1]) for r in rows])
-        (data,) = self._db.execute(
-            f"SELECT CAST(group_concat(payload, x'0a') AS BLOB) FROM {table} "
-            f"WHERE offset BETWEEN ? AND ?",
+        count, last, data = self._db.execute(
+            f"SELECT count(*), max(offset), CAST(group_concat(payload, x'0a') AS BLOB) "
+            f"FROM {table} WHERE offset BETWEEN ? AND ?",
             span,
         ).fetchone()
         if count == last - first + 1:
             offsets = np.arange(first, last + 1, dtype=np.int64)
         else:
             offsets = self._column(table, "offset", first, last)
-        packed = Payloads.from_lines(data, count)
+        # Large average records (small ones first, then batch records: binary, newlines likely):
+        # their lengths cost one row each, far less than counting newlines in the whole buffer.
+        packed = None if len(data) > _BINARY_AVERAGE * count else Payloads.from_lines(data, count)
         if packed is not None:
             return offsets, packed
         starts = np.zeros(count + 1, np.int64)

@@ -150,6 +150,14 @@ def test_read_batch_of_large_records_keeps_them_as_parts(tmp_path: Path) -> None
     assert payloads.joined == b"\n".join(expected[1])
 
 
+def test_read_batch_that_starts_small_and_goes_on_large(tmp_path: Path) -> None:
+    log = EventLog(tmp_path / "log.sqlite")
+    log.append(Topic.meter_readings, [("k", p) for p in [b'{"a":1}', *BIG]], now_ms=1)
+    offsets, payloads = log.read_batch(Topic.meter_readings, 0, 0, 5)
+    assert (offsets.tolist(), list(payloads)) == ([1, 2, 3, 4, 5], [b'{"a":1}', *BIG[:4]])
+    assert payloads._parts is None  # one buffer: the first record decides
+
+
 def test_payloads_as_parts_behave_as_one_buffer() -> None:
     parts, packed = Payloads.of_parts(list(ODD_PAYLOADS)), Payloads.of(ODD_PAYLOADS)
     assert parts == packed and list(parts) == ODD_PAYLOADS
