@@ -14,24 +14,38 @@ The scheme (one partition ``<table>/date=D``):
 2. Write the merged rows into a sibling staging folder ``<table>/.compact-date=D`` (not matched
    by the readers' glob, nor by the sink's clean-up glob) as ``pipeline-<highest seq>.c<n>.parquet``
    (``n`` above any merged file's: a name none of the old files has).
-3. Swap the two folders in one ``renameat2(RENAME_EXCHANGE)`` call: a reader listing
-   ``date=D`` sees either the old file set or the merged file, never both, never neither.
-4. If anything appeared in the old folder since step 1 (the pipeline wrote late rows into a
+3. Beside the merged file, write a **placeholder** under each merged file's name: a few bytes
+   of text (:data:`warehouse.lake.COMPACTION_PLACEHOLDER`), not Parquet.
+4. Swap the two folders in one ``renameat2(RENAME_EXCHANGE)`` call.
+5. If anything appeared in the old folder since step 1 (the pipeline wrote late rows into a
    closed day), swap back: readers see the old files plus the new one, nothing is lost. Else
-   retire the old folder.
-5. **Retire, then delete after a grace period.** The folder that left ``date=D`` is renamed
-   ``<table>/.retired-date=D.<ns>`` (not matched by the readers' glob) and deleted only when it is
-   older than ``grace_s`` (:data:`RETIRE_GRACE_S`): at the start of the next pass, and at the end
-   of :func:`compact_lake`, which waits out the grace of what it retired.
+   retire the old folder: rename it ``<table>/.retired-date=D.<ns>`` (not matched by the
+   readers' glob).
+6. **Settle** after a grace period (:data:`RETIRE_GRACE_S`, :func:`settle`): delete the
+   placeholders and the retired folder. :func:`compact_lake` waits out the grace at its end; a
+   pass also settles whatever an earlier, stopped pass left.
 
-A reader that listed the old files and opens one after the swap gets DuckDB's "No files found" /
-IO error for that query (retrying answers correctly); it never gets a wrong count.
+Why placeholders. DuckDB lists a folder by reading its entries, then ``stat``-ing each *by path*
+and silently skipping a name that does not resolve (``LocalFileSystem::ListFiles``). A reader
+that read ``date=D``'s entries just before the swap and stat-ed them just after would otherwise
+find none of the old names and leave the **whole day out of its answer without an error** (CI saw
+4,400 of 4,800 rows; swapping a folder of 8 files to and fro under a reading thread reproduces it
+in 26 of ~17,700 reads). The placeholder makes every old name resolve, to a file DuckDB refuses
+("No magic bytes found"): the query fails and is retried. A placeholder can never be counted,
+so no listing, fresh or stale, gets a wrong total:
 
-Why the grace period. A glob opens a folder by path and reads its entries a moment later. A
-reader that opened ``date=D`` just before the swap and read it after the old folder was emptied
-would list *nothing*: the whole day silently missing from its answer (seen once in CI: 4,400 of
-4,800 rows). Kept whole for the grace period, the old folder lists its old names, which no longer
-resolve under ``date=D``: the reader gets the IO error above instead.
+* listed before the swap, stat-ed and opened before it: the old files, all of them;
+* listed before, stat-ed after: placeholders, an error;
+* listed before, opened after: the names now resolve to placeholders, an error;
+* listed after: the merged file and the placeholders, an error until the partition settles,
+  then the merged file alone.
+
+The price: a query that lists the table during a pass and its grace fails and must be retried.
+What is left: a reader stalled longer than the grace between reading a folder's entries and
+stat-ing them (a few microseconds apart in DuckDB) would still miss the day; the grace makes
+that a multi-second stall of one thread between two system calls. The retired folder is kept for
+the same grace: a reader that opened ``date=D`` before the swap then reads the old names, never
+an empty folder.
 
 Exactly-once resume. The merged file keeps the pipeline's sequence number, the highest merged
 one ``h < committed``. The sink deletes files numbered ``>= resume seq`` on restart,
@@ -67,7 +81,7 @@ AT_FDCWD = -100
 RENAME_EXCHANGE = 2
 STAGING_PREFIX = ".compact-"
 RETIRED_PREFIX = ".retired-"
-RETIRE_GRACE_S = 5.0  # a retired folder outlives any glob that opened it before the swap
+RETIRE_GRACE_S = 5.0  # placeholders and retired folders outlive any listing begun before a swap
 LAKE_STEP = "chargegrid.lake"  # the Bytewax step id of the lake sink (pipeline.runner)
 
 
@@ -134,6 +148,8 @@ def _mergeable(directory: Path, committed: int) -> list[tuple[int, int, Path]] |
         parsed = lake.parse_pipeline_file_name(path.name)
         if parsed is None:
             return f"holds {path.name}"
+        if lake.is_placeholder(path):
+            return "still settling from a compaction"
         seq, merge = parsed
         if seq >= committed:
             return f"{path.name} is not committed yet"
@@ -144,25 +160,28 @@ def _mergeable(directory: Path, committed: int) -> list[tuple[int, int, Path]] |
 
 
 def _write_merged(staging: Path, files: list[tuple[int, int, Path]], schema: pa.Schema) -> int:
-    """The merged file keeps the highest sequence number and takes a merge number above every
-    merged file's: a name none of them has, so a reader that opens, after the swap, a file it
-    listed before it gets "not found", never the merged rows on top of the old ones."""
+    """Steps 2-3. The merged file keeps the highest sequence number and takes a merge number
+    above every merged file's: a name none of them has, so no old name ever resolves to the
+    merged rows (a reader mixing old files with it would count them twice)."""
     tables = [pq.read_table(path, schema=schema) for _, _, path in files]
     merged = pa.concat_tables(tables)
     staging.mkdir()
     name = lake.pipeline_file_name(files[-1][0], max(m for _, m, _ in files) + 1)
     lake.write_atomic(merged, staging / name)
+    for _, _, path in files:
+        (staging / path.name).write_bytes(lake.COMPACTION_PLACEHOLDER)
     return merged.num_rows
 
 
 def compact_partition(table: str, directory: Path, committed: int) -> tuple[int, int] | str:
-    """Merge one partition (steps 1-4 above); ``(files merged, rows)`` or why it was skipped."""
+    """Merge one partition (steps 1-5 above); ``(files merged, rows)`` or why it was skipped.
+    The partition settles (step 6) at the next :func:`settle` after the grace."""
     picked = _mergeable(directory, committed)
     if isinstance(picked, str):
         return picked
     staging = directory.with_name(STAGING_PREFIX + directory.name)
     if staging.exists():
-        shutil.rmtree(staging)  # left by a crash between steps 2 and 4: never visible to readers
+        shutil.rmtree(staging)  # left by a crash between steps 2 and 5: never visible to readers
     rows = _write_merged(staging, picked, TABLES[table])
     exchange(directory, staging)
     expected = {path.name for _, _, path in picked}
@@ -170,6 +189,8 @@ def compact_partition(table: str, directory: Path, committed: int) -> tuple[int,
         exchange(directory, staging)  # the pipeline wrote here meanwhile: keep the old set
         retire(staging, directory.name)
         return "the pipeline wrote into it meanwhile"
+    for name in expected:
+        os.utime(directory / name)  # the grace counts from the swap, not from step 3
     retire(staging, directory.name)
     return len(picked), rows
 
@@ -204,8 +225,27 @@ def purge_retired(table_dir: Path, grace_s: float = RETIRE_GRACE_S) -> int:
     return purged
 
 
-def _wait_and_purge(table_dirs: list[Path], grace_s: float) -> None:
-    """Wait out the grace of the newest retired folder, then delete every retired folder."""
+def remove_placeholders(table_dir: Path, grace_s: float = RETIRE_GRACE_S) -> int:
+    """Delete the table's compaction placeholders older than ``grace_s``; returns how many."""
+    if not table_dir.is_dir():
+        return 0
+    now = time.time_ns()
+    removed = 0
+    for path in sorted(table_dir.glob(f"date=*/{lake.PIPELINE_PREFIX}*.parquet")):
+        if lake.is_placeholder(path) and now - path.stat().st_mtime_ns >= grace_s * 1e9:
+            path.unlink()
+            removed += 1
+    return removed
+
+
+def settle(table_dir: Path, grace_s: float = RETIRE_GRACE_S) -> tuple[int, int]:
+    """Step 6 for every partition of a table compacted at least ``grace_s`` ago: ``(placeholders
+    removed, retired folders deleted)``."""
+    return remove_placeholders(table_dir, grace_s), purge_retired(table_dir, grace_s)
+
+
+def _wait_and_settle(table_dirs: list[Path], grace_s: float) -> None:
+    """Wait out the grace of the newest retired folder, then settle every table."""
     stamps = [
         at
         for table_dir in table_dirs
@@ -213,11 +253,10 @@ def _wait_and_purge(table_dirs: list[Path], grace_s: float) -> None:
         for at in map(_retired_at_ns, table_dir.glob(RETIRED_PREFIX + "*"))
         if at is not None
     ]
-    if not stamps:
-        return
-    time.sleep(max(0.0, (max(stamps) + grace_s * 1e9 - time.time_ns()) / 1e9))
+    if stamps:
+        time.sleep(max(0.0, (max(stamps) + grace_s * 1e9 - time.time_ns()) / 1e9))
     for table_dir in table_dirs:
-        purge_retired(table_dir, grace_s)
+        settle(table_dir, grace_s)
 
 
 def compact_lake(
@@ -230,13 +269,13 @@ def compact_lake(
     grace_s: float = RETIRE_GRACE_S,
 ) -> CompactReport:
     """Compact every closed, committed date partition of the pipeline's tables; returns after
-    the old folders' grace period (module doc, step 5), with them deleted."""
+    the grace period (module doc, step 6), settled."""
     committed = committed_seqs(recovery_dir) if recovery_dir.exists() else {}
     newest_closed = clock.now().date() - timedelta(days=min_age_days)
     report = CompactReport()
     table_dirs = [lake.table_dir(lake_dir, table) for table in tables]
     for table_dir in table_dirs:
-        purge_retired(table_dir, grace_s)  # left by an earlier pass that was stopped
+        settle(table_dir, grace_s)  # what an earlier pass that was stopped left
     for table in tables:
         report.merged_partitions[table] = report.files_before[table] = report.rows[table] = 0
         report.skipped[table] = []
@@ -254,5 +293,5 @@ def compact_lake(
             report.merged_partitions[table] += 1
             report.files_before[table] += outcome[0]
             report.rows[table] += outcome[1]
-    _wait_and_purge(table_dirs, grace_s)
+    _wait_and_settle(table_dirs, grace_s)
     return report

@@ -6,6 +6,9 @@
 * Each table has a zero-row file ``date=1970-01-01/_schema.parquet`` carrying its schema, so
   DuckDB views bind (with the right column types) before the first row arrives.
 * The ``date`` column lives in the directory name only (hive partitioning), never in the file.
+* For a few seconds after compaction merged a partition, the merged files' old names hold
+  :data:`COMPACTION_PLACEHOLDER` (not Parquet: a query that lists them fails and is retried, see
+  :mod:`warehouse.compact`); :func:`partition_files` raises :class:`PartitionSettling` on them.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from chargegrid.errors import ChargegridError
 from warehouse.schema import PARTITION_TIME_COLUMN, TABLES
 
 SCHEMA_DATE = "1970-01-01"
@@ -32,6 +36,40 @@ PIPELINE_PREFIX = "pipeline-"
 # pipeline-<seq>.parquet as the sink writes it; pipeline-<seq>.c<n>.parquet as compaction's n-th
 # merge names it (a name no file it replaces had: see warehouse.compact)
 _PIPELINE_FILE = re.compile(r"^pipeline-(\d+)(?:\.c(\d+))?\.parquet$")
+
+
+COMPACTION_PLACEHOLDER = (
+    b"chargegrid: this partition was compacted a moment ago and this file merged away; "
+    b"retry the query\n"
+)
+
+
+class PartitionSettling(ChargegridError):
+    """A partition still holds compaction placeholders: retry in a few seconds."""
+
+
+def is_placeholder(path: Path) -> bool:
+    """Whether ``path`` is a compaction placeholder (its size, then its bytes)."""
+    try:
+        if path.stat().st_size != len(COMPACTION_PLACEHOLDER):
+            return False
+        return path.read_bytes() == COMPACTION_PLACEHOLDER
+    except FileNotFoundError:
+        return False
+
+
+def partition_files(directory: Path) -> list[Path]:
+    """The data files of one partition folder, sorted; :class:`PartitionSettling` when one of
+    them is a compaction placeholder (the listing raced a compaction: retry)."""
+    files = sorted(directory.glob("*.parquet"))
+    for path in files:
+        if is_placeholder(path):
+            msg = (
+                f"{directory} was compacted a moment ago ({path.name} merged away); "
+                "retry in a few seconds"
+            )
+            raise PartitionSettling(msg)
+    return files
 
 
 def table_dir(lake_dir: Path, table: str) -> Path:

@@ -159,7 +159,7 @@ def _partition_dates(table_dir: Path) -> dict[date, Path]:
 
 
 def _rows(directory: Path) -> int:
-    return sum(pq.read_metadata(p).num_rows for p in sorted(directory.glob("*.parquet")))
+    return sum(pq.read_metadata(p).num_rows for p in lake.partition_files(directory))
 
 
 class _Manifest:
@@ -210,14 +210,14 @@ class _Builder:
 
     def pipeline(self, day: date, sessions_dir: Path) -> tuple[dict[str, pa.Table], dict[str, Any]]:
         """The unit's tables and its fingerprint."""
-        files = sorted(sessions_dir.glob("*.parquet"))
+        files = lake.partition_files(sessions_dir)
         sessions = f"SELECT * FROM read_parquet({_file_list(files)}, union_by_name = true)"
         names = {r[0] for r in self.con.execute(f"DESCRIBE {sessions}").fetchall()}
         row = self.con.execute(f"SELECT max(ended_at) FROM ({sessions})").fetchone()
         last = row[0].date() if row and row[0] is not None else day
         days = self.reading_days(day, max(day, last))
         readings_files = [
-            p for d in days for p in sorted(self.readings[date.fromisoformat(d)].glob("*.parquet"))
+            p for d in days for p in lake.partition_files(self.readings[date.fromisoformat(d)])
         ]
         readings = (
             f"SELECT {READING_COLUMNS} FROM read_parquet({_file_list(readings_files)}, "
