@@ -19,6 +19,7 @@ import pyarrow as pa
 from chargegrid.inventory import Inventory, load_inventory
 from chargegrid.live import LiveSnapshot, read_snapshot
 from chargegrid.settings import Settings
+from warehouse import lake
 from warehouse.schema import READINGS
 
 log = logging.getLogger(__name__)
@@ -54,11 +55,14 @@ def read_inventory(settings: Settings) -> Inventory:
 
 
 def table_glob(settings: Settings, table: str) -> str | None:
-    """The lake glob for ``table``, or None while it has no Parquet file yet."""
-    root = settings.lake_dir / table
-    if not root.is_dir() or next(root.rglob("*.parquet"), None) is None:
+    """The lake glob for ``table`` (the views' own, :func:`warehouse.lake.table_glob`: never
+    ``**``, which would also match compaction's hidden staging and retired folders and count
+    a day twice), or None while it has no Parquet file yet."""
+    glob = lake.table_glob(settings.lake_dir, table)
+    root = lake.table_dir(settings.lake_dir, table)
+    if not root.is_dir() or next(root.glob("date=*/*.parquet"), None) is None:
         return None
-    return str(root / "**" / "*.parquet")
+    return glob
 
 
 def _query(sql: str, params: dict[str, object]) -> pa.Table | None:
@@ -66,8 +70,11 @@ def _query(sql: str, params: dict[str, object]) -> pa.Table | None:
     con = duckdb.connect()
     try:
         return con.sql(sql, params=params).to_arrow_table()
-    except duckdb.IOException as exc:
-        # A file listed by the glob was replaced between listing and reading: next tick retries.
+    except (duckdb.IOException, duckdb.InvalidInputException) as exc:
+        if isinstance(exc, duckdb.InvalidInputException) and "magic bytes" not in str(exc):
+            raise
+        # A file listed by the glob was replaced between listing and reading, or compaction's
+        # placeholder was met (warehouse.compact): the next tick retries.
         log.warning("lake read skipped: %s", exc)
         return None
     finally:

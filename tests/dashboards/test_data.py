@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 from datetime import timedelta
 
 import pyarrow.parquet as pq
@@ -8,6 +9,7 @@ from chargegrid.live import LiveSnapshot
 from chargegrid.settings import Settings
 from dashboards import data
 from tests.dashboards.conftest import T0, make_snapshot, reading, write_table
+from warehouse.lake import COMPACTION_PLACEHOLDER
 from warehouse.schema import TABLES
 
 
@@ -82,6 +84,27 @@ def test_temporary_files_are_not_read(settings: Settings, lake: object) -> None:
     partial = settings.lake_dir / "readings" / "date=2023-03-14" / ".part-1.parquet.tmp"
     partial.write_bytes(b"half a file")
     assert data.lake_row_count(settings, "readings") == 16
+
+
+def test_compaction_folders_and_placeholders_are_never_counted(
+    settings: Settings, lake: object
+) -> None:
+    """Compaction keeps a partition's old files in a hidden ``.retired-date=D.<ns>`` folder for
+    a grace period, and its placeholders under the old names (warehouse.compact): the dashboards
+    read the views' glob, so the retired copy is not counted twice and a placeholder makes the
+    read wait for the next tick instead of failing the page."""
+    readings = settings.lake_dir / "readings"
+    day = next(p for p in readings.glob("date=*") if p.name != "date=1970-01-01")
+    retired = readings / f".retired-{day.name}.1"
+    shutil.copytree(day, retired)
+    assert data.lake_row_count(settings, "readings") == 16
+    (day / "pipeline-000000000001.parquet").write_bytes(COMPACTION_PLACEHOLDER)
+    assert (
+        data.run_query(
+            f"SELECT count(*) FROM read_parquet('{data.table_glob(settings, 'readings')}')"
+        )
+        is None
+    )
 
 
 def test_lake_with_only_zero_row_schema_files(settings: Settings) -> None:
