@@ -1,7 +1,7 @@
 """Read-only data access for the dashboards: live snapshot, Parquet lake, inventory.
 
 Nothing here writes or locks what the pipeline writes: DuckDB runs in memory over the lake's
-complete Parquet files (the pipeline renames files into place, so ``**/*.parquet`` never sees a
+complete Parquet files (the pipeline renames files into place, so ``date=*/*.parquet`` never sees a
 partial one). Before the pipeline has written anything, every reader returns an empty, typed result.
 """
 

@@ -1,7 +1,7 @@
 """The lake's tables: one Arrow schema each, hive-partitioned by ``date`` (UTC day, YYYY-MM-DD).
 
 The pipeline is the only writer. Files are written under a temporary name and renamed, so a
-reader's glob (``**/*.parquet``) only ever sees complete files.
+reader's glob (``date=*/*.parquet``) only ever sees complete files.
 """
 
 from __future__ import annotations
