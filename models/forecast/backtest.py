@@ -39,11 +39,12 @@ from models.forecast.features import (
     IntArray,
     design,
 )
-from models.forecast.model import QUANTILES, ModelConfig, QuantileModel
+from models.forecast.model import QUANTILES, ModelConfig, QuantileModel, Scale
 from models.forecast.series import Level, Panel, Target
 
 MODEL = "gbm_p50"
 CITY_P50_LEAVES = (31, 15, 7)
+CITY_SCALES: tuple[Scale, ...] = ("week", "days3", "none")
 
 
 class BacktestError(ChargegridError):
@@ -59,13 +60,19 @@ class BacktestConfig:
     train_step_days: int = 1
     model: ModelConfig = field(default_factory=ModelConfig)
     city_p50_leaves: tuple[int, ...] | None = CITY_P50_LEAVES  # None: as ``model`` at any level
+    city_scales: tuple[Scale, ...] | None = CITY_SCALES  # None: as ``model`` at any level
 
     def model_for(self, level: Level) -> ModelConfig:
-        """The model at ``level``: a city's P50 averages smaller trees (:mod:`models.forecast.model`
-        doc, chosen on the 84 days before the test window)."""
-        if level == "city" and self.city_p50_leaves is not None:
-            return replace(self.model, p50_leaves=self.city_p50_leaves)
-        return self.model
+        """The model at ``level``: a city's P50 averages smaller trees fitted at three scales
+        (:mod:`models.forecast.model` doc, chosen on the 168 days before the test window)."""
+        if level != "city":
+            return self.model
+        model = self.model
+        if self.city_p50_leaves is not None:
+            model = replace(model, p50_leaves=self.city_p50_leaves)
+        if self.city_scales is not None:
+            model = replace(model, scales=self.city_scales)
+        return model
 
     @classmethod
     def for_horizon(cls, horizon: str, **overrides: object) -> BacktestConfig:

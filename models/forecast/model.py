@@ -5,7 +5,7 @@ of :mod:`models.forecast.features`; the site code is a categorical feature. Pred
 sorted across quantiles per row so that P10 <= P50 <= P90 (no crossing), and floored at 0
 (energy and occupancy are never negative). The P50 is the point forecast.
 
-With ``relative`` (the default) the model learns demand *relative to each series' level*: the
+The model learns demand *relative to each series' level* (scale ``week``, the default): the
 target and every lag / mean column are divided by ``level = mean_168h + floor`` (the last week's
 mean known at the origin — the 4-week mean when the week is unknown — plus 10 % of its training
 average so empty sites do not divide by zero) and predictions are multiplied back. The last week
@@ -16,17 +16,35 @@ sooner. Trees cannot extrapolate, so on absolute values a growing network
 also let small and large sites share what they learn. Scaling by a positive number known at the
 origin maps quantiles to quantiles, so the pinball loss stays the right one.
 
-**Loss on kWh, not on ratios.** Each row is weighted by its level in the P50 fits: the pinball loss
-of a relative forecast times the level is the pinball loss in kWh, so the fit minimises the error
-the backtest measures instead of the relative error (where a quiet night at a small site counts
-as much as a busy evening at a hub). The P10 and P90 stay unweighted (a weighted quantile leaf
-update sorts every leaf at every iteration). Splits choose among a random 80 % of the features;
-leaves hold at least 100 rows, with L2 regularisation 1. With the features ``mean_72h``,
-``ewm_day`` and ``ewm_week`` these were chosen on the 84 days *before* the test window (never on
-the test folds); validation MASE (day-ahead energy) Dundee city 0.698 → 0.683, Perth sites
-0.872 → 0.862, Perth city 0.825 → 0.82. More boosting rounds (300 at rate 0.05), a longer
-fitting history (728 days), learning the deviation from a 4-week same-hour mean, or a
-squared-error P50 were each no better there.
+**Scales.** ``scales`` lists the levels the P50 is learnt at, one set of ``p50_leaves`` models
+each, averaged in kWh: ``week`` (above), ``days3`` (the last 72 hours' mean: quicker to follow a
+step, noisier) and ``none`` (absolute kWh: no level noise, but no extrapolation). Their errors
+differ, so the average beats each; the P10 / P90 are fitted at the first scale only. A city uses
+all three (:class:`models.forecast.backtest.BacktestConfig`), chosen on the 84 days before the
+test window and the 84 before those, mean of 3 seeds (never on the test folds): day-ahead energy
+MASE Perth 0.816 → 0.814 and 0.824 → 0.823, Dundee 0.655 → 0.648 and 0.810 → 0.801, Boulder
+0.674 → 0.667 and 0.516 → 0.515; averaging two seeds of ``week`` instead moved none by more than
+0.0005, so the gain is the scales', not more models'. Week-ahead (one seed): Perth 0.820 → 0.818
+and 0.831 → 0.831, Dundee 0.677 → 0.675 and 0.801 → 0.804, Boulder 0.678 → 0.670 and
+0.521 → 0.516. It doubles a city's fitting time. No better there: the log of the ratio instead of
+the ratio (Perth 0.816 and 0.826, Dundee 0.652 and 0.813), the week and 3-day levels averaged
+into one level, a day-total model times a past hour-of-day profile (Perth 0.833 and 0.841: the
+sum of the hourly medians is rightly below the day total's median) or the P50 rescaled to that
+day total (0.820, 0.828), and training origins every 6 hours instead of at midnight.
+
+**Loss on kWh, not on ratios.** Each row is weighted by its level in the P50 fits (at the scale
+``none`` the target is kWh already): the pinball loss of a relative forecast times the level is the
+pinball loss in kWh, so the fit minimises the error the backtest measures instead of the relative
+error (where a quiet night at a small site counts as much as a busy evening at a hub). The P10 and
+P90 stay unweighted (a weighted quantile leaf update sorts every leaf at every iteration). Splits
+choose among a random 80 % of the features; leaves hold at least 100 rows, with L2 regularisation 1.
+With the features ``mean_72h``, ``ewm_day`` and ``ewm_week`` these were chosen on the 84 days
+*before* the test window (never on the test folds); validation MASE (day-ahead energy) Dundee city
+0.698 → 0.683, Perth sites 0.872 → 0.862, Perth city 0.825 → 0.82. More boosting rounds (300 at rate
+0.05), a longer fitting history (728 days), learning the deviation from a 4-week same-hour mean, or
+a squared-error P50 were each no better there. (728 days was measured then with the MASE scale taken
+over 728 days too; with the scale kept on 364, a city with three scales: Perth 0.814 → 0.815 and
+0.823 → 0.820, Boulder 0.667 → 0.669 and 0.515 → 0.512 — mixed, at twice the fitting time.)
 
 **The P50** is the mean of one model per entry of ``p50_leaves`` (seeds ``seed``, ``seed + 1``,
 ...), each with that many leaves per tree. Sites: one model of 31 leaves. Three seeds of 31
@@ -37,12 +55,12 @@ three cities (Perth 0.820 → 0.817, Dundee 0.683 → 0.682, Boulder 0.681 → 0
 fit faster; at the sites they were worse (Perth 0.862 → 0.870). See
 :class:`models.forecast.backtest.BacktestConfig` for the per-level choice.
 
-**Binning.** Before fitting, each numeric column is cut at its (weighted) quantiles into at most
-255 bins, once per fit and shared by every quantile model (:class:`Bins`); the boosters then see
-bin codes. scikit-learn bins its input itself, but given sample weights it finds each column's
+**Binning.** Before fitting, each numeric column is cut at its (weighted) quantiles into at most 255
+bins, once per fit and scale and shared by every quantile model (:class:`Bins`); the boosters then
+see bin codes. scikit-learn bins its input itself, but given sample weights it finds each column's
 254 thresholds with one weighted-percentile sort of the whole column per threshold: 66 of the 116
-CPU seconds of a Perth sites backtest, repeated for every model. Splits between codes are the
-splits between those thresholds: the six real backtests' MASE moved by at most 0.0004.
+CPU seconds of a Perth sites backtest, repeated for every model. Splits between codes are the splits
+between those thresholds: the six real backtests' MASE moved by at most 0.0004.
 
 Fitting runs on one OpenMP thread: scikit-learn's quantile-loss leaf update was measured ~10x
 slower with two threads than with one on this 2-core machine (36 s vs 3.2 s, 272k rows).
@@ -50,7 +68,8 @@ slower with two threads than with one on this 2-core machine (36 s vs 3.2 s, 272
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Literal
 
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingRegressor
@@ -60,6 +79,8 @@ from chargegrid.errors import ChargegridError
 from models.forecast.features import CATEGORICAL, COLUMNS, FloatArray
 
 QUANTILES = (0.1, 0.5, 0.9)
+Scale = Literal["week", "days3", "none"]  # what the target is divided by (module doc)
+SCALES: tuple[Scale, ...] = ("week", "days3", "none")
 MAX_BINS = 255  # HistGradientBoostingRegressor's default (plus one bin for missing values)
 _LEVEL_COLUMNS = [
     i
@@ -73,10 +94,21 @@ _LEVEL_COLUMNS = [
 _CATEGORICAL_INDEX = frozenset(COLUMNS.index(c) for c in CATEGORICAL)
 
 
-def _raw_level(x: FloatArray) -> FloatArray:
-    """Last week's mean, else the last 4 weeks', else 0 (every hour unknown)."""
-    week, month = x[:, COLUMNS.index("mean_168h")], x[:, COLUMNS.index("mean_672h")]
-    return np.nan_to_num(np.where(np.isnan(week), month, week), nan=0.0)
+def _known_or(x: FloatArray, column: str, fallback: FloatArray) -> FloatArray:
+    values = x[:, COLUMNS.index(column)]
+    return np.where(np.isnan(values), fallback, values)
+
+
+def scale_level(x: FloatArray, scale: Scale = "week") -> FloatArray:
+    """The level the target is divided by at each row's origin: the mean of the last week
+    (``week``) or of the last 3 days (``days3``), an unknown mean falling back to the longer
+    window (week, then 4 weeks), else 0; 1 for ``none``."""
+    if scale == "none":
+        return np.ones(len(x))
+    level = _known_or(x, "mean_168h", x[:, COLUMNS.index("mean_672h")])
+    if scale == "days3":
+        level = _known_or(x, "mean_72h", level)
+    return np.nan_to_num(level, nan=0.0)
 
 
 class ModelConfigError(ChargegridError):
@@ -136,58 +168,88 @@ class ModelConfig:
     max_features: float = 0.8  # share of the features each split may choose from
     p50_leaves: tuple[int, ...] = (31,)  # one P50 model per entry, with that many leaves, averaged
     seed: int = 0
-    relative: bool = True  # learn demand relative to the series' last-week level (module doc)
+    # the P50 averages one set of ``p50_leaves`` models per scale; the P10 / P90 use the first
+    scales: tuple[Scale, ...] = ("week",)
     weight_by_level: bool = True  # rows weighted by their level: the loss is on kWh (module doc)
 
     def __post_init__(self) -> None:
         if not self.p50_leaves or min(self.p50_leaves) < 2:
             msg = f"p50_leaves needs at least one model of >= 2 leaves, got {self.p50_leaves}"
             raise ModelConfigError(msg)
+        if not self.scales or not set(self.scales) <= set(SCALES):
+            msg = f"scales needs at least one of {SCALES}, got {self.scales}"
+            raise ModelConfigError(msg)
+
+
+@dataclass(frozen=True, slots=True)
+class _View:
+    """The rows as one scale sees them: divided by its level (plus ``floor``), then binned."""
+
+    scale: Scale
+    floor: float
+    bins: Bins
+
+    @classmethod
+    def of(
+        cls, scale: Scale, x: FloatArray, weight_by_level: bool
+    ) -> tuple[_View, FloatArray | None]:
+        """The view fitted on ``x`` and the rows' weights (``None``: unweighted). The floor, 10 %
+        of the mean level, keeps empty sites from dividing by zero."""
+        floor = 0.0 if scale == "none" else 0.1 * float(np.nanmean(scale_level(x, scale))) + 1e-9
+        unbinned = cls(scale, floor, Bins(()))
+        level = unbinned.level(x)
+        weight = level / level.mean() if weight_by_level and scale != "none" else None
+        return replace(unbinned, bins=Bins.of(unbinned.scaled(x), weight)), weight
+
+    def level(self, x: FloatArray) -> FloatArray:
+        return scale_level(x, self.scale) + self.floor
+
+    def scaled(self, x: FloatArray) -> FloatArray:
+        """Lag and mean columns divided by the level (``none``: unchanged)."""
+        if self.scale == "none":
+            return x
+        out = x.copy()
+        out[:, _LEVEL_COLUMNS] = x[:, _LEVEL_COLUMNS] / self.level(x)[:, None]
+        return out
+
+    def codes(self, x: FloatArray) -> FloatArray:
+        return self.bins.codes(self.scaled(x))
 
 
 @dataclass
 class QuantileModel:
     config: ModelConfig = field(default_factory=ModelConfig)
-    _models: list[HistGradientBoostingRegressor] = field(default_factory=list)
-    _members: list[HistGradientBoostingRegressor] = field(default_factory=list)
-    _floor: float = 0.0
-    _bins: Bins = field(default_factory=lambda: Bins(()))
-
-    def _level(self, x: FloatArray) -> FloatArray:
-        if not self.config.relative:
-            return np.ones(len(x))
-        return _raw_level(x) + self._floor
-
-    def _scaled(self, x: FloatArray, level: FloatArray) -> FloatArray:
-        if not self.config.relative:
-            return x
-        out = x.copy()
-        out[:, _LEVEL_COLUMNS] = x[:, _LEVEL_COLUMNS] / level[:, None]
-        return out
+    _views: list[_View] = field(default_factory=list)
+    _models: list[HistGradientBoostingRegressor | None] = field(default_factory=list)  # P50: None
+    _p50: list[list[HistGradientBoostingRegressor]] = field(default_factory=list)  # per view
 
     def fit(self, x: FloatArray, y: FloatArray) -> QuantileModel:
         """Fit on rows whose target is known (NaN targets are left out)."""
         known = ~np.isnan(y)
         x, y = x[known], y[known]
-        self._floor = 0.1 * float(np.nanmean(_raw_level(x))) + 1e-9
-        level = self._level(x)
-        weight = self._weights(level)
-        x, y = self._scaled(x, level), y / level
-        self._bins = Bins.of(x, weight)
-        x = self._bins.codes(x)
-        self._models = []
-        self._members = []
-        first, *others = self.config.p50_leaves
+        self._views, self._models, self._p50 = [], [], []
         with threadpool_limits(limits=1, user_api="openmp"):
-            for q in self.config.quantiles:
-                if q == 0.5:
-                    model = self._booster(q, 0, first).fit(x, y, sample_weight=weight)
-                else:  # intervals: unweighted (module doc)
-                    model = self._booster(q, 0, self.config.max_leaf_nodes).fit(x, y)
-                self._models.append(model)
-            for m, leaves in enumerate(others, start=1):
-                self._members.append(self._booster(0.5, m, leaves).fit(x, y, sample_weight=weight))
+            for scale in self.config.scales:
+                view, weight = _View.of(scale, x, self.config.weight_by_level)
+                codes, target = view.codes(x), y / view.level(x)
+                if not self._views:
+                    self._models = [self._interval(q, codes, target) for q in self.config.quantiles]
+                self._views.append(view)
+                self._p50.append(
+                    [
+                        self._booster(0.5, m, leaves).fit(codes, target, sample_weight=weight)
+                        for m, leaves in enumerate(self.config.p50_leaves)
+                    ]
+                )
         return self
+
+    def _interval(
+        self, q: float, codes: FloatArray, target: FloatArray
+    ) -> HistGradientBoostingRegressor | None:
+        """The P10 / P90 models: unweighted (module doc); the P50 comes from ``_p50``."""
+        if q == 0.5:
+            return None
+        return self._booster(q, 0, self.config.max_leaf_nodes).fit(codes, target)
 
     def _booster(self, q: float, member: int, leaves: int) -> HistGradientBoostingRegressor:
         return HistGradientBoostingRegressor(
@@ -204,19 +266,18 @@ class QuantileModel:
             random_state=self.config.seed + member,
         )
 
-    def _weights(self, level: FloatArray) -> FloatArray | None:
-        if not (self.config.weight_by_level and self.config.relative):
-            return None
-        return level / level.mean()
+    def _median(self, x: FloatArray) -> FloatArray:
+        """Mean over the views of each view's P50 models' mean, back in the target's units."""
+        per_view = [
+            np.mean([m.predict(view.codes(x)) for m in members], axis=0) * view.level(x)
+            for view, members in zip(self._views, self._p50, strict=True)
+        ]
+        return np.asarray(np.mean(per_view, axis=0))
 
     def predict(self, x: FloatArray) -> FloatArray:
         """``(rows, quantiles)``, sorted across quantiles, >= 0."""
-        level = self._level(x)
-        scaled = self._bins.codes(self._scaled(x, level))
+        first = self._views[0]
+        codes, level = first.codes(x), first.level(x)
         with threadpool_limits(limits=1, user_api="openmp"):
-            raw = [m.predict(scaled) for m in self._models]
-            if self._members:
-                mid = self.config.quantiles.index(0.5)
-                raw[mid] = np.mean([raw[mid], *(m.predict(scaled) for m in self._members)], axis=0)
-        preds = np.stack(raw, axis=1) * level[:, None]
-        return np.maximum(np.sort(preds, axis=1), 0.0)
+            raw = [self._median(x) if m is None else m.predict(codes) * level for m in self._models]
+        return np.maximum(np.sort(np.stack(raw, axis=1), axis=1), 0.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
@@ -26,8 +27,16 @@ from models.forecast.features import (
     design,
     week_ratio,
 )
-from models.forecast.model import MAX_BINS, Bins, ModelConfig
-from models.forecast.series import Panel, build, charging_s
+from models.forecast.model import (
+    MAX_BINS,
+    SCALES,
+    Bins,
+    ModelConfig,
+    ModelConfigError,
+    QuantileModel,
+    scale_level,
+)
+from models.forecast.series import Level, Panel, build, charging_s
 from models.forecast.sessions import Session
 
 LONDON = "Europe/London"
@@ -149,6 +158,32 @@ def test_features_for_an_origin_do_not_change_when_every_later_hour_is_garbled(
     assert not np.array_equal(clean.y, dirty.y)  # the targets did change: the test can fail
 
 
+def test_each_scale_s_level_is_its_window_s_mean_before_the_origin_and_ignores_later_hours() -> (
+    None
+):
+    panel = _synthetic_panel()
+    y, cal, origin = panel.energy_kwh, _calendar(panel), 6 * 168
+    garbled = y.copy()
+    garbled[:, origin:] = 500.0
+    clean, dirty = (
+        design(v, panel.ports, cal, np.array([origin]), 24).flat()[0] for v in (y, garbled)
+    )
+    series_0 = clean[:, COLUMNS.index("series")] == 0
+    week, days3 = scale_level(clean, "week"), scale_level(clean, "days3")
+    assert week[series_0] == pytest.approx(y[0, origin - 168 : origin].mean())
+    assert days3[series_0] == pytest.approx(y[0, origin - 72 : origin].mean())
+    for scale in SCALES:
+        np.testing.assert_array_equal(scale_level(clean, scale), scale_level(dirty, scale))
+
+
+def test_an_unknown_last_week_falls_back_to_four_weeks_and_three_days_to_the_week() -> None:
+    x = np.full((2, len(COLUMNS)), np.nan)
+    x[:, COLUMNS.index("mean_672h")] = 4.0
+    x[1, COLUMNS.index("mean_168h")] = 2.0
+    np.testing.assert_array_equal(scale_level(x, "week"), [4.0, 2.0])
+    np.testing.assert_array_equal(scale_level(x, "days3"), [4.0, 2.0])
+
+
 def test_recent_level_features_are_the_weighted_means_of_hours_before_the_origin() -> None:
     panel = _synthetic_panel()
     y = panel.energy_kwh
@@ -247,6 +282,33 @@ def test_baselines_read_the_lags_they_are_named_after() -> None:
 # -- model ---------------------------------------------------------------------------------------
 
 
+def _growing_rows() -> tuple[np.ndarray, np.ndarray]:
+    panel = _synthetic_panel(weeks=8, series=1)
+    y = (panel.energy_kwh + 1.0) * np.linspace(1.0, 2.0, panel.energy_kwh.shape[1])
+    origins = local_midnights(_calendar(panel))[28:52]
+    return design(y, panel.ports[:1], _calendar(panel), origins, 24).flat()
+
+
+def test_the_median_is_the_mean_of_each_scale_s_median() -> None:
+    x, y = _growing_rows()
+    fit, test = slice(0, 20 * 24), slice(20 * 24, None)
+    config = ModelConfig(quantiles=(0.5,), max_iter=20, min_samples_leaf=20, p50_leaves=(7, 3))
+    alone = [
+        QuantileModel(replace(config, scales=(s,))).fit(x[fit], y[fit]).predict(x[test])
+        for s in SCALES
+    ]
+    together = QuantileModel(replace(config, scales=SCALES)).fit(x[fit], y[fit]).predict(x[test])
+    np.testing.assert_allclose(together, np.mean(alone, axis=0))
+    assert not np.allclose(alone[0], alone[2])  # the scales differ: the test can fail
+
+
+def test_scales_must_be_known_and_at_least_one() -> None:
+    with pytest.raises(ModelConfigError, match="scales"):
+        ModelConfig(scales=())
+    with pytest.raises(ModelConfigError, match="scales"):
+        ModelConfig(scales=("month",))  # type: ignore[arg-type]
+
+
 def test_bins_keep_order_and_missing_values_and_follow_the_weights() -> None:
     rng = np.random.default_rng(2)
     x = np.zeros((4000, len(COLUMNS)))
@@ -298,17 +360,18 @@ def test_walk_forward_model_beats_seasonal_naive_on_a_seasonal_series() -> None:
     assert (forecasts.quantiles[1] <= forecasts.quantiles[2]).all()
 
 
-def test_forecasts_at_an_origin_ignore_everything_from_that_origin_on() -> None:
+@pytest.mark.parametrize("level", ["site", "city"])
+def test_forecasts_at_an_origin_ignore_everything_from_that_origin_on(level: Level) -> None:
     panel = _synthetic_panel()
     cal = _calendar(panel)
-    clean = walk_forward(panel, "energy", cal, SMALL)
+    clean = walk_forward(panel, "energy", cal, SMALL, level)  # the city: every scale's level
     first = int(clean.origins[0])
     garbled = panel.energy_kwh.copy()
     garbled[:, first:] = np.random.default_rng(9).uniform(1, 50, garbled[:, first:].shape)
     dirty_panel = Panel(
         panel.names, panel.hours, panel.time_zone, garbled, panel.occupancy, panel.ports
     )
-    dirty = walk_forward(dirty_panel, "energy", cal, SMALL)
+    dirty = walk_forward(dirty_panel, "energy", cal, SMALL, level)
     np.testing.assert_array_equal(clean.quantiles[:, :, 0], dirty.quantiles[:, :, 0])
     assert not np.array_equal(clean.quantiles[:, :, -1], dirty.quantiles[:, :, -1])
 
