@@ -71,7 +71,7 @@ def _query(sql: str, params: dict[str, object]) -> pa.Table | None:
     try:
         return con.sql(sql, params=params).to_arrow_table()
     except (duckdb.IOException, duckdb.InvalidInputException) as exc:
-        if isinstance(exc, duckdb.InvalidInputException) and "magic bytes" not in str(exc):
+        if isinstance(exc, duckdb.InvalidInputException) and not lake.raced_compaction(exc):
             raise
         # A file listed by the glob was replaced between listing and reading, or compaction's
         # placeholder was met (warehouse.compact): the next tick retries.

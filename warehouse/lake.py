@@ -58,6 +58,22 @@ def is_placeholder(path: Path) -> bool:
         return False
 
 
+_PLACEHOLDER_MET = re.compile(r"No magic bytes found at end of file '([^']+)'")
+_VANISHED = re.compile(r'Cannot open file "([^"]+)"')
+
+
+def raced_compaction(exc: BaseException) -> bool:
+    """Whether a DuckDB error is a read that raced a compaction: it met a placeholder, or a
+    file gone since the read listed it (the same query, retried, answers right)."""
+    text = str(exc)
+    placeholder = _PLACEHOLDER_MET.search(text)
+    if placeholder is not None:
+        path = Path(placeholder[1])
+        return is_placeholder(path) or not path.exists()
+    vanished = _VANISHED.search(text)
+    return vanished is not None and not Path(vanished[1]).exists()
+
+
 def partition_files(directory: Path) -> list[Path]:
     """The data files of one partition folder, sorted; :class:`PartitionSettling` when one of
     them is a compaction placeholder (the listing raced a compaction: retry)."""

@@ -5,9 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import math
+import time
 from collections.abc import Sequence
-from datetime import date, datetime, time
+from datetime import date, datetime
+from datetime import time as day_time
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Literal
 
 import duckdb
@@ -15,18 +18,44 @@ import orjson
 
 from chargegrid.errors import ChargegridError
 from chargegrid.settings import Settings
+from warehouse import lake
 from warehouse.catalog import ensure_catalog
 
 Format = Literal["table", "csv", "json"]
+RACE_RETRY_S = 10.0  # a compaction's grace (5 s) and its pass
+RACE_PAUSE_S = 0.2
 
 
 class QueryError(ChargegridError):
     """DuckDB refused the query; the message is DuckDB's."""
 
 
-def query_rows(settings: Settings, query: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Column names and rows of ``query`` (timestamps tz-aware UTC)."""
+def query_rows(
+    settings: Settings, query: str, *, race_retry_s: float = RACE_RETRY_S
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Column names and rows of ``query`` (timestamps tz-aware UTC). A read that raced a
+    compaction (:func:`warehouse.lake.raced_compaction`) is run again for up to
+    ``race_retry_s``: the views read the lake by glob, and a compaction makes such reads fail
+    for a few seconds rather than answer wrong (:mod:`warehouse.compact`)."""
     path = ensure_catalog(settings)
+    deadline = time.monotonic() + race_retry_s
+    while True:
+        try:
+            return _query_once(path, query)
+        except _Raced as raced:
+            if time.monotonic() >= deadline:
+                msg = f"{raced.error} (a compaction is merging files: retry in a few seconds)"
+                raise QueryError(msg) from None
+            time.sleep(RACE_PAUSE_S)
+
+
+class _Raced(Exception):
+    def __init__(self, error: duckdb.Error) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _query_once(path: Path, query: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     try:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as exc:
@@ -40,6 +69,8 @@ def query_rows(settings: Settings, query: str) -> tuple[list[str], list[tuple[An
         columns = [d[0] for d in cursor.description]
         return columns, cursor.fetchall()
     except duckdb.Error as exc:
+        if lake.raced_compaction(exc):
+            raise _Raced(exc) from None
         raise QueryError(str(exc)) from None
     finally:
         con.close()
@@ -48,12 +79,12 @@ def query_rows(settings: Settings, query: str) -> tuple[list[str], list[tuple[An
 def _text(value: Any) -> str:
     if value is None:
         return ""
-    if isinstance(value, datetime | date | time):
+    if isinstance(value, datetime | date | day_time):
         return _iso(value)
     return str(value)
 
 
-def _iso(value: datetime | date | time) -> str:
+def _iso(value: datetime | date | day_time) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
@@ -62,13 +93,13 @@ def _json_default(value: Any) -> Any:
         return str(value)
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="backslashreplace")
-    if isinstance(value, datetime | date | time):
+    if isinstance(value, datetime | date | day_time):
         return _iso(value)
     return str(value)
 
 
 def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime | date | time):
+    if isinstance(value, datetime | date | day_time):
         return _iso(value)
     if isinstance(value, float) and not math.isfinite(value):
         return None

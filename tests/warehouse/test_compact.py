@@ -18,6 +18,7 @@ from chargegrid.settings import Settings, load_settings
 from pipeline.sinks import SinkConfig
 from tests.pipeline.conftest import T0, drain, publish, session_events, sql
 from warehouse import lake
+from warehouse.catalog import refresh_catalog
 from warehouse.compact import (
     RETIRED_PREFIX,
     _mergeable,
@@ -29,6 +30,7 @@ from warehouse.compact import (
     settle,
 )
 from warehouse.schema import CONNECTOR_STATUS
+from warehouse.sql import QueryError, query_rows
 
 LATER = FrozenClock(T0 + timedelta(days=10))
 
@@ -277,3 +279,35 @@ def test_merged_file_takes_a_name_no_merged_file_had(tmp_path: Path) -> None:
     assert lake.parse_pipeline_file_name(again) == (3, 2)
     assert lake.discard_from(lake_dir, "connector_status", 4) == 0  # committed: kept on resume
     assert lake.discard_from(lake_dir, "connector_status", 0) == 1  # a rebuild drops it
+
+
+def test_sql_waits_out_a_compaction_then_answers_right(settings: Settings) -> None:
+    """``chargegrid sql`` reads the views' globs: a query that meets a placeholder runs again
+    until the partition settles; given no time to wait, it names the compaction; any other bad
+    file fails at once with DuckDB's message alone."""
+    refresh_catalog(settings)
+    lake_dir = settings.lake_dir
+    for day in (5, 6):
+        for seq in range(3):
+            rows = _status_rows(day, 3, seq * 3)
+            lake.write_pipeline_files(lake_dir, "connector_status", rows, seq)
+    table_dir = lake.table_dir(lake_dir, "connector_status")
+    first, second = sorted(table_dir.glob("date=2025*"))
+    assert compact_partition("connector_status", first, committed=10) == (3, 9)
+    timer = threading.Timer(0.3, settle, args=(table_dir,), kwargs={"grace_s": 0})
+    timer.start()
+    try:
+        _, rows = query_rows(settings, "SELECT count(*) FROM connector_status")
+    finally:
+        timer.join()
+    assert rows == [(18,)]
+    assert compact_partition("connector_status", second, committed=10) == (3, 9)
+    with pytest.raises(QueryError, match="a compaction is merging files"):
+        query_rows(settings, "SELECT count(*) FROM connector_status", race_retry_s=0)
+    settle(table_dir, grace_s=0)
+    assert query_rows(settings, "SELECT count(*) FROM connector_status")[1] == [(18,)]
+    (second / lake.pipeline_file_name(7)).write_bytes(b"not parquet, not a placeholder")
+    with pytest.raises(QueryError) as error:
+        query_rows(settings, "SELECT count(*) FROM connector_status")
+    assert "magic bytes" in str(error.value)
+    assert "compaction" not in str(error.value)
