@@ -35,6 +35,7 @@ from chargegrid.orchestrate import (
 )
 from chargegrid.plans import PlannedSession
 from chargegrid.settings import Settings
+from chargegrid.signals import sigterm_as_interrupt
 
 MARKER = ".chargegrid-demo"
 CITY_TZ = ZoneInfo("Europe/London")
@@ -43,6 +44,7 @@ CITY_TZ = ZoneInfo("Europe/London")
 # The operator's tariff (<data dir>/tariff.json): the BPP quotes and the stream bills with it
 DEMO_TARIFF = Path(__file__).resolve().parents[1] / "data" / "tariffs" / "uk_tou_vat.json"
 DEMO_CURRENCY = "GBP"
+DEMO_STATUS_EVERY_S = 1.0  # the demo drivers charge ~2 s each (orders.bap.charge_once)
 ORDERS_AFTER_S = 8.0  # wall seconds before the demo's drivers order (the live view fills first)
 
 
@@ -61,7 +63,15 @@ class DemoOptions:
 
 
 def demo_settings(settings: Settings) -> Settings:
-    update = {"data_dir": settings.data_dir / "demo", "beckn_currency": DEMO_CURRENCY}
+    """The demo's settings: its own folder and currency, and (unless set) an ``on_status`` every
+    :data:`DEMO_STATUS_EVERY_S`, so the demo's drivers, charging a few seconds each, watch their
+    energy arrive (at the default 30 s they would see none)."""
+    update: dict[str, object] = {
+        "data_dir": settings.data_dir / "demo",
+        "beckn_currency": DEMO_CURRENCY,
+    }
+    if "beckn_status_every_s" not in settings.model_fields_set:
+        update["beckn_status_every_s"] = DEMO_STATUS_EVERY_S
     return settings.model_copy(update=update)
 
 
@@ -110,12 +120,34 @@ def run_demo(settings: Settings, options: DemoOptions, clock: Clock | None = Non
     # wall clock) at ``speed`` x: the pipeline must not judge their readings as from the future.
     ahead_s = (origin + timedelta(hours=options.simulated_hours) - clock.now()).total_seconds()
     skew_s = max(settings.max_clock_skew_s, ahead_s + settings.max_clock_skew_s)
-    pipeline = start_pipeline(settings, {"CHARGEGRID_MAX_CLOCK_SKEW_S": f"{skew_s:.0f}"})
-    dashboard = Child(
-        "dashboard", ["serve", "dashboard", "--port", str(settings.dashboard_port)], settings
-    ).start()
-    beckn = _start_beckn(settings, clock) if options.orders else []
+    # Ctrl-C, or SIGTERM (kill, timeout), at any point stops the children and the demo cleanly
+    with sigterm_as_interrupt(), contextlib.suppress(KeyboardInterrupt):
+        _run_children(settings, options, inventory, plans, origin, clock, out, skew_s)
+    out.print(f'stopped. Query the demo: chargegrid sql --data-dir {settings.data_dir} "..."')
+
+
+def _run_children(
+    settings: Settings,
+    options: DemoOptions,
+    inventory: Inventory,
+    plans: list[PlannedSession],
+    origin: datetime,
+    clock: Clock,
+    out: Console,
+    skew_s: float,
+) -> None:
+    """Start the pipeline, dashboard and Beckn servers, run the city, drain, stop them all
+    (Beckn servers first, the dashboard last), also those started before an interruption."""
+    pipeline: Child | None = None
+    dashboard: Child | None = None
+    beckn: list[Child] = []
     try:
+        pipeline = start_pipeline(settings, {"CHARGEGRID_MAX_CLOCK_SKEW_S": f"{skew_s:.0f}"})
+        dashboard = Child(
+            "dashboard", ["serve", "dashboard", "--port", str(settings.dashboard_port)], settings
+        ).start()
+        if options.orders:
+            beckn = _start_beckn(settings, clock)
         wait_for_port(settings.host, settings.dashboard_port, 60.0, dashboard)
         for child, port in zip(beckn, (settings.registry_port, settings.bpp_port), strict=False):
             wait_for_port(settings.host, port, 60.0, child)
@@ -125,11 +157,9 @@ def run_demo(settings: Settings, options: DemoOptions, clock: Clock | None = Non
             out.print("stopping: draining the pipeline ...")
             drain_pipeline(settings, pipeline, timeout_s=120.0)
     finally:
-        for child in beckn:
-            child.stop()
-        pipeline.stop()
-        dashboard.stop()
-    out.print(f'stopped. Query the demo: chargegrid sql --data-dir {settings.data_dir} "..."')
+        for started in [*beckn, pipeline, dashboard]:
+            if started is not None:
+                started.stop()
 
 
 def _start_beckn(settings: Settings, clock: Clock) -> list[Child]:
@@ -144,7 +174,10 @@ def _start_beckn(settings: Settings, clock: Clock) -> list[Child]:
             "bpp",
             ["serve", "bpp"],
             settings,
-            extra_env={"CHARGEGRID_BECKN_CURRENCY": settings.beckn_currency},
+            extra_env={
+                "CHARGEGRID_BECKN_CURRENCY": settings.beckn_currency,
+                "CHARGEGRID_BECKN_STATUS_EVERY_S": str(settings.beckn_status_every_s),
+            },
         ).start(),
     ]
 

@@ -9,12 +9,9 @@ the next run carries on from the last committed epoch.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from types import FrameType
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow
@@ -24,6 +21,7 @@ from bytewax.run import cli_main
 from chargegrid.clock import Clock, SystemClock
 from chargegrid.errors import ChargegridError
 from chargegrid.settings import Settings
+from chargegrid.signals import sigterm_as_interrupt
 from pipeline.bills import TariffBook
 from pipeline.checks import Rules
 from pipeline.cluster import ClusterSpec
@@ -154,21 +152,6 @@ def prepare(settings: Settings) -> CatalogRefresh:
     return CatalogRefresh(settings)
 
 
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread may install handlers; the caller owns signals then
-        return
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def execute(settings: Settings, flow: Dataflow, *, cluster: ClusterSpec | None = None) -> None:
     """Run ``flow`` on one worker with recovery; returns on drain, Ctrl-C or SIGTERM.
 
@@ -183,7 +166,7 @@ def execute(settings: Settings, flow: Dataflow, *, cluster: ClusterSpec | None =
     else:
         recovery.mkdir(parents=True, exist_ok=True)
     try:
-        with _sigterm_as_interrupt():
+        with sigterm_as_interrupt():
             cli_main(
                 flow,
                 workers_per_process=1,

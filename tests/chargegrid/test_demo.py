@@ -35,3 +35,13 @@ def test_a_child_that_dies_before_listening_is_reported_with_its_log(settings: S
         wait_for_port("127.0.0.1", free_port("127.0.0.1"), 30.0, child)
     child.stop()
     assert "no-such-command" in child.tail()
+
+
+def test_the_demo_sends_live_status_often_enough_for_its_drivers_to_see_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its drivers charge ~2 s each: at the default 30 s they would see no ``on_status``."""
+    assert load_settings(data_dir=tmp_path).beckn_status_every_s == 30.0
+    assert demo_settings(load_settings(data_dir=tmp_path)).beckn_status_every_s == 1.0
+    monkeypatch.setenv("CHARGEGRID_BECKN_STATUS_EVERY_S", "7")
+    assert demo_settings(load_settings(data_dir=tmp_path)).beckn_status_every_s == 7.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import time
@@ -82,6 +83,8 @@ def test_demo_shows_live_power_within_30_seconds(browser: Any, tmp_path: Path) -
         while log.read_text().count("beckn order ") < 3 and time.monotonic() < deadline:
             time.sleep(0.5)
         assert log.read_text().count("beckn order ") == 3, log.read_text()
+        # its drivers watch their energy arrive: on_status every second (demo settings)
+        assert re.search(r"\b[1-9]\d* live on_status", log.read_text()), log.read_text()
         demo.send_signal(signal.SIGINT)  # Ctrl-C
         assert demo.wait(timeout=120) == 0, log.read_text()
     finally:
