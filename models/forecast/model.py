@@ -16,21 +16,45 @@ sooner. Trees cannot extrapolate, so on absolute values a growing network
 also let small and large sites share what they learn. Scaling by a positive number known at the
 origin maps quantiles to quantiles, so the pinball loss stays the right one.
 
-**Scales.** ``scales`` lists the levels the P50 is learnt at, one set of ``p50_leaves`` models
-each, averaged in kWh: ``week`` (above), ``days3`` (the last 72 hours' mean: quicker to follow a
-step, noisier) and ``none`` (absolute kWh: no level noise, but no extrapolation). Their errors
-differ, so the average beats each; the P10 / P90 are fitted at the first scale only. A city uses
-all three (:class:`models.forecast.backtest.BacktestConfig`), chosen on the 84 days before the
-test window and the 84 before those, mean of 3 seeds (never on the test folds): day-ahead energy
-MASE Perth 0.816 → 0.814 and 0.824 → 0.823, Dundee 0.655 → 0.648 and 0.810 → 0.801, Boulder
-0.674 → 0.667 and 0.516 → 0.515; averaging two seeds of ``week`` instead moved none by more than
-0.0005, so the gain is the scales', not more models'. Week-ahead (one seed): Perth 0.820 → 0.818
-and 0.831 → 0.831, Dundee 0.677 → 0.675 and 0.801 → 0.804, Boulder 0.678 → 0.670 and
+**Scales.** ``scales`` lists the levels the P50 is learnt at, one set of ``p50_leaves`` models each,
+combined in kWh (geometric mean, below): ``week`` (above), ``days3`` (the last 72 hours' mean:
+quicker to follow a step, noisier) and ``none`` (absolute kWh: no level noise, but no
+extrapolation). Their errors differ, so the average beats each; the P10 / P90 are fitted at the
+first scale only. A city uses all three (:class:`models.forecast.backtest.BacktestConfig`), chosen
+on the 84 days before the test window and the 84 before those, mean of 3 seeds (never on the test
+folds): day-ahead energy MASE Perth 0.816 → 0.814 and 0.824 → 0.823, Dundee 0.655 → 0.648 and 0.810
+→ 0.801, Boulder 0.674 → 0.667 and 0.516 → 0.515; averaging two seeds of ``week`` instead moved none
+by more than 0.0005, so the gain is the scales', not more models'. Week-ahead (one seed): Perth
+0.820 → 0.818 and 0.831 → 0.831, Dundee 0.677 → 0.675 and 0.801 → 0.804, Boulder 0.678 → 0.670 and
 0.521 → 0.516. It doubles a city's fitting time. No better there: the log of the ratio instead of
-the ratio (Perth 0.816 and 0.826, Dundee 0.652 and 0.813), the week and 3-day levels averaged
-into one level, a day-total model times a past hour-of-day profile (Perth 0.833 and 0.841: the
-sum of the hourly medians is rightly below the day total's median) or the P50 rescaled to that
-day total (0.820, 0.828), and training origins every 6 hours instead of at midnight.
+the ratio (Perth 0.816 and 0.826, Dundee 0.652 and 0.813), the week and 3-day levels averaged into
+one level, a day-total model times a past hour-of-day profile (Perth 0.833 and 0.841: the sum of the
+hourly medians is rightly below the day total's median) or the P50 rescaled to that day total
+(0.820, 0.828), and training origins every 6 hours instead of at midnight.
+
+**Combining the scales; crossing.** The scales' P50s are combined by their geometric mean
+(``exp(mean(log(p + c))) - c``, ``c`` = :data:`GEOMETRIC_SHIFT`, negative P50s taken as 0): the
+scales differ mainly by the level they multiply by, an error that is multiplicative, so they
+are averaged on the log scale, where one scale's level miss (a busy weekend lifting the 3-day
+level) weighs less. And the P50 is not moved by the intervals: the P10 / P90 come from one scale's
+single unweighted models, and where they cross the combined P50 (at night in Perth a P10 of
+4.5 kWh above a P50 of ~0) sorting would put the P10 model's value in the P50's place; instead
+the interval ends move to the P50 (:func:`order_around_median`). A single scale (the sites) is
+still sorted: there one model set fits every quantile, and keeping its P50 was slightly worse at
+the sites (one seed: Perth 0.860 → 0.862, Dundee 0.723 → 0.724). With the P50 smoothed over
+hours (:mod:`models.forecast.backtest`), chosen on the 84 days before the test window and the 84
+before those, mean of 3 seeds (never on the test folds): city MASE Perth 0.8143 → 0.8123 and
+0.8235 → 0.8207, Dundee 0.6483 → 0.6475 and 0.8006 → 0.7971, Boulder 0.6666 → 0.6657 and
+0.5150 → 0.5144; each alone (same windows and seeds): keeping the P50 Perth 0.8235 → 0.8221 (the
+rest within 0.0003), the geometric mean Boulder 0.6666 → 0.6649, Perth 0.8143 → 0.8142, the
+smoothing Perth 0.8143 → 0.8125, Dundee 0.8006 → 0.7975 but Boulder 0.6666 → 0.6675. No better
+there: the median of the scales instead of a mean (Boulder 0.6684), and mixing the P50 with a
+baseline, ``(1 - w)`` model + ``w`` baseline for the 4-week same-hour mean, its decayed version,
+the weekday x hour mean, lag 168 or the 7-day same-hour mean (w = 0.05 to 0.3: every w worse at
+Perth or Boulder, the model has them as features already), nor a correction by the last 7 to 28
+days' residuals (better at Dundee, worse at Perth). Reconciling the city with the sum of the site
+P50s was not re-tried: the sum of the sites' medians is far below the city's median (Perth
+sum-of-sites MASE 1.37 against the city model's 0.82, earlier models).
 
 **Loss on kWh, not on ratios.** Each row is weighted by its level in the P50 fits (at the scale
 ``none`` the target is kWh already): the pinball loss of a relative forecast times the level is the
@@ -81,6 +105,7 @@ from models.forecast.features import CATEGORICAL, COLUMNS, FloatArray
 QUANTILES = (0.1, 0.5, 0.9)
 Scale = Literal["week", "days3", "none"]  # what the target is divided by (module doc)
 SCALES: tuple[Scale, ...] = ("week", "days3", "none")
+GEOMETRIC_SHIFT = 1e-3  # target units added before the scales' log-mean (module doc)
 MAX_BINS = 255  # HistGradientBoostingRegressor's default (plus one bin for missing values)
 _LEVEL_COLUMNS = [
     i
@@ -267,17 +292,38 @@ class QuantileModel:
         )
 
     def _median(self, x: FloatArray) -> FloatArray:
-        """Mean over the views of each view's P50 models' mean, back in the target's units."""
+        """Geometric mean over the views of each view's P50 models' mean, back in the target's
+        units (module doc); one view's is returned as it is."""
         per_view = [
             np.mean([m.predict(view.codes(x)) for m in members], axis=0) * view.level(x)
             for view, members in zip(self._views, self._p50, strict=True)
         ]
-        return np.asarray(np.mean(per_view, axis=0))
+        if len(per_view) == 1:
+            return per_view[0]
+        shifted = np.log(np.maximum(np.stack(per_view), 0.0) + GEOMETRIC_SHIFT)
+        return np.asarray(np.exp(shifted.mean(axis=0)) - GEOMETRIC_SHIFT)
 
     def predict(self, x: FloatArray) -> FloatArray:
-        """``(rows, quantiles)``, sorted across quantiles, >= 0."""
+        """``(rows, quantiles)``, non-crossing, >= 0: sorted, or with several scales ordered
+        around the P50 (:func:`order_around_median`, module doc)."""
         first = self._views[0]
         codes, level = first.codes(x), first.level(x)
         with threadpool_limits(limits=1, user_api="openmp"):
             raw = [self._median(x) if m is None else m.predict(codes) * level for m in self._models]
-        return np.maximum(np.sort(np.stack(raw, axis=1), axis=1), 0.0)
+        stacked = np.stack(raw, axis=1)
+        if len(self._views) == 1:  # one view fits every quantile: rearranged by sorting
+            return np.maximum(np.sort(stacked, axis=1), 0.0)
+        return np.maximum(order_around_median(stacked, self.config.quantiles), 0.0)
+
+
+def order_around_median(values: FloatArray, quantiles: tuple[float, ...]) -> FloatArray:
+    """``values`` (``(..., len(quantiles))``, quantiles increasing) made non-crossing without
+    moving the P50: the other quantiles are sorted, those below 0.5 lowered to at most the P50
+    and those above raised to at least it (module doc). Without a P50: sorted."""
+    if 0.5 not in quantiles:
+        return np.sort(values, axis=-1)
+    mid = quantiles.index(0.5)
+    median = values[..., mid : mid + 1]
+    others = np.sort(np.delete(values, mid, axis=-1), axis=-1)
+    below, above = np.minimum(others[..., :mid], median), np.maximum(others[..., mid:], median)
+    return np.concatenate([below, median, above], axis=-1)

@@ -16,6 +16,7 @@ from models.forecast.backtest import (
     BacktestError,
     local_midnights,
     score,
+    smooth_hours,
     walk_forward,
 )
 from models.forecast.baselines import baseline
@@ -28,12 +29,15 @@ from models.forecast.features import (
     week_ratio,
 )
 from models.forecast.model import (
+    GEOMETRIC_SHIFT,
     MAX_BINS,
+    QUANTILES,
     SCALES,
     Bins,
     ModelConfig,
     ModelConfigError,
     QuantileModel,
+    order_around_median,
     scale_level,
 )
 from models.forecast.series import Level, Panel, build, charging_s
@@ -289,17 +293,48 @@ def _growing_rows() -> tuple[np.ndarray, np.ndarray]:
     return design(y, panel.ports[:1], _calendar(panel), origins, 24).flat()
 
 
-def test_the_median_is_the_mean_of_each_scale_s_median() -> None:
+def test_the_median_is_the_geometric_mean_of_each_scale_s_median() -> None:
     x, y = _growing_rows()
     fit, test = slice(0, 20 * 24), slice(20 * 24, None)
     config = ModelConfig(quantiles=(0.5,), max_iter=20, min_samples_leaf=20, p50_leaves=(7, 3))
-    alone = [
-        QuantileModel(replace(config, scales=(s,))).fit(x[fit], y[fit]).predict(x[test])
-        for s in SCALES
-    ]
+    alone = np.array(
+        [
+            QuantileModel(replace(config, scales=(s,))).fit(x[fit], y[fit]).predict(x[test])
+            for s in SCALES
+        ]
+    )
     together = QuantileModel(replace(config, scales=SCALES)).fit(x[fit], y[fit]).predict(x[test])
-    np.testing.assert_allclose(together, np.mean(alone, axis=0))
+    geometric = np.exp(np.log(alone + GEOMETRIC_SHIFT).mean(axis=0)) - GEOMETRIC_SHIFT
+    np.testing.assert_allclose(together, geometric)
     assert not np.allclose(alone[0], alone[2])  # the scales differ: the test can fail
+    assert not np.allclose(together, alone.mean(axis=0))  # not the arithmetic mean
+
+
+def test_one_scale_s_median_is_its_models_mean_unchanged() -> None:
+    x, y = _growing_rows()
+    config = ModelConfig(quantiles=(0.5,), max_iter=20, min_samples_leaf=20, p50_leaves=(7, 3))
+    model = QuantileModel(config).fit(x, y)
+    by_hand = np.mean([m.predict(model._views[0].codes(x)) for m in model._p50[0]], axis=0)
+    np.testing.assert_array_equal(
+        model.predict(x)[:, 0], np.maximum(by_hand * model._views[0].level(x), 0)
+    )
+
+
+def test_a_crossing_interval_moves_to_the_median_and_the_median_stays() -> None:
+    values = np.array(
+        [
+            [4.5, 0.2, 9.0],  # the P10 model above the P50: lowered to it, not swapped in
+            [1.0, 3.0, 2.0],  # the P90 below the P50: raised to it
+            [5.0, 4.0, 1.0],  # both ends crossed (and each other)
+            [1.0, 2.0, 3.0],  # ordered: unchanged
+        ]
+    )
+    out = order_around_median(values, QUANTILES)
+    np.testing.assert_array_equal(out[:, 1], values[:, 1])
+    np.testing.assert_array_equal(
+        out, [[0.2, 0.2, 9.0], [1.0, 3.0, 3.0], [1.0, 4.0, 5.0], [1, 2, 3]]
+    )
+    np.testing.assert_array_equal(order_around_median(values, (0.1, 0.3, 0.9)), np.sort(values))
 
 
 def test_scales_must_be_known_and_at_least_one() -> None:
@@ -374,6 +409,42 @@ def test_forecasts_at_an_origin_ignore_everything_from_that_origin_on(level: Lev
     dirty = walk_forward(dirty_panel, "energy", cal, SMALL, level)
     np.testing.assert_array_equal(clean.quantiles[:, :, 0], dirty.quantiles[:, :, 0])
     assert not np.array_equal(clean.quantiles[:, :, -1], dirty.quantiles[:, :, -1])
+
+
+def test_smoothing_mixes_each_hour_with_its_neighbours_within_one_origin_only() -> None:
+    p50 = np.zeros((1, 2, 24))
+    p50[0, 0, 5] = 10.0
+    p50[0, 1, 0] = 10.0  # the first hour of the next origin: nothing leaks back into the day before
+    out = smooth_hours(p50, 0.1)
+    np.testing.assert_allclose(out[0, 0, 4:7], [1.0, 8.0, 1.0])
+    assert out[0, 0].sum() == pytest.approx(10.0) and out[0, 0, 23] == 0.0
+    np.testing.assert_allclose(out[0, 1, :2], [8.0 / 0.9, 1.0])  # one neighbour: renormalised
+    np.testing.assert_allclose(smooth_hours(np.full((3, 24), 4.0), 0.1), 4.0)
+
+
+def test_a_city_s_p50_is_smoothed_over_hours_and_its_sites_are_not() -> None:
+    panel = _synthetic_panel()
+    cal = _calendar(panel)
+    unsmoothed = replace(SMALL, city_hour_smoothing=0.0)
+    levels: tuple[tuple[Level, bool], ...] = (("city", True), ("site", False))
+    for level, changed in levels:
+        plain = walk_forward(panel, "energy", cal, unsmoothed, level)
+        smoothed = walk_forward(panel, "energy", cal, SMALL, level)
+        expected = plain.quantiles.copy()
+        if changed:
+            expected[1] = smooth_hours(plain.quantiles[1], SMALL.city_hour_smoothing)
+            expected = np.moveaxis(
+                order_around_median(np.moveaxis(expected, 0, -1), QUANTILES), -1, 0
+            )
+        np.testing.assert_allclose(smoothed.quantiles, expected)
+        np.testing.assert_array_equal(smoothed.point[MODEL], smoothed.quantiles[1])
+        assert np.array_equal(smoothed.point[MODEL], plain.point[MODEL]) is not changed
+
+
+def test_city_hour_smoothing_must_leave_the_hour_itself_the_largest_weight() -> None:
+    for weight in (-0.1, 0.5):
+        with pytest.raises(BacktestError, match="city_hour_smoothing"):
+            BacktestConfig(city_hour_smoothing=weight)
 
 
 def test_too_little_data_is_a_clear_error() -> None:
