@@ -42,20 +42,17 @@ def query_rows(
     while True:
         try:
             return _query_once(path, query)
-        except _Raced as raced:
+        except duckdb.Error as exc:
+            if not lake.raced_compaction(exc):
+                raise QueryError(str(exc)) from None
             if time.monotonic() >= deadline:
-                msg = f"{raced.error} (a compaction is merging files: retry in a few seconds)"
+                msg = f"{exc} (a compaction is merging files: retry in a few seconds)"
                 raise QueryError(msg) from None
-            time.sleep(RACE_PAUSE_S)
-
-
-class _Raced(Exception):
-    def __init__(self, error: duckdb.Error) -> None:
-        super().__init__(str(error))
-        self.error = error
+        time.sleep(RACE_PAUSE_S)
 
 
 def _query_once(path: Path, query: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """One run of ``query``; DuckDB's errors from the query itself are the caller's."""
     try:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as exc:
@@ -68,10 +65,6 @@ def _query_once(path: Path, query: str) -> tuple[list[str], list[tuple[Any, ...]
             return [], []
         columns = [d[0] for d in cursor.description]
         return columns, cursor.fetchall()
-    except duckdb.Error as exc:
-        if lake.raced_compaction(exc):
-            raise _Raced(exc) from None
-        raise QueryError(str(exc)) from None
     finally:
         con.close()
 
