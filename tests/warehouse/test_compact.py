@@ -62,15 +62,43 @@ def _files(lake_dir: Path, table: str) -> list[Path]:
 RETRY = (duckdb.IOException, duckdb.InvalidInputException)  # vanished file, placeholder
 
 
-def _count_loop(glob: str, stop: threading.Event, counts: list[int], errors: list[str]) -> None:
-    con = duckdb.connect()
-    while not stop.is_set():
-        try:
-            (n,) = con.execute(f"SELECT count(*) FROM read_parquet('{glob}')").fetchone()
-            counts.append(n)
-        except RETRY as exc:  # raced a compaction: a real reader retries
-            errors.append(str(exc))
-    con.close()
+class _Reader:
+    """A thread counting a table's rows by the views' glob, over and over, until stopped; each
+    answer goes to ``counts``, each read that raced a compaction to ``errors`` (a real reader
+    retries it)."""
+
+    def __init__(self, lake_dir: Path, table: str) -> None:
+        self.glob = lake.table_glob(lake_dir, table)
+        self.counts: list[int] = []
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop)
+
+    def _loop(self) -> None:
+        con = duckdb.connect()
+        while not self._stop.is_set():
+            try:
+                (n,) = con.execute(f"SELECT count(*) FROM read_parquet('{self.glob}')").fetchone()
+                self.counts.append(n)
+            except RETRY as exc:
+                self.errors.append(str(exc))
+        con.close()
+
+    def reads(self) -> int:
+        return len(self.counts) + len(self.errors)
+
+    def wait_for_a_read(self) -> None:
+        seen = self.reads()
+        while self.reads() == seen and self._thread.is_alive():
+            time.sleep(0.001)
+
+    def __enter__(self) -> _Reader:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def test_concurrent_reader_never_double_counts_or_loses_rows(tmp_path: Path) -> None:
@@ -83,45 +111,27 @@ def test_concurrent_reader_never_double_counts_or_loses_rows(tmp_path: Path) -> 
             lake.write_pipeline_files(lake_dir, "connector_status", rows, seq)
     total = days * files_per_day * rows_per_file
     table_dir = lake.table_dir(lake_dir, "connector_status")
-    counts: list[int] = []
-    errors: list[str] = []
-    stop = threading.Event()
-    glob = lake.table_glob(lake_dir, "connector_status")
-    thread = threading.Thread(target=_count_loop, args=(glob, stop, counts, errors))
-    thread.start()
-
-    def reads() -> int:
-        return len(counts) + len(errors)
-
-    def wait_for_a_read() -> None:
-        seen = reads()
-        while reads() == seen and thread.is_alive():
-            time.sleep(0.001)
-
     grace = 0.05
     settled_reads = 0
-    try:
+    with _Reader(lake_dir, "connector_status") as reader:
         for directory in sorted(table_dir.glob("date=2025*")):
-            wait_for_a_read()  # interleave: reads before, during and after each compaction
+            reader.wait_for_a_read()  # interleave: reads before, during and after each compaction
             assert compact_partition("connector_status", directory, committed=10**6) == (
                 files_per_day,
                 files_per_day * rows_per_file,
             )
-            wait_for_a_read()
+            reader.wait_for_a_read()
             time.sleep(grace)
             assert settle(table_dir, grace_s=grace) == (files_per_day, 1)
-            before = len(counts)
-            wait_for_a_read()
-            settled_reads += len(counts) - before
-    finally:
-        stop.set()
-        thread.join()
-    assert reads() >= 3 * days, "the reader did not run alongside compaction"
+            before = len(reader.counts)
+            reader.wait_for_a_read()
+            settled_reads += len(reader.counts) - before
+    assert reader.reads() >= 3 * days, "the reader did not run alongside compaction"
     assert settled_reads > 0, "no read succeeded between two compactions"
-    assert set(counts) == {total}, "a reader saw rows twice or missed some"
-    assert any("No magic bytes" in e for e in errors), "no read met a placeholder"
+    assert set(reader.counts) == {total}, "a reader saw rows twice or missed some"
+    assert any("No magic bytes" in e for e in reader.errors), "no read met a placeholder"
     assert len(_files(lake_dir, "connector_status")) == days + 1  # one per day + schema file
-    (n,) = duckdb.execute(f"SELECT count(*) FROM read_parquet('{glob}')").fetchone()
+    (n,) = duckdb.execute(f"SELECT count(*) FROM read_parquet('{reader.glob}')").fetchone()
     assert n == total
 
 
@@ -179,24 +189,15 @@ def test_swapping_a_partition_to_and_fro_never_gives_a_reader_a_wrong_count(
     picked = _mergeable(directory, committed=100)
     assert not isinstance(picked, str)
     assert _write_merged(staging, picked, CONNECTOR_STATUS) == 80
-    counts: list[int] = []
-    errors: list[str] = []
-    stop = threading.Event()
-    glob = lake.table_glob(lake_dir, "connector_status")
-    thread = threading.Thread(target=_count_loop, args=(glob, stop, counts, errors))
-    thread.start()
     swaps = 0
-    try:
+    with _Reader(lake_dir, "connector_status") as reader:
         end = time.monotonic() + 3.0
         while time.monotonic() < end:
             exchange(directory, staging)
             swaps += 1
             time.sleep(0.002)
-    finally:
-        stop.set()
-        thread.join()
-    assert swaps > 100 and len(counts) + len(errors) > 100
-    assert set(counts) <= {160}, "a reader saw rows twice or missed some"
+    assert swaps > 100 and reader.reads() > 100
+    assert set(reader.counts) <= {160}, "a reader saw rows twice or missed some"
 
 
 def test_partition_with_uncommitted_or_foreign_files_is_left_alone(tmp_path: Path) -> None:
