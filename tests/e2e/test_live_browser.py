@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import signal
-import socket
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from chargegrid.live import read_snapshot
 from chargegrid.orchestrate import free_port, wait_for_port
 from chargegrid.settings import load_settings
 from tests.browser import chrome_options
-from tests.e2e.conftest import start_chargegrid
+from tests.e2e.conftest import DemoPorts, listening, start_chargegrid, start_demo
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -56,21 +55,11 @@ def wait_for_power(driver: Any, url: str, deadline: float) -> int:
 
 def test_demo_shows_live_power_within_30_seconds(browser: Any, tmp_path: Path) -> None:
     data_dir = tmp_path / "var"
-    port, csms_port = free_port("127.0.0.1"), free_port("127.0.0.1")
-    bpp_port, registry_port = free_port("127.0.0.1"), free_port("127.0.0.1")
+    ports = DemoPorts.free()
+    port = ports.dashboard
     log = tmp_path / "demo.log"
     started = time.monotonic()
-    demo = start_chargegrid(
-        ["demo", "--duration", "90"],
-        data_dir,
-        log,
-        CHARGEGRID_DASHBOARD_PORT=str(port),
-        CHARGEGRID_CSMS_PORT=str(csms_port),
-        CHARGEGRID_BPP_PORT=str(bpp_port),
-        CHARGEGRID_BPP_URI=f"http://127.0.0.1:{bpp_port}",
-        CHARGEGRID_REGISTRY_PORT=str(registry_port),
-        CHARGEGRID_REGISTRY_URL=f"http://127.0.0.1:{registry_port}",
-    )
+    demo = start_demo(90, data_dir, log, ports)
     try:
         wait_for_port("127.0.0.1", port, 30.0)
         url = f"http://127.0.0.1:{port}/"
@@ -91,9 +80,7 @@ def test_demo_shows_live_power_within_30_seconds(browser: Any, tmp_path: Path) -
         if demo.poll() is None:
             demo.kill()
     assert "stopped." in log.read_text()
-    for child_port in (port, bpp_port, registry_port):  # the children are gone too
-        with socket.socket() as sock:
-            assert sock.connect_ex(("127.0.0.1", child_port)) != 0
+    assert not [p for p in ports.children if listening(p)]  # the children are gone too
 
 
 @pytest.mark.shared
