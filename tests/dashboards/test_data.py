@@ -3,7 +3,9 @@ from __future__ import annotations
 import shutil
 from datetime import timedelta
 
+import duckdb
 import pyarrow.parquet as pq
+import pytest
 
 from chargegrid.live import LiveSnapshot
 from chargegrid.settings import Settings
@@ -98,13 +100,12 @@ def test_compaction_folders_and_placeholders_are_never_counted(
     retired = readings / f".retired-{day.name}.1"
     shutil.copytree(day, retired)
     assert data.lake_row_count(settings, "readings") == 16
+    count = f"SELECT count(*) FROM read_parquet('{data.table_glob(settings, 'readings')}')"
     (day / "pipeline-000000000001.parquet").write_bytes(COMPACTION_PLACEHOLDER)
-    assert (
-        data.run_query(
-            f"SELECT count(*) FROM read_parquet('{data.table_glob(settings, 'readings')}')"
-        )
-        is None
-    )
+    assert data.run_query(count) is None
+    (day / "pipeline-000000000001.parquet").write_bytes(b"a damaged file is not a race")
+    with pytest.raises(duckdb.InvalidInputException, match="magic bytes"):
+        data.run_query(count)
 
 
 def test_lake_with_only_zero_row_schema_files(settings: Settings) -> None:

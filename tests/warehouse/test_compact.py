@@ -312,3 +312,25 @@ def test_sql_waits_out_a_compaction_then_answers_right(settings: Settings) -> No
         query_rows(settings, "SELECT count(*) FROM connector_status")
     assert "magic bytes" in str(error.value)
     assert "compaction" not in str(error.value)
+
+
+def test_raced_compaction_tells_a_read_that_raced_from_a_bad_file(tmp_path: Path) -> None:
+    """The errors a retry cures: a file gone between the listing and the scan (DuckDB's own
+    message, produced here), a placeholder; not a file that is simply not Parquet."""
+    for i in range(20):
+        lake.write_atomic(pa.table({"x": list(range(50_000))}), tmp_path / f"f{i:02d}.parquet")
+    con = duckdb.connect()
+    con.execute("SET threads = 1")
+    cursor = con.execute(f"SELECT x FROM read_parquet('{tmp_path}/f*.parquet')")
+    cursor.fetchmany(10)  # the scan has listed the files and opened the first
+    (tmp_path / "f19.parquet").unlink()
+    with pytest.raises(duckdb.IOException, match="Cannot open file") as gone:
+        cursor.fetchall()
+    assert lake.raced_compaction(gone.value)
+    placeholder, garbage = tmp_path / "p.parquet", tmp_path / "g.parquet"
+    placeholder.write_bytes(lake.COMPACTION_PLACEHOLDER)
+    garbage.write_bytes(b"not parquet, not a placeholder")
+    for path, raced in ((placeholder, True), (garbage, False)):
+        with pytest.raises(duckdb.InvalidInputException, match="No magic bytes") as refused:
+            duckdb.execute(f"SELECT count(*) FROM read_parquet('{path}')")
+        assert lake.raced_compaction(refused.value) is raced

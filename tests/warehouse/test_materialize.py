@@ -160,3 +160,18 @@ def test_a_schema_file_from_an_older_layout_is_rewritten(settings: Settings) -> 
     materialize(settings.lake_dir, date(2026, 1, 1))
     refresh_catalog(settings)
     assert len(_answers(settings)["facts"]) == 5
+
+
+def test_a_partition_still_settling_from_a_compaction_is_a_typed_error(
+    settings: Settings,
+) -> None:
+    """A placeholder left by compaction (warehouse.compact) is never read as data: materialising
+    stops with PartitionSettling, naming the partition, and succeeds once it has settled."""
+    report_fixtures.build(settings)
+    readings = lake.table_dir(settings.lake_dir, "readings") / "date=2024-03-01"
+    placeholder = readings / lake.pipeline_file_name(90)
+    placeholder.write_bytes(lake.COMPACTION_PLACEHOLDER)
+    with pytest.raises(lake.PartitionSettling, match=r"date=2024-03-01.*retry"):
+        materialize(settings.lake_dir, date(2026, 1, 1))
+    placeholder.unlink()
+    assert materialize(settings.lake_dir, date(2026, 1, 1)).built == []
