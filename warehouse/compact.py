@@ -197,7 +197,7 @@ def compact_partition(table: str, directory: Path, committed: int) -> tuple[int,
 
 def retire(folder: Path, partition: str) -> Path:
     """Rename a folder that left a partition to ``.retired-<partition>.<ns>`` beside it, for
-    :func:`purge_retired` to delete after the grace period (module doc, step 5)."""
+    :func:`settle` to delete after the grace period (module doc, steps 5-6)."""
     target = folder.with_name(f"{RETIRED_PREFIX}{partition}.{time.time_ns()}")
     folder.rename(target)
     return target
